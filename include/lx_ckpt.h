@@ -1,0 +1,545 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * lx_ckpt.h - the cryo checkpoint image ABI.
+ *
+ * This is the only definition of the on-disk format. It is shared by the
+ * user-space tool (tools/cryo) and the kernel module (fs/binfmt_cr), and it
+ * carries the one header/section-table validator both of them run, so that
+ * fuzzing the validator in user space also covers the kernel.
+ *
+ * Rules of the format (see ksummit-2010-cr-abi):
+ *  - every field is fixed-width little-endian, naturally aligned, and laid
+ *    out identically for 32- and 64-bit readers (no pointers, no longs);
+ *  - the header fits in the first 256 bytes (the kernel's BINPRM_BUF_SIZE);
+ *  - everything after the header lives in typed sections, each with an
+ *    explicit offset, length, record size and CRC32C;
+ *  - records only grow by appending fields: a reader takes
+ *    min(record_size, sizeof(its struct)) bytes and zero-fills the rest;
+ *  - an incompatible change bumps LX_CKPT_VERSION_MAJOR and readers refuse it.
+ *
+ * The validator is plain C with no libc: it must compile unchanged in the
+ * kernel, so it takes buffers and lengths and returns 0 or a negative
+ * LX_E* code, never touching files itself.
+ */
+#ifndef LX_CKPT_H
+#define LX_CKPT_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#include <linux/stddef.h>
+typedef u8 lx_u8;
+typedef u16 lx_le16;
+typedef u32 lx_le32;
+typedef u64 lx_le64;
+#else
+#include <stdint.h>
+#include <stddef.h>
+typedef uint8_t lx_u8;
+typedef uint16_t lx_le16;
+typedef uint32_t lx_le32;
+typedef uint64_t lx_le64;
+#endif
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define lx_le16_to_cpu(x) __builtin_bswap16(x)
+#define lx_le32_to_cpu(x) __builtin_bswap32(x)
+#define lx_le64_to_cpu(x) __builtin_bswap64(x)
+#else
+#define lx_le16_to_cpu(x) ((lx_le16)(x))
+#define lx_le32_to_cpu(x) ((lx_le32)(x))
+#define lx_le64_to_cpu(x) ((lx_le64)(x))
+#endif
+#define lx_cpu_to_le16(x) lx_le16_to_cpu(x)
+#define lx_cpu_to_le32(x) lx_le32_to_cpu(x)
+#define lx_cpu_to_le64(x) lx_le64_to_cpu(x)
+
+/*
+ * The image starts with a shell line. On a machine with neither binfmt_cr
+ * nor the binfmt_misc entry, execve() fails with ENOEXEC and the shell runs
+ * the file as a script: the line then hands the image to cryo, or says what
+ * is needed, instead of "LX_CKPT: not found". Its first 8 bytes are the
+ * magic both binfmt handlers match. It ends in '\n' before any NUL so shells
+ * do not take the file for a binary.
+ */
+#define LX_CKPT_MAGIC		"LX_CKPT="
+#define LX_CKPT_MAGIC_LEN	8
+#define LX_CKPT_PRELUDE_LEN	112
+#define LX_CKPT_PRELUDE \
+	"LX_CKPT=1;command -v cryo>/dev/null&&exec cryo -r -f \"$0\";" \
+	"echo \"$0: cryo image, needs cryo\">&2;exit 126"
+
+#define LX_CKPT_ABI_ID		0x31595243u	/* "CRY1" */
+#define LX_CKPT_VERSION_MAJOR	1
+#define LX_CKPT_VERSION_MINOR	0
+#define LX_CKPT_HEADER_SIZE	256
+#define LX_CKPT_ARCH_X86_64	0xc000003eu	/* AUDIT_ARCH_X86_64 */
+#define LX_CKPT_PAGE_SIZE	4096
+#define LX_CKPT_BUILD_ID_MAX	32
+#define LX_CKPT_PATH_MAX	4096
+#define LX_CKPT_MAX_SECTIONS	(1u << 20)
+#define LX_CKPT_ALIGN		8
+
+/* header flags */
+#define LX_CKPT_F_SWAPFILE	(1u << 0)	/* pages live in a swapfile */
+
+struct lx_ckpt_header {
+	char	 prelude[LX_CKPT_PRELUDE_LEN];	/* magic + shell line + '\n' */
+	lx_le32  abi_id;			/* LX_CKPT_ABI_ID */
+	lx_le16  version_major;
+	lx_le16  version_minor;
+	lx_le32  header_size;			/* LX_CKPT_HEADER_SIZE */
+	lx_le32  arch;				/* LX_CKPT_ARCH_* */
+	lx_le32  flags;				/* LX_CKPT_F_* */
+	lx_le32  page_size;
+	lx_le32  section_count;
+	lx_le32  section_entry_size;		/* >= sizeof(lx_ckpt_section) */
+	lx_le64  section_table_offset;
+	lx_le64  image_size;			/* whole file, for truncation */
+	/* the original executable of the root task, for binfmt_cr */
+	lx_le64  exe_path_offset;		/* NUL-free bytes inside file */
+	lx_le32  exe_path_len;
+	lx_le32  exe_build_id_len;
+	lx_le64  exe_dev;			/* st_dev as new_encode_dev */
+	lx_le64  exe_ino;
+	lx_le64  exe_size;
+	lx_le64  exe_mtime_ns;
+	lx_u8	 exe_build_id[LX_CKPT_BUILD_ID_MAX];
+	lx_le32  table_crc;			/* crc32c of the section table */
+	lx_le32  header_crc;			/* crc32c of these 256 bytes,
+						 * with this field as zero */
+	lx_le64  reserved;
+};
+
+/* section table entry */
+struct lx_ckpt_section {
+	lx_le32 type;		/* LX_SEC_* */
+	lx_le32 task;		/* index into LX_SEC_TASKS, or LX_TASK_GLOBAL */
+	lx_le64 offset;		/* from the start of the file, 8-aligned */
+	lx_le64 length;		/* bytes */
+	lx_le32 record_size;	/* 0 for a blob; else length % record_size == 0 */
+	lx_le32 crc;		/* crc32c of the section's bytes */
+};
+#define LX_TASK_GLOBAL	0xffffffffu
+
+enum lx_section_type {
+	LX_SEC_TASKS = 1,	/* global: lx_task records, parents first */
+	LX_SEC_SWAP,		/* global: lx_swap_ref */
+	LX_SEC_STRTAB,		/* per task or global: NUL-terminated strings */
+	LX_SEC_CORE,		/* lx_core: per-process identity and state */
+	LX_SEC_MM,		/* lx_mm: hidden mm state */
+	LX_SEC_AUXV,		/* blob: le64 pairs ending with AT_NULL */
+	LX_SEC_ARGV,		/* blob: NUL-separated argv as exec'd */
+	LX_SEC_ENVP,		/* blob: NUL-separated envp */
+	LX_SEC_VMAS,		/* lx_vma records, ascending addresses */
+	LX_SEC_PAGEMAP,		/* lx_page_run records, ascending addresses */
+	LX_SEC_PAGESUMS,	/* le64 XXH3 per stored page, in run order */
+	LX_SEC_THREADS,		/* lx_thread records, thread 0 is the leader */
+	LX_SEC_GPREGS,		/* lx_gpregs records, one per thread */
+	LX_SEC_XSTATE,		/* records: le32 tid, le32 len, xsave bytes */
+	LX_SEC_FDS,		/* lx_fd records */
+	LX_SEC_RLIMITS,		/* lx_rlimit records, index = resource */
+	LX_SEC_SIGACTS,		/* lx_sigaction records, index = signo - 1 */
+	LX_SEC_ITIMERS,		/* lx_itimer records: real, virtual, prof */
+	LX_SEC_TYPE_MAX
+};
+
+/* LX_SEC_TASKS */
+struct lx_task {
+	lx_le32 pid;
+	lx_le32 ppid;		/* pid of parent inside the image, 0 if root */
+	lx_le32 pgid;
+	lx_le32 sid;
+	lx_le32 nr_threads;
+	lx_le32 flags;		/* LX_TASK_* */
+	lx_le32 exit_signal;	/* signal sent to parent on exit */
+	lx_le32 reserved;
+};
+#define LX_TASK_ROOT	(1u << 0)
+
+/* LX_SEC_SWAP: which page store holds this image's pages */
+struct lx_swap_ref {
+	lx_u8	uuid[16];	/* of the swapfile */
+	lx_le64 snapshot;	/* snapshot id inside it */
+	lx_le64 slots_end;	/* committed slots when this image was made */
+	lx_le32 path_off;	/* into the global strtab; relative paths are
+				 * relative to the image's directory */
+	lx_le32 reserved;
+};
+
+/* LX_SEC_CORE */
+struct lx_core {
+	lx_le32 pid;
+	lx_le32 umask;
+	lx_le32 personality;
+	lx_le32 flags;		/* LX_CORE_* */
+	char	comm[16];
+	lx_le32 uid[4];		/* real, effective, saved, fs */
+	lx_le32 gid[4];
+	lx_le32 cwd_off;	/* strtab */
+	lx_le32 root_off;	/* strtab */
+	lx_le32 exe_off;	/* strtab */
+	lx_le32 exe_build_id_len;
+	lx_le64 exe_dev;
+	lx_le64 exe_ino;
+	lx_le64 exe_size;
+	lx_le64 exe_mtime_ns;
+	lx_u8	exe_build_id[LX_CKPT_BUILD_ID_MAX];
+	lx_le64 sig_pending;	/* shared pending set (refused if non-zero) */
+	lx_le32 pdeath_sig;
+	lx_le32 dumpable;
+	lx_le32 ngroups;
+	lx_le32 groups[32];
+	lx_le32 reserved;
+};
+#define LX_CORE_FORKNOEXEC	(1u << 0)	/* PF_FORKNOEXEC: never exec'd */
+#define LX_CORE_NO_NEW_PRIVS	(1u << 1)
+#define LX_CORE_CHILD_SUBREAPER	(1u << 2)
+
+/* LX_SEC_MM: the fields of prctl(PR_SET_MM_MAP) */
+struct lx_mm {
+	lx_le64 start_code, end_code;
+	lx_le64 start_data, end_data;
+	lx_le64 start_brk, brk;
+	lx_le64 start_stack;
+	lx_le64 arg_start, arg_end;
+	lx_le64 env_start, env_end;
+	lx_le64 flags;		/* LX_MM_*: THP disable, ... */
+};
+#define LX_MM_THP_DISABLE	(1u << 0)
+
+/* LX_SEC_VMAS */
+struct lx_vma {
+	lx_le64 start, end;
+	lx_le64 pgoff;		/* file offset in bytes */
+	lx_le32 prot;		/* PROT_* */
+	lx_le32 kind;		/* LX_VMA_* */
+	lx_le32 flags;		/* LX_VMAF_* */
+	lx_le32 path_off;	/* strtab, file-backed kinds */
+	lx_le64 dev, ino, size, mtime_ns;	/* identity of the file */
+	lx_le32 open_flags;	/* O_RDONLY / O_RDWR for the mapping */
+	lx_le32 reserved;
+	lx_le64 content_sum;	/* vdso: XXH3 of its bytes, to detect a
+				 * kernel whose vdso differs */
+};
+enum lx_vma_kind {
+	LX_VMA_ANON = 1,	/* private anonymous (heap, stack included) */
+	LX_VMA_FILE_PRIVATE,	/* private file: clean pages from file */
+	LX_VMA_FILE_SHARED,	/* shared file: by reference */
+	LX_VMA_SHARED_ANON,	/* MAP_SHARED|MAP_ANONYMOUS */
+	LX_VMA_VDSO,
+	LX_VMA_VVAR,
+	LX_VMA_VVAR_VCLOCK,
+	LX_VMA_VSYSCALL,
+};
+#define LX_VMAF_GROWSDOWN	(1u << 0)
+#define LX_VMAF_STACK		(1u << 1)
+#define LX_VMAF_HEAP		(1u << 2)
+#define LX_VMAF_DONTFORK	(1u << 3)
+#define LX_VMAF_WIPEONFORK	(1u << 4)
+#define LX_VMAF_HUGEPAGE	(1u << 5)
+#define LX_VMAF_NOHUGEPAGE	(1u << 6)
+#define LX_VMAF_DONTDUMP	(1u << 7)
+#define LX_VMAF_MERGEABLE	(1u << 8)
+#define LX_VMAF_LOCKED		(1u << 9)
+#define LX_VMAF_MAYWRITE	(1u << 10)	/* can be mprotect'ed writable */
+
+/* LX_SEC_PAGEMAP */
+struct lx_page_run {
+	lx_le64 vaddr;
+	lx_le64 slot;		/* first slot in the swapfile; LX_SLOT_ZERO */
+	lx_le32 npages;
+	lx_le32 flags;
+};
+#define LX_SLOT_ZERO	0xffffffffffffffffull
+
+/* LX_SEC_THREADS */
+struct lx_thread {
+	lx_le32 tid;
+	lx_le32 flags;
+	lx_le64 sigmask;
+	lx_le64 clear_tid_addr;
+	lx_le64 robust_list, robust_len;
+	lx_le64 rseq_addr;
+	lx_le32 rseq_len, rseq_sig;
+	lx_le64 sas_sp, sas_size;
+	lx_le32 sas_flags;
+	lx_le32 reserved;
+	lx_le64 sig_pending;	/* per-thread pending set */
+	char	comm[16];
+};
+
+/* LX_SEC_GPREGS: x86-64 struct user_regs_struct, in its order */
+#define LX_GPREGS_NR 27
+struct lx_gpregs {
+	lx_le32 tid;
+	lx_le32 reserved;
+	lx_le64 regs[LX_GPREGS_NR];
+};
+
+/* LX_SEC_FDS */
+struct lx_fd {
+	lx_le32 fd;
+	lx_le32 kind;		/* LX_FD_* */
+	lx_le32 fdflags;	/* FD_CLOEXEC */
+	lx_le32 flags;		/* O_* status and access flags */
+	lx_le64 pos;
+	lx_le64 dev, ino, size, mtime_ns;
+	lx_le32 mode;		/* st_mode */
+	lx_le32 path_off;	/* strtab */
+	lx_le64 rdev;
+};
+enum lx_fd_kind {
+	LX_FD_REG = 1,		/* regular file or directory, reopened by path */
+	LX_FD_CHR,		/* character device, reopened by path */
+	LX_FD_INHERIT,		/* stdio from outside the tree: restorer's own */
+};
+
+/* LX_SEC_RLIMITS */
+struct lx_rlimit {
+	lx_le64 cur, max;
+};
+
+/* LX_SEC_SIGACTS: the kernel's struct sigaction for rt_sigaction */
+struct lx_sigaction {
+	lx_le64 handler;
+	lx_le64 flags;
+	lx_le64 restorer;
+	lx_le64 mask;
+};
+
+/* LX_SEC_ITIMERS */
+struct lx_itimer {
+	lx_le64 interval_us;
+	lx_le64 value_us;
+};
+
+_Static_assert(sizeof(struct lx_ckpt_header) == LX_CKPT_HEADER_SIZE,
+	       "header must fill exactly BINPRM_BUF_SIZE");
+_Static_assert(sizeof(LX_CKPT_PRELUDE) < LX_CKPT_PRELUDE_LEN,
+	       "prelude line must leave room for its newline");
+_Static_assert(sizeof(struct lx_ckpt_section) == 32, "section entry size");
+_Static_assert(sizeof(struct lx_vma) % 8 == 0, "vma record alignment");
+_Static_assert(sizeof(struct lx_fd) % 8 == 0, "fd record alignment");
+_Static_assert(sizeof(struct lx_core) % 8 == 0, "core record alignment");
+_Static_assert(sizeof(struct lx_thread) % 8 == 0, "thread record alignment");
+
+/* Validator error codes (negative), stable for messages and tests. */
+enum lx_ckpt_err {
+	LX_OK = 0,
+	LX_E_SHORT = 1,		/* buffer shorter than the header */
+	LX_E_MAGIC,
+	LX_E_ABI,
+	LX_E_VERSION,
+	LX_E_HEADER_SIZE,
+	LX_E_ARCH,
+	LX_E_PAGE_SIZE,
+	LX_E_HEADER_CRC,
+	LX_E_TABLE_BOUNDS,
+	LX_E_TABLE_CRC,
+	LX_E_EXE_PATH,
+	LX_E_BUILD_ID,
+	LX_E_SECTION_BOUNDS,
+	LX_E_SECTION_ALIGN,
+	LX_E_SECTION_RECORD,
+	LX_E_SECTION_TYPE,
+	LX_E_PRELUDE,
+	LX_E_MAX
+};
+
+static inline const char *lx_ckpt_strerror(int err)
+{
+	static const char *const msg[LX_E_MAX] = {
+		[LX_OK] = "ok",
+		[LX_E_SHORT] = "file shorter than the 256-byte header",
+		[LX_E_MAGIC] = "not a cryo image (no LX_CKPT magic)",
+		[LX_E_ABI] = "unknown ABI identifier",
+		[LX_E_VERSION] = "unsupported major version",
+		[LX_E_HEADER_SIZE] = "bad header size",
+		[LX_E_ARCH] = "image is for another architecture",
+		[LX_E_PAGE_SIZE] = "image page size differs",
+		[LX_E_HEADER_CRC] = "header checksum mismatch",
+		[LX_E_TABLE_BOUNDS] = "section table outside the file",
+		[LX_E_TABLE_CRC] = "section table checksum mismatch",
+		[LX_E_EXE_PATH] = "executable path outside the file or bad",
+		[LX_E_BUILD_ID] = "bad build-id length",
+		[LX_E_SECTION_BOUNDS] = "section outside the file",
+		[LX_E_SECTION_ALIGN] = "section misaligned",
+		[LX_E_SECTION_RECORD] = "section length not a multiple of its record size",
+		[LX_E_SECTION_TYPE] = "unknown section type",
+		[LX_E_PRELUDE] = "bad prelude line",
+	};
+
+	if (err < 0)
+		err = -err;
+	if (err >= LX_E_MAX || !msg[err])
+		return "unknown error";
+	return msg[err];
+}
+
+/* CRC32C (Castagnoli), bitwise-reflected, table-free: used only on the
+ * header and small tables here; cryo has a faster one for bulk data. */
+static inline lx_le32 lx_crc32c(lx_le32 crc, const void *buf, lx_le64 len)
+{
+	const lx_u8 *p = (const lx_u8 *)buf;
+	int k;
+
+	crc = ~crc;
+	while (len--) {
+		crc ^= *p++;
+		for (k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0x82f63b78u & (0u - (crc & 1)));
+	}
+	return ~crc;
+}
+
+/* crc32c of a header with header_crc taken as zero */
+static inline lx_le32 lx_ckpt_header_crc(const struct lx_ckpt_header *h)
+{
+	static const lx_u8 zero[4];
+	const lx_u8 *p = (const lx_u8 *)h;
+	lx_le64 at = (lx_le64)offsetof(struct lx_ckpt_header, header_crc);
+	lx_le32 crc;
+
+	crc = lx_crc32c(0, p, at);
+	crc = lx_crc32c(crc, zero, 4);
+	return lx_crc32c(crc, p + at + 4, LX_CKPT_HEADER_SIZE - at - 4);
+}
+
+/* a + b <= limit, without overflow */
+static inline int lx_range_ok(lx_le64 a, lx_le64 b, lx_le64 limit)
+{
+	return a <= limit && b <= limit - a;
+}
+
+/*
+ * Check the 256-byte header against the file size. On success the caller
+ * may trust: the table lies inside the file, the exe path lies inside the
+ * file with 1..LX_CKPT_PATH_MAX-1 bytes, the build-id length fits.
+ * It does not read the table or the path; see lx_ckpt_validate_table().
+ */
+static inline int lx_ckpt_validate_header(const void *buf, lx_le64 buf_len,
+					  lx_le64 file_size)
+{
+	const struct lx_ckpt_header *h = (const struct lx_ckpt_header *)buf;
+	lx_le64 table_off, table_len, nsec, entsz, path_off, path_len;
+	int i, nl = -1;
+
+	if (buf_len < LX_CKPT_HEADER_SIZE || file_size < LX_CKPT_HEADER_SIZE)
+		return -LX_E_SHORT;
+	for (i = 0; i < LX_CKPT_MAGIC_LEN; i++)
+		if (h->prelude[i] != LX_CKPT_MAGIC[i])
+			return -LX_E_MAGIC;
+	if (lx_le32_to_cpu(h->abi_id) != LX_CKPT_ABI_ID)
+		return -LX_E_ABI;
+	if (lx_le16_to_cpu(h->version_major) != LX_CKPT_VERSION_MAJOR)
+		return -LX_E_VERSION;
+	for (i = 0; i < LX_CKPT_PRELUDE_LEN; i++) {
+		if (h->prelude[i] == '\n') {
+			nl = i;
+			break;
+		}
+		if (h->prelude[i] == '\0')
+			return -LX_E_PRELUDE;
+	}
+	if (nl < 0)
+		return -LX_E_PRELUDE;
+	if (lx_le32_to_cpu(h->header_size) != LX_CKPT_HEADER_SIZE)
+		return -LX_E_HEADER_SIZE;
+	if (lx_le32_to_cpu(h->arch) != LX_CKPT_ARCH_X86_64)
+		return -LX_E_ARCH;
+	if (lx_le32_to_cpu(h->page_size) != LX_CKPT_PAGE_SIZE)
+		return -LX_E_PAGE_SIZE;
+	if (lx_ckpt_header_crc(h) != lx_le32_to_cpu(h->header_crc))
+		return -LX_E_HEADER_CRC;
+	if (lx_le64_to_cpu(h->image_size) != file_size)
+		return -LX_E_TABLE_BOUNDS;
+
+	nsec = lx_le32_to_cpu(h->section_count);
+	entsz = lx_le32_to_cpu(h->section_entry_size);
+	table_off = lx_le64_to_cpu(h->section_table_offset);
+	if (nsec == 0 || nsec > LX_CKPT_MAX_SECTIONS ||
+	    entsz < sizeof(struct lx_ckpt_section) || entsz > 4096 ||
+	    entsz % LX_CKPT_ALIGN)
+		return -LX_E_TABLE_BOUNDS;
+	table_len = nsec * entsz;
+	if (table_off < LX_CKPT_HEADER_SIZE || table_off % LX_CKPT_ALIGN ||
+	    !lx_range_ok(table_off, table_len, file_size))
+		return -LX_E_TABLE_BOUNDS;
+
+	path_off = lx_le64_to_cpu(h->exe_path_offset);
+	path_len = lx_le32_to_cpu(h->exe_path_len);
+	if (path_len == 0 || path_len >= LX_CKPT_PATH_MAX ||
+	    path_off < LX_CKPT_HEADER_SIZE ||
+	    !lx_range_ok(path_off, path_len, file_size))
+		return -LX_E_EXE_PATH;
+	if (lx_le32_to_cpu(h->exe_build_id_len) > LX_CKPT_BUILD_ID_MAX)
+		return -LX_E_BUILD_ID;
+	return 0;
+}
+
+/*
+ * Check the section table (read from the file at section_table_offset,
+ * table_len = section_count * section_entry_size bytes) against the header.
+ * On success every section lies inside the file, is 8-aligned, and its
+ * length is a multiple of its record size. Section CRCs are checked by the
+ * reader when it reads a section (the kernel reads only what it needs).
+ * If bad_index is not NULL, it receives the index of the failing entry.
+ */
+static inline int lx_ckpt_validate_table(const void *hdr_buf,
+					 const void *table, lx_le64 table_len,
+					 lx_le64 file_size, lx_le32 *bad_index)
+{
+	const struct lx_ckpt_header *h = (const struct lx_ckpt_header *)hdr_buf;
+	lx_le64 nsec = lx_le32_to_cpu(h->section_count);
+	lx_le64 entsz = lx_le32_to_cpu(h->section_entry_size);
+	const lx_u8 *t = (const lx_u8 *)table;
+	lx_le64 i;
+
+	if (table_len != nsec * entsz)
+		return -LX_E_TABLE_BOUNDS;
+	if (lx_crc32c(0, table, table_len) != lx_le32_to_cpu(h->table_crc))
+		return -LX_E_TABLE_CRC;
+	for (i = 0; i < nsec; i++) {
+		const struct lx_ckpt_section *s =
+			(const struct lx_ckpt_section *)(t + i * entsz);
+		lx_le64 off = lx_le64_to_cpu(s->offset);
+		lx_le64 len = lx_le64_to_cpu(s->length);
+		lx_le32 rs = lx_le32_to_cpu(s->record_size);
+		lx_le32 type = lx_le32_to_cpu(s->type);
+
+		if (bad_index)
+			*bad_index = (lx_le32)i;
+		/* unknown types from newer minor versions are skipped by
+		 * readers, but type 0 is never valid */
+		if (type == 0)
+			return -LX_E_SECTION_TYPE;
+		if (off < LX_CKPT_HEADER_SIZE || !lx_range_ok(off, len, file_size))
+			return -LX_E_SECTION_BOUNDS;
+		if (off % LX_CKPT_ALIGN)
+			return -LX_E_SECTION_ALIGN;
+		if (rs && len % rs)
+			return -LX_E_SECTION_RECORD;
+	}
+	return 0;
+}
+
+static inline const char *lx_section_name(lx_le32 type)
+{
+	static const char *const names[LX_SEC_TYPE_MAX] = {
+		[LX_SEC_TASKS] = "tasks", [LX_SEC_SWAP] = "swap",
+		[LX_SEC_STRTAB] = "strtab", [LX_SEC_CORE] = "core",
+		[LX_SEC_MM] = "mm", [LX_SEC_AUXV] = "auxv",
+		[LX_SEC_ARGV] = "argv", [LX_SEC_ENVP] = "envp",
+		[LX_SEC_VMAS] = "vmas", [LX_SEC_PAGEMAP] = "pagemap",
+		[LX_SEC_PAGESUMS] = "pagesums", [LX_SEC_THREADS] = "threads",
+		[LX_SEC_GPREGS] = "gpregs", [LX_SEC_XSTATE] = "xstate",
+		[LX_SEC_FDS] = "fds", [LX_SEC_RLIMITS] = "rlimits",
+		[LX_SEC_SIGACTS] = "sigacts", [LX_SEC_ITIMERS] = "itimers",
+	};
+
+	if (type < LX_SEC_TYPE_MAX && names[type])
+		return names[type];
+	return "unknown";
+}
+
+#endif /* LX_CKPT_H */

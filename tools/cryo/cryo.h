@@ -1,0 +1,111 @@
+/* Shared state of one dump or restore, handed to each kind of kernel
+ * object (mm.c, files.c, signals.c, ...). Each kind has its dump and its
+ * restore side by side in its own file. */
+#ifndef CRYO_H
+#define CRYO_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lx_ckpt.h"
+#include "image.h"
+#include "proc.h"
+#include "ptrace.h"
+#include "swap.h"
+
+#define CRYO_VERSION "0.1.0"
+
+struct dump_opts {
+	const char *image;
+	const char *swapfile;	/* NULL: default beside the image */
+	int kill_after;
+};
+
+struct restore_opts {
+	const char *image;
+	const char *swapfile;	/* NULL: as recorded in the image */
+	int detach;
+	int allow_changed_files;
+	int exec_fd;		/* >= 0: image handed over by binfmt (AT_EXECFD) */
+};
+
+/* One process being dumped: frozen, with its /proc state read once. */
+struct dump_task {
+	pid_t pid;
+	uint32_t index;			/* in LX_SEC_TASKS */
+	struct proc_stat stat;
+	struct proc_status status;
+	struct proc_vma *vmas;
+	size_t nvmas;
+	pid_t *tids;
+	size_t ntids;
+	struct injector inj;		/* leader, for state only readable inside */
+	uint64_t scratch;		/* 256 bytes below the red zone, saved */
+	uint8_t scratch_saved[256];
+	int scratch_ok;
+	struct img_writer *w;
+	struct swapfile *sw;
+	/* counters for the report */
+	uint64_t pages_scanned, pages_written, pages_zero;
+};
+
+/* Run a syscall that writes up to 256 bytes of output into the dump
+ * scratch area, and copy the output back. */
+int dump_inject_out(struct dump_task *t, long nr, uint64_t a1, uint64_t a2,
+		    uint64_t a3, uint64_t a4, int out_arg, void *out, size_t out_len, long *ret);
+
+/* One process being restored: created, exec'd, stopped under ptrace. */
+struct restore_task {
+	const struct img *im;
+	const struct restore_opts *opts;
+	uint32_t index;
+	pid_t pid;
+	struct injector inj;
+	uint64_t scratch;		/* RW page block mapped in the task */
+	size_t scratch_len;
+	struct swapfile *sw;
+	int allow_changed;
+};
+
+/* Copy data into the restore scratch area at offset off; returns the
+ * task address. */
+int restore_put(struct restore_task *t, size_t off, const void *data, size_t len, uint64_t *addr);
+/* Inject a syscall, failing with a message on a negative return. */
+int restore_sys(struct restore_task *t, const char *what, long nr, uint64_t a1,
+		uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+
+/* ---- kinds: dump and restore side by side ---- */
+/* mm.c: address space, pages, hidden mm state */
+int mm_dump(struct dump_task *t);
+int mm_check(const struct img *im, uint32_t task, int allow_changed);	/* before creating anything */
+int mm_restore(struct restore_task *t);
+int mm_unmap_scratch(struct restore_task *t);
+
+/* files.c: file descriptors, cwd */
+int files_dump(struct dump_task *t);
+int files_check(const struct img *im, uint32_t task, int allow_changed);
+int files_restore_preexec(const struct img *im, uint32_t task, int keep_fd, char *errbuf, size_t errlen);
+int files_restore(struct restore_task *t);
+
+/* core.c: identity, creds, umask, rlimits, personality, comm, prctl state */
+int core_dump(struct dump_task *t);
+int core_restore_preexec(const struct img *im, uint32_t task, char *errbuf, size_t errlen);
+int core_restore(struct restore_task *t);
+int core_check(const struct img *im, uint32_t task);
+
+/* signals.c: dispositions, masks, alt stacks, itimers */
+int signals_dump(struct dump_task *t);
+int signals_restore(struct restore_task *t);
+
+/* threads.c: registers and per-thread state */
+int threads_dump(struct dump_task *t);
+int threads_restore(struct restore_task *t);	/* last step before detach */
+
+/* elf.c */
+int exe_identify(const char *path, int fd, struct exe_ident *id);
+
+/* dump.c / restore.c */
+int cryo_dump(pid_t pid, const struct dump_opts *o);
+int cryo_restore(const struct restore_opts *o, pid_t *root_pid);
+
+#endif

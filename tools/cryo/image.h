@@ -1,0 +1,68 @@
+/* Image I/O over the ABI in include/lx_ckpt.h: a crash-safe writer and a
+ * validating reader. Memory pages are not here: they live in the swapfile. */
+#ifndef CRYO_IMAGE_H
+#define CRYO_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "lx_ckpt.h"
+
+struct exe_ident {
+	uint64_t dev, ino, size, mtime_ns;
+	uint32_t build_id_len;
+	uint8_t build_id[LX_CKPT_BUILD_ID_MAX];
+};
+
+/* ---- writer ----
+ * Sections are streamed into "<dir>/.<name>.tmpXXXXXX" (created 0600,
+ * O_EXCL|O_NOFOLLOW), each 8-aligned; img_commit() writes the table and the
+ * header, fsyncs, renames over the final path and fsyncs the directory.
+ * A crash before the rename leaves any earlier image untouched. */
+struct img_writer;
+
+int img_create(struct img_writer **w, const char *path);
+/* Append one section (copied out immediately). record_size 0 = blob. */
+int img_add(struct img_writer *w, uint32_t type, uint32_t task,
+	    uint32_t record_size, const void *data, size_t len);
+/* Per-writer string tables, one per task (or LX_TASK_GLOBAL): returns the
+ * offset of s in that table (deduplicated), to put in *_off fields; the
+ * tables are emitted as LX_SEC_STRTAB sections at commit. Offset 0 is
+ * always the empty string. */
+uint32_t img_str(struct img_writer *w, uint32_t task, const char *s);
+/* The root task's executable, named in the header for binfmt_cr; the path
+ * is also stored in the file so the header can point at it. */
+int img_set_exe(struct img_writer *w, const char *path, const struct exe_ident *id);
+int img_commit(struct img_writer *w);	/* frees w */
+void img_abort(struct img_writer *w);	/* removes the temp file, frees w */
+
+/* ---- reader ----
+ * Reads the whole image into memory, validates header and table with the
+ * shared validator and every section's CRC; errors name the section, its
+ * index and file offset ("image out: section 3 (vmas) at offset 4096:
+ * checksum mismatch"). */
+struct img {
+	char *path;
+	uint8_t *data;
+	uint64_t size;
+	const struct lx_ckpt_header *hdr;
+	uint32_t nsec;
+	const struct lx_ckpt_section *sec;	/* normalized copies, host order */
+};
+
+int img_open(struct img *im, const char *path);
+int img_open_fd(struct img *im, int fd, const char *name);
+void img_close(struct img *im);
+/* Find section (type, task); returns 0 and sets data and len, or -ENOENT. */
+int img_find(const struct img *im, uint32_t type, uint32_t task,
+	     const void **data, uint64_t *len, uint32_t *record_size);
+/* Records of (type, task) as a freshly malloc'ed array of count structs
+ * of size want: each record is copied min(record_size, want) bytes and
+ * zero-extended (append-only ABI). Missing section: -ENOENT. A section
+ * whose record_size is 0 or smaller than min_size is an error naming it. */
+int img_records(const struct img *im, uint32_t type, uint32_t task,
+		size_t want, size_t min_size, void **out, size_t *count);
+/* String at off in the strtab of task; NULL (with err_set) if off is out
+ * of range or the string is not NUL-terminated inside the table. */
+const char *img_string(const struct img *im, uint32_t task, uint32_t off);
+
+#endif

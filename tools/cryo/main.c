@@ -1,0 +1,145 @@
+/* cryo command line: parse, call one entry point per verb, print the one
+ * error message. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cryo.h"
+#include "err.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: cryo -p PID -f IMAGE [--kill] [--swapfile PATH]\n"
+"       cryo -r -f IMAGE [-d] [--swapfile PATH] [--allow-changed-files]\n"
+"       cryo --help | --version\n"
+"\n"
+"Checkpoint a running process to IMAGE, or restart it from IMAGE.\n"
+"\n"
+"  -p, --pid PID            dump the process PID (it keeps running)\n"
+"      --kill               SIGKILL the dumped process after a successful dump\n"
+"  -f, --file IMAGE         the checkpoint image\n"
+"  -s, --swapfile PATH      the page store (default: cryo-PID.swap beside IMAGE\n"
+"                           when dumping; the one the image names when restoring)\n"
+"  -r, --restore            restore from IMAGE; cryo becomes the parent and exits\n"
+"                           with the restored process's status (128+N if killed by\n"
+"                           signal N)\n"
+"  -d, --detach             with -r: print the restored pid and exit 0 at once\n"
+"      --allow-changed-files  restore even if an open or mapped file changed size\n"
+"                           or mtime since the dump\n"
+"  -q, --quiet              no warnings;  -v, --verbose: more detail\n"
+"  -h, --help               this text;    -V, --version: the version\n"
+"\n"
+"Restored stdio: fds 0-2 that were a terminal, pipe or socket from outside\n"
+"the process are taken from cryo's own fds 0-2.\n"
+"\n"
+"Exit status: 0 success; 1 dump or restore failed (one line on stderr names\n"
+"the pid, the object and the reason); 2 usage error; with -r and no -d,\n"
+"the restored process's exit status.\n");
+}
+
+static int wait_root(pid_t pid)
+{
+	int st;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &st, 0);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "cryo: wait for pid %d: %s\n", pid, strerror(errno));
+			return EXIT_FAIL;
+		}
+		if (WIFEXITED(st))
+			return WEXITSTATUS(st);
+		if (WIFSIGNALED(st))
+			return 128 + WTERMSIG(st);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED };
+	static const struct option lo[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "swapfile", required_argument, NULL, 's' },
+		{ "restore", no_argument, NULL, 'r' },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "kill", no_argument, NULL, OPT_KILL },
+		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	struct dump_opts d = { 0 };
+	struct restore_opts r = { .exec_fd = -1 };
+	const char *image = NULL, *swapfile = NULL;
+	pid_t pid = 0;
+	int restore = 0, c, e;
+
+	while ((c = getopt_long(argc, argv, "p:f:s:rdqvhV", lo, NULL)) != -1) {
+		switch (c) {
+		case 'p': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v <= 0 || v > (1 << 22)) {
+				fprintf(stderr, "cryo: bad pid '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			pid = (pid_t)v;
+			break;
+		}
+		case 'f': image = optarg; break;
+		case 's': swapfile = optarg; break;
+		case 'r': restore = 1; break;
+		case 'd': r.detach = 1; break;
+		case OPT_KILL: d.kill_after = 1; break;
+		case OPT_ALLOW_CHANGED: r.allow_changed_files = 1; break;
+		case 'q': log_level = 0; break;
+		case 'v': log_level = 2; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		case 'V': printf("cryo %s (image ABI %u.%u)\n", CRYO_VERSION,
+				 LX_CKPT_VERSION_MAJOR, LX_CKPT_VERSION_MINOR);
+			  return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc || !image || restore == !!pid) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!restore) {
+		d.image = image;
+		d.swapfile = swapfile;
+		e = cryo_dump(pid, &d);
+		if (e) {
+			fprintf(stderr, "cryo: %s\n", err_msg());
+			return EXIT_FAIL;
+		}
+		return EXIT_OK;
+	}
+	r.image = image;
+	r.swapfile = swapfile;
+	e = cryo_restore(&r, &pid);
+	if (e) {
+		fprintf(stderr, "cryo: %s\n", err_msg());
+		return EXIT_FAIL;
+	}
+	if (r.detach) {
+		printf("%d\n", pid);
+		return EXIT_OK;
+	}
+	return wait_root(pid);
+}

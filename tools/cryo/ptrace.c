@@ -1,0 +1,324 @@
+#include <elf.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "ptrace.h"
+
+#ifndef NT_X86_XSTATE
+#define NT_X86_XSTATE 0x202
+#endif
+
+int pt_seize(pid_t tid)
+{
+	if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0)
+		return err_sys(-errno, "pid %d: cannot seize with ptrace", tid);
+	return 0;
+}
+
+/* Wait for tid's next stop; a group-stop or interrupt stop both count. */
+static int wait_stop(pid_t tid, int *status)
+{
+	for (;;) {
+		pid_t r = waitpid(tid, status, __WALL);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_sys(-errno, "pid %d: wait", tid);
+		}
+		if (WIFEXITED(*status) || WIFSIGNALED(*status))
+			return err_set(-ESRCH, "pid %d: exited while cryo worked on it", tid);
+		if (WIFSTOPPED(*status))
+			return 0;
+	}
+}
+
+int pt_interrupt_wait(pid_t tid)
+{
+	int st;
+
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
+		return err_sys(-errno, "pid %d: PTRACE_INTERRUPT", tid);
+	for (;;) {
+		int r = wait_stop(tid, &st);
+		int sig;
+
+		if (r)
+			return r;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			return 0;
+		/* A signal arrived before the interrupt: let the task take it
+		 * after we are done, by stopping it here and re-injecting it
+		 * with the detach would reorder it; instead resume it now with
+		 * the signal (it is delivered as it would have been) and the
+		 * pending interrupt stops it right after. */
+		sig = WSTOPSIG(st);
+		if (ptrace(PTRACE_CONT, tid, 0, (void *)(long)sig) < 0)
+			return err_sys(-errno, "pid %d: resume with signal %d", tid, sig);
+	}
+}
+
+int pt_detach(pid_t tid)
+{
+	if (ptrace(PTRACE_DETACH, tid, 0, 0) < 0 && errno != ESRCH)
+		return err_sys(-errno, "pid %d: detach", tid);
+	return 0;
+}
+
+int pt_get_regs(pid_t tid, struct user_regs_struct *regs)
+{
+	struct iovec iov = { regs, sizeof(*regs) };
+
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRSTATUS, &iov) < 0)
+		return err_sys(-errno, "tid %d: get registers", tid);
+	return 0;
+}
+
+int pt_set_regs(pid_t tid, const struct user_regs_struct *regs)
+{
+	struct iovec iov = { (void *)regs, sizeof(*regs) };
+
+	if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_PRSTATUS, &iov) < 0)
+		return err_sys(-errno, "tid %d: set registers", tid);
+	return 0;
+}
+
+int pt_get_xstate(pid_t tid, void **buf, size_t *len)
+{
+	/* The kernel trims iov_len to what it has: ask with room to spare. */
+	size_t cap = 1 << 16;
+	void *p = calloc(1, cap);
+	struct iovec iov = { p, cap };
+
+	if (!p)
+		return -ENOMEM;
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0) {
+		free(p);
+		return err_sys(-errno, "tid %d: get extended registers (xstate)", tid);
+	}
+	*buf = p;
+	*len = iov.iov_len;
+	return 0;
+}
+
+int pt_set_xstate(pid_t tid, const void *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+
+	if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0)
+		return err_sys(-errno, "tid %d: set extended registers (xstate, %zu bytes;"
+			       " is this the same CPU family?)", tid, len);
+	return 0;
+}
+
+int mem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)addr, len };
+	ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
+	char path[64];
+	int fd;
+
+	if (n == (ssize_t)len)
+		return 0;
+	/* Non-readable pages (PROT_NONE with content): FOLL_FORCE via mem */
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(-errno, "pid %d: open %s", pid, path);
+	n = pread(fd, buf, len, (off_t)addr);
+	close(fd);
+	if (n != (ssize_t)len)
+		return err_sys(n < 0 ? -errno : -EIO, "pid %d: read memory at %#lx+%zu",
+			       pid, (unsigned long)addr, len);
+	return 0;
+}
+
+int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec l = { (void *)buf, len }, r = { (void *)addr, len };
+	ssize_t n = process_vm_writev(pid, &l, 1, &r, 1, 0);
+	char path[64];
+	int fd;
+
+	if (n == (ssize_t)len)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(-errno, "pid %d: open %s", pid, path);
+	n = pwrite(fd, buf, len, (off_t)addr);
+	close(fd);
+	if (n != (ssize_t)len)
+		return err_sys(n < 0 ? -errno : -EIO, "pid %d: write memory at %#lx+%zu",
+			       pid, (unsigned long)addr, len);
+	return 0;
+}
+
+uint64_t find_syscall_insn(pid_t tid, uint64_t start, uint64_t end)
+{
+	size_t len = end - start;
+	uint8_t *b;
+	uint64_t found = 0;
+
+	if (end <= start || len > (1 << 20))
+		return 0;
+	b = malloc(len);
+	if (!b)
+		return 0;
+	if (mem_read(tid, start, b, len) == 0) {
+		for (size_t i = 0; i + 1 < len; i++) {
+			if (b[i] == 0x0f && b[i + 1] == 0x05) {
+				found = start + i;
+				break;
+			}
+		}
+	}
+	free(b);
+	return found;
+}
+
+static uint64_t vdso_syscall(pid_t tid)
+{
+	char path[64], line[512];
+	uint64_t ip = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (!ip && fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+
+		if (strstr(line, "[vdso]") && sscanf(line, "%lx-%lx", &s, &e) == 2)
+			ip = find_syscall_insn(tid, s, e);
+	}
+	fclose(f);
+	return ip;
+}
+
+int inj_init(struct injector *inj, pid_t tid)
+{
+	memset(inj, 0, sizeof(*inj));
+	inj->tid = tid;
+	inj->syscall_ip = vdso_syscall(tid);
+	if (!inj->syscall_ip)
+		return err_set(-ENOEXEC, "pid %d: no syscall instruction in its vdso"
+			       " (vdso unmapped?): cannot inspect it from inside", tid);
+	return 0;
+}
+
+void inj_set_syscall_ip(struct injector *inj, uint64_t ip)
+{
+	inj->syscall_ip = ip;
+}
+
+/* Resume with PTRACE_SYSCALL and wait for the next syscall stop; signals
+ * that show up are kept pending (all are blocked while we inject, only
+ * SIGKILL/SIGSTOP can get through) */
+static int syscall_step(pid_t tid)
+{
+	int st, r;
+
+	for (;;) {
+		if (ptrace(PTRACE_SYSCALL, tid, 0, 0) < 0)
+			return err_sys(-errno, "tid %d: PTRACE_SYSCALL", tid);
+		r = wait_stop(tid, &st);
+		if (r)
+			return r;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80))
+			return 0;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			continue;	/* group-stop: keep going */
+		warn("tid %d: signal %d arrived during syscall injection", tid, WSTOPSIG(st));
+	}
+}
+
+int inj_syscall(struct injector *inj, long nr, uint64_t a1, uint64_t a2,
+		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
+{
+	struct user_regs_struct r;
+	int e;
+
+	if (!inj->have_saved) {
+		uint64_t all = ~0ull;
+
+		e = pt_get_regs(inj->tid, &inj->saved);
+		if (e)
+			return e;
+		if (ptrace(PTRACE_GETSIGMASK, inj->tid, (void *)8, &inj->saved_sigmask) < 0)
+			return err_sys(-errno, "tid %d: read signal mask", inj->tid);
+		/* Keep signals from interrupting the injected calls */
+		if (ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &all) < 0)
+			return err_sys(-errno, "tid %d: block signals", inj->tid);
+		inj->have_saved = 1;
+	}
+	r = inj->saved;
+	r.rax = nr;
+	r.orig_rax = (uint64_t)-1;	/* not in a syscall: no restart logic */
+	r.rdi = a1;
+	r.rsi = a2;
+	r.rdx = a3;
+	r.r10 = a4;
+	r.r8 = a5;
+	r.r9 = a6;
+	r.rip = inj->syscall_ip;
+	e = pt_set_regs(inj->tid, &r);
+	if (!e)
+		e = syscall_step(inj->tid);	/* entry */
+	if (!e)
+		e = syscall_step(inj->tid);	/* exit */
+	if (!e)
+		e = pt_get_regs(inj->tid, &r);
+	if (e)
+		return err_ctx(e, "tid %d: injected syscall %ld", inj->tid, nr);
+	*ret = (long)r.rax;
+	return 0;
+}
+
+/* What the kernel does on the way out of a syscall interrupted by a
+ * signal that had no handler: we stop at a syscall-exit stop, where the
+ * kernel will not do it for us. */
+void regs_apply_restart(struct user_regs_struct *r)
+{
+	if ((long)r->orig_rax < 0)
+		return;
+	switch ((long)r->rax) {
+	case -ERESTARTSYS:
+	case -ERESTARTNOINTR:
+	case -ERESTARTNOHAND:
+		r->rax = r->orig_rax;
+		r->rip -= 2;
+		break;
+	case -ERESTART_RESTARTBLOCK:
+		r->rax = SYS_restart_syscall;
+		r->rip -= 2;
+		break;
+	}
+	r->orig_rax = (uint64_t)-1;
+}
+
+int inj_finish(struct injector *inj)
+{
+	struct user_regs_struct r;
+	int e;
+
+	if (!inj->have_saved)
+		return 0;
+	r = inj->saved;
+	regs_apply_restart(&r);
+	e = pt_set_regs(inj->tid, &r);
+	if (!e && ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &inj->saved_sigmask) < 0)
+		e = err_sys(-errno, "tid %d: restore signal mask", inj->tid);
+	inj->have_saved = 0;
+	return e;
+}

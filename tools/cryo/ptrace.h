@@ -1,0 +1,63 @@
+/* ptrace plumbing: freezing tasks without their cooperation, register
+ * sets, and running system calls inside a stopped task. */
+#ifndef CRYO_PTRACE_H
+#define CRYO_PTRACE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+/* PTRACE_SEIZE + PTRACE_INTERRUPT, then wait for the stop. */
+int pt_seize(pid_t tid);
+int pt_interrupt_wait(pid_t tid);
+int pt_detach(pid_t tid);
+
+int pt_get_regs(pid_t tid, struct user_regs_struct *regs);
+int pt_set_regs(pid_t tid, const struct user_regs_struct *regs);
+/* Extended state: *buf is malloc'ed with the size the kernel reports. */
+int pt_get_xstate(pid_t tid, void **buf, size_t *len);
+int pt_set_xstate(pid_t tid, const void *buf, size_t len);
+
+/* Kernel-internal restart codes seen in rax of a task stopped in a syscall */
+#define ERESTARTSYS		512
+#define ERESTARTNOINTR		513
+#define ERESTARTNOHAND		514
+#define ERESTART_RESTARTBLOCK	516
+
+/* A stopped task we run system calls in. The task must be in a ptrace
+ * stop; syscalls run at syscall_ip (the address of a `syscall`
+ * instruction in the task's address space), one SINGLESTEP each, and the
+ * task's registers are put back by inj_finish(). */
+struct injector {
+	pid_t tid;
+	uint64_t syscall_ip;
+	struct user_regs_struct saved;
+	uint64_t saved_sigmask;
+	int have_saved;
+};
+
+/* Prepare: save the task's registers and find a syscall instruction in
+ * its vdso (so nothing in the task's memory changes). */
+int inj_init(struct injector *inj, pid_t tid);
+/* Use this address for the syscall instruction from now on. */
+void inj_set_syscall_ip(struct injector *inj, uint64_t ip);
+/* Run one syscall; *ret gets the raw return (negative errno on error).
+ * Returns 0 if the syscall ran, -errno if ptrace failed. */
+int inj_syscall(struct injector *inj, long nr, uint64_t a1, uint64_t a2,
+		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+/* Put back the saved registers, with the syscall restart the kernel would
+ * have applied (see regs_apply_restart). The signal mask is put back too. */
+int inj_finish(struct injector *inj);
+/* Turn "stopped in an interrupted syscall" registers into "about to
+ * restart it" registers, as the kernel does when no handler runs. */
+void regs_apply_restart(struct user_regs_struct *r);
+
+/* Find "0f 05" in [start, end) of tid's memory; 0 if none. */
+uint64_t find_syscall_insn(pid_t tid, uint64_t start, uint64_t end);
+
+/* Memory access to a stopped task. Both handle non-readable/writable
+ * pages through /proc/PID/mem (FOLL_FORCE) when process_vm_* refuses. */
+int mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
+
+#endif
