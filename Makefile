@@ -4,7 +4,7 @@ CC ?= gcc
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Itools/cryo
 LDLIBS_CRYO = -lelf -lxxhash
-KVER ?= $(shell ls -1 /usr/src 2>/dev/null | sed -n 's/^linux-headers-\(.*-amd64\)$$/\1/p' | sort -V | tail -n1)
+KVER ?= $(shell ls -1 /usr/src 2>/dev/null | sed -n 's/^linux-headers-\(.*-amd64\)$$/\1/p' | grep -v cloud | sort -V | tail -n1)
 KDIR ?= /usr/src/linux-headers-$(KVER)
 
 ifeq ($(SANITIZE),1)
@@ -18,9 +18,9 @@ PROG_SRCS = $(wildcard tests/progs/*.c)
 PROGS = $(PROG_SRCS:.c=)
 UNIT_TESTS = tests/unit/image_swap_test
 
-.PHONY: all cryo progs test test-host test-qemu bench module install clean demo
+.PHONY: all cryo progs test test-qemu bench module install clean demo
 
-all: cryo progs $(UNIT_TESTS)
+all: cryo progs $(UNIT_TESTS) demo/ticker
 
 cryo: tools/cryo/cryo
 
@@ -41,11 +41,21 @@ tests/unit/image_swap_test: tests/unit/image_swap_test.c tools/cryo/image.c tool
 test: all
 	bats --tap tests/bats
 
+demo/ticker: demo/ticker.c
+	$(CC) $(CFLAGS) -o $@ $<
+
 demo: all
-	./demo.sh
+	./demo/demo.sh
+
+module:
+	$(MAKE) -C fs/binfmt_cr KDIR=$(KDIR) W=1
+
+test-qemu: all
+	KVER=$(KVER) KDIR=$(KDIR) tests/qemu/run.sh
 
 install: all
 	install -D -m 0755 tools/cryo/cryo $(DESTDIR)$(PREFIX)/bin/cryo
 
 clean:
-	rm -f tools/cryo/*.o tools/cryo/cryo $(PROGS) $(UNIT_TESTS)
+	-$(MAKE) -C fs/binfmt_cr clean
+	rm -f tools/cryo/*.o tools/cryo/cryo $(PROGS) $(UNIT_TESTS) demo/ticker

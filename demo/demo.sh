@@ -1,0 +1,34 @@
+#!/bin/bash
+# The main job, end to end: start a live counter, checkpoint it with cryo,
+# kill it, restore it from the checkpoint and watch it continue.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CRYO=./tools/cryo/cryo
+dir=$(mktemp -d /tmp/cryo-demo.XXXXXX)
+# the counter's stdout is a pipe into this script, as in a shell pipeline;
+# after the restore it continues on cryo's stdout
+say() { printf '\033[1m== %s\033[0m\n' "$*"; }
+
+say "starting a counter"
+mkfifo "$dir/pipe"
+cat "$dir/pipe" &
+./demo/ticker > "$dir/pipe" &
+pid=$!
+sleep 1.6
+
+say "cryo -p $pid -f $dir/ticker.img --kill"
+$CRYO -p "$pid" -f "$dir/ticker.img" --kill
+wait "$pid" 2>/dev/null || true
+say "the counter (pid $pid) is gone; the checkpoint:"
+ls -l "$dir"
+sleep 1
+
+say "cryo -r -f $dir/ticker.img   (same pid, continues where it was)"
+$CRYO -r -f "$dir/ticker.img" &
+cryo=$!
+sleep 1.6
+say "restored pid: $(cat /proc/$pid/status | sed -n 's/^Name:\t//p') $pid, parent $(ps -o ppid= -p $pid | tr -d ' ') (cryo is $cryo)"
+kill "$pid"
+wait "$cryo" || true
+rm -rf "$dir"
+say "done"

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Install what cryo needs to build, test and boot its kernel test guest on
+# Debian 12. Idempotent; used by the README and by CI.
+set -eu
+SUDO=
+[ "$(id -u)" = 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# build: compiler, libelf (build-ids, ELF cores), libxxhash (page checksums)
+# test: bats; kernel suite: Debian's kernel headers, QEMU, busybox, cpio
+$SUDO apt-get install -y -qq --no-install-recommends \
+	build-essential libelf-dev libxxhash-dev pkg-config \
+	bats procps psmisc xz-utils \
+	linux-headers-amd64 qemu-system-x86 busybox-static cpio kmod
