@@ -84,7 +84,8 @@ int mm_unmap_scratch(struct restore_task *t);
 /* files.c: file descriptors, cwd */
 int files_dump(struct dump_task *t);
 int files_check(const struct img *im, uint32_t task, int allow_changed);
-int files_restore_preexec(const struct img *im, uint32_t task, int keep_fd, char *errbuf, size_t errlen);
+int files_restore_preexec(const struct img *im, uint32_t task, int *keep, int nkeep,
+			  char *errbuf, size_t errlen);
 int files_restore(struct restore_task *t);
 
 /* core.c: identity, creds, umask, rlimits, personality, comm, prctl state */
@@ -104,8 +105,17 @@ int threads_restore(struct restore_task *t);	/* last step before detach */
 /* elf.c */
 int exe_identify(const char *path, int fd, struct exe_ident *id);
 
+/* verbs (main.c dispatches "cryo VERB ..."): each returns an exit status */
+int cmd_register(int argc, char **argv);		/* binfmt.c */
+int cmd_unregister(int argc, char **argv);		/* binfmt.c */
+int cmd_binfmt_exec(int argc, char **argv);		/* binfmt.c */
+int binfmt_exec_fd(void);				/* binfmt.c: AT_EXECFD or -1 */
+int wait_root(pid_t pid);				/* main.c */
+
 /* dump.c / restore.c */
 int cryo_dump(pid_t pid, const struct dump_opts *o);
 int cryo_restore(const struct restore_opts *o, pid_t *root_pid);
+int cryo_restore_inplace(const struct restore_opts *o);
+int binfmt_cr_loaded(void);
 
 #endif

@@ -215,16 +215,16 @@ int files_check(const struct img *im, uint32_t task, int allow_changed)
 	return e;
 }
 
-/* In the new process before exec: build the fd table. keep_fd is the
- * restorer's error pipe, moved above every fd the image uses; returns its
- * new number, or -errno. Files are opened without O_CLOEXEC so they
- * survive the exec; FD_CLOEXEC is set after it. */
-int files_restore_preexec(const struct img *im, uint32_t task, int keep_fd, char *errbuf,
-			  size_t errlen)
+/* In the new process before exec: build the fd table. keep[] are the
+ * restorer's own fds (error pipe, image), moved above every fd the image
+ * uses and updated in place; -1 entries are ignored. Files are opened
+ * without O_CLOEXEC so they survive the exec; FD_CLOEXEC is set after it. */
+int files_restore_preexec(const struct img *im, uint32_t task, int *keep, int nkeep,
+			  char *errbuf, size_t errlen)
 {
 	struct lx_fd *fds;
 	size_t n;
-	int e = load_fds(im, task, &fds, &n), top, inherit[3] = { 0, 0, 0 };
+	int e = load_fds(im, task, &fds, &n), top, inherit[3] = { 0, 0, 0 }, from;
 
 	if (e) {
 		snprintf(errbuf, errlen, "%s", err_msg());
@@ -233,27 +233,42 @@ int files_restore_preexec(const struct img *im, uint32_t task, int keep_fd, char
 	top = n ? (int)fds[n - 1].fd + 1 : 3;
 	if (top < 3)
 		top = 3;
-	if (keep_fd >= 0 && keep_fd < top) {
-		int nk = fcntl(keep_fd, F_DUPFD_CLOEXEC, top);
+	for (int k = 0; k < nkeep; k++) {
+		int nk;
 
+		if (keep[k] < 0)
+			continue;
+		nk = fcntl(keep[k], F_DUPFD_CLOEXEC, top);
 		if (nk < 0) {
-			snprintf(errbuf, errlen, "move error pipe: %s", strerror(errno));
+			snprintf(errbuf, errlen, "move restorer fd %d: %s", keep[k], strerror(errno));
 			free(fds);
 			return -errno;
 		}
-		close(keep_fd);
-		keep_fd = nk;
+		close(keep[k]);
+		keep[k] = nk;
+		if (nk >= top)
+			top = nk + 1;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (fds[i].kind == LX_FD_INHERIT && fds[i].fd < 3)
 			inherit[fds[i].fd] = 1;
-	/* everything that is not inherited stdio goes */
+	/* everything that is not inherited stdio or ours goes */
 	for (int fd = 0; fd < 3; fd++)
 		if (!inherit[fd])
 			close(fd);
-	if (keep_fd > 3)
-		syscall(SYS_close_range, 3, keep_fd - 1, 0);
-	syscall(SYS_close_range, keep_fd >= 3 ? keep_fd + 1 : 3, ~0u, 0);
+	from = 3;
+	for (int fd = 3; fd < top; fd++) {
+		int kept = 0;
+
+		for (int k = 0; k < nkeep; k++)
+			kept |= keep[k] == fd;
+		if (kept) {
+			if (fd > from)
+				syscall(SYS_close_range, from, fd - 1, 0);
+			from = fd + 1;
+		}
+	}
+	syscall(SYS_close_range, from, ~0u, 0);
 	for (size_t i = 0; i < n; i++) {
 		const struct lx_fd *r = &fds[i];
 		const char *p = img_string(im, task, r->path_off);
@@ -294,7 +309,7 @@ int files_restore_preexec(const struct img *im, uint32_t task, int keep_fd, char
 		}
 	}
 	free(fds);
-	return keep_fd;
+	return 0;
 }
 
 int files_restore(struct restore_task *t)

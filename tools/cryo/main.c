@@ -19,6 +19,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: cryo -p PID -f IMAGE [--kill] [--swapfile PATH]\n"
 "       cryo -r -f IMAGE [-d] [--swapfile PATH] [--allow-changed-files]\n"
+"       cryo register | unregister\n"
 "       cryo --help | --version\n"
 "\n"
 "Checkpoint a running process to IMAGE, or restart it from IMAGE.\n"
@@ -45,7 +46,7 @@ static void usage(FILE *f)
 "the restored process's exit status.\n");
 }
 
-static int wait_root(pid_t pid)
+int wait_root(pid_t pid)
 {
 	int st;
 
@@ -65,7 +66,30 @@ static int wait_root(pid_t pid)
 	}
 }
 
+/* Verbs other than dump/restore: "cryo VERB ARGS...". Each lives in its
+ * own file and returns an exit status. */
+static const struct verb {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+} verbs[] = {
+	{ "register", cmd_register, "install the binfmt_misc entry so ./IMAGE runs" },
+	{ "unregister", cmd_unregister, "remove the binfmt_misc entry" },
+};
+
+static int dump_or_restore(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+	if ((argc > 1 && !strcmp(argv[1], "--binfmt-exec")) || binfmt_exec_fd() >= 0)
+		return cmd_binfmt_exec(argc, argv);
+	for (size_t i = 0; argc > 1 && i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(argv[1], verbs[i].name))
+			return verbs[i].fn(argc - 1, argv + 1);
+	return dump_or_restore(argc, argv);
+}
+
+static int dump_or_restore(int argc, char **argv)
 {
 	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED };
 	static const struct option lo[] = {
