@@ -4,6 +4,8 @@ CC ?= gcc
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Itools/cryo
 LDLIBS_CRYO = -lelf -lxxhash
+# static cryo for the qemu guest (no shared libraries there): libelf.a needs zlib
+LDLIBS_CRYO_STATIC = -lelf -lz -lxxhash
 KVER ?= $(shell ls -1 /usr/src 2>/dev/null | sed -n 's/^linux-headers-\(.*-amd64\)$$/\1/p' | grep -v cloud | sort -V | tail -n1)
 KDIR ?= /usr/src/linux-headers-$(KVER)
 
@@ -17,15 +19,27 @@ CRYO_OBJS = $(CRYO_SRCS:.c=.o)
 PROG_SRCS = $(wildcard tests/progs/*.c)
 PROGS = $(PROG_SRCS:.c=)
 UNIT_TESTS = tests/unit/image_swap_test
+# static builds of the scenario programs the qemu guest suite runs
+# (tests/qemu/guest-tests.sh; built by tests/qemu/run.sh)
+GUEST_PROGS_DIR = tests/qemu/.cache/progs
+GUEST_PROG_NAMES = counter heap guards privmap files procstate piperead sleeper cmdline \
+	threads2 evfd
+GUEST_PROGS = $(GUEST_PROG_NAMES:%=$(GUEST_PROGS_DIR)/%)
 
-.PHONY: all cryo progs test test-qemu bench module install clean demo
+.PHONY: all cryo progs static guest-progs test test-qemu bench module install clean demo
 
-all: cryo progs $(UNIT_TESTS) demo/ticker
+all: cryo progs $(UNIT_TESTS) demo/ticker tests/tools/reaper
 
 cryo: tools/cryo/cryo
 
 tools/cryo/cryo: $(CRYO_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_CRYO)
+
+# the same objects, linked statically: the guest's /usr/local/bin/cryo
+tools/cryo/cryo.static: $(CRYO_OBJS)
+	$(CC) $(LDFLAGS) -static -o $@ $^ $(LDLIBS_CRYO_STATIC)
+
+static: tools/cryo/cryo.static guest-progs
 
 tools/cryo/%.o: tools/cryo/%.c $(wildcard tools/cryo/*.h) include/lx_ckpt.h
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -35,11 +49,31 @@ progs: $(PROGS)
 tests/progs/%: tests/progs/%.c tests/progs/scenario.h
 	$(CC) $(CFLAGS) -Itests/progs -o $@ $< -lpthread
 
+guest-progs: $(GUEST_PROGS)
+
+$(GUEST_PROGS_DIR)/%: tests/progs/%.c tests/progs/scenario.h
+	@mkdir -p $(GUEST_PROGS_DIR)
+	$(CC) $(CFLAGS) -static -Itests/progs -o $@ $< -lpthread
+
 tests/unit/image_swap_test: tests/unit/image_swap_test.c tools/cryo/image.c tools/cryo/swap.c tools/cryo/err.c $(wildcard tools/cryo/*.h) include/lx_ckpt.h
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/unit/image_swap_test.c tools/cryo/image.c tools/cryo/swap.c tools/cryo/err.c -lxxhash
 
+tests/tools/reaper: tests/tools/reaper.c
+	$(CC) $(CFLAGS) -o $@ $<
+
+# under a subreaper: orphans of killed test trees are reaped at once
 test: all
-	bats --tap tests/bats
+	tests/tools/reaper bats --tap tests/bats
+
+# benchmark suite (bench/REPORT.md): BENCH_QUICK=1 for a short run, CRIU=path to compare
+BENCH_BINS = bench/bin/bench bench/bin/workload bench/bin/basedump bench/bin/baserestore
+
+bench/bin/%: bench/%.c
+	@mkdir -p bench/bin
+	$(CC) $(CFLAGS) -o $@ $< -lpthread -lm
+
+bench: cryo $(BENCH_BINS)
+	bench/run.sh
 
 demo/ticker: demo/ticker.c
 	$(CC) $(CFLAGS) -o $@ $<
@@ -50,12 +84,14 @@ demo: all
 module:
 	$(MAKE) -C fs/binfmt_cr KDIR=$(KDIR) W=1
 
-test-qemu: all
+test-qemu: all static
 	KVER=$(KVER) KDIR=$(KDIR) tests/qemu/run.sh
 
 install: all
 	install -D -m 0755 tools/cryo/cryo $(DESTDIR)$(PREFIX)/bin/cryo
+	install -D -m 0644 man/cryo.1 $(DESTDIR)$(PREFIX)/share/man/man1/cryo.1
 
 clean:
 	-$(MAKE) -C fs/binfmt_cr clean
-	rm -f tools/cryo/*.o tools/cryo/cryo $(PROGS) $(UNIT_TESTS) demo/ticker
+	rm -f tools/cryo/*.o tools/cryo/cryo tools/cryo/cryo.static $(PROGS) $(UNIT_TESTS) demo/ticker tests/tools/reaper
+	rm -rf $(GUEST_PROGS_DIR)

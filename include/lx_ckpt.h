@@ -140,6 +140,17 @@ enum lx_section_type {
 	LX_SEC_RLIMITS,		/* lx_rlimit records, index = resource */
 	LX_SEC_SIGACTS,		/* lx_sigaction records, index = signo - 1 */
 	LX_SEC_ITIMERS,		/* lx_itimer records: real, virtual, prof */
+	LX_SEC_SIGINFO,		/* lx_siginfo records: pending signals, queue order */
+	LX_SEC_POSIX_TIMERS,	/* lx_posix_timer records, ascending ids */
+	LX_SEC_FDDATA,		/* blob: contents of files and queues, at offsets named in records */
+	LX_SEC_PIPES,		/* lx_pipe records, ascending fds */
+	LX_SEC_EVENTFDS,	/* lx_eventfd records */
+	LX_SEC_TIMERFDS,	/* lx_timerfd records */
+	LX_SEC_SIGNALFDS,	/* lx_signalfd records */
+	LX_SEC_EPOLL,		/* lx_epoll_tfd records: one per registration */
+	LX_SEC_INOTIFY,		/* lx_inotify_watch records: one per watch */
+	LX_SEC_SOCKETS,		/* lx_socket records */
+	LX_SEC_LOCKS,		/* lx_lock records: file locks held, per fd */
 	LX_SEC_TYPE_MAX
 };
 
@@ -152,9 +163,10 @@ struct lx_task {
 	lx_le32 nr_threads;
 	lx_le32 flags;		/* LX_TASK_* */
 	lx_le32 exit_signal;	/* signal sent to parent on exit */
-	lx_le32 reserved;
+	lx_le32 exit_status;	/* LX_TASK_ZOMBIE: wait status for the parent */
 };
 #define LX_TASK_ROOT	(1u << 0)
+#define LX_TASK_ZOMBIE	(1u << 1)	/* exited, not yet reaped: no state */
 
 /* LX_SEC_SWAP: which page store holds this image's pages */
 struct lx_swap_ref {
@@ -287,11 +299,40 @@ struct lx_fd {
 	lx_le32 mode;		/* st_mode */
 	lx_le32 path_off;	/* strtab */
 	lx_le64 rdev;
+	/* appended for issue #6 */
+	lx_le32 dup_of;		/* 1 + an earlier fd sharing this open file
+				 * description (dup), 0 if none */
+	lx_le32 seals;		/* memfd: F_GET_SEALS */
+	lx_le32 owner_type;	/* F_GETOWN_EX: F_OWNER_TID/PID/PGRP */
+	lx_le32 owner_pid;	/* 0: no owner (F_SETOWN never called) */
+	lx_le32 owner_sig;	/* F_GETSIG, 0: SIGIO */
+	lx_le32 reserved2;
+	lx_le64 data_off;	/* LX_FD_DELETED, LX_FD_MEMFD: content, in */
+	lx_le64 data_len;	/* LX_SEC_FDDATA */
+	/* appended for issue #5 */
+	lx_le32 share_id;	/* 1 + index of an open file description held by
+				 * several processes of the tree (LX_SEC_TASKS
+				 * order of first holder); 0: this process only */
+	lx_le32 reserved3;
 };
 enum lx_fd_kind {
 	LX_FD_REG = 1,		/* regular file or directory, reopened by path */
 	LX_FD_CHR,		/* character device, reopened by path */
 	LX_FD_INHERIT,		/* stdio from outside the tree: restorer's own */
+	LX_FD_DELETED,		/* regular file unlinked while open: content in
+				 * FDDATA, recreated unnamed (O_TMPFILE) in its
+				 * directory; path_off is its last path */
+	LX_FD_MEMFD,		/* memfd: name in path_off, content, seals */
+	LX_FD_FIFO,		/* named pipe, reopened by path; lx_pipe record */
+	LX_FD_PIPE,		/* pipe, both ends in the process; lx_pipe */
+	LX_FD_EVENTFD,		/* lx_eventfd */
+	LX_FD_TIMERFD,		/* lx_timerfd */
+	LX_FD_SIGNALFD,		/* lx_signalfd */
+	LX_FD_EPOLL,		/* registrations in LX_SEC_EPOLL */
+	LX_FD_INOTIFY,		/* watches in LX_SEC_INOTIFY */
+	LX_FD_SOCKET,		/* lx_socket */
+	LX_FD_PIDFD,		/* pidfd of the process itself */
+	LX_FD_KIND_MAX
 };
 
 /* LX_SEC_RLIMITS */
@@ -313,6 +354,137 @@ struct lx_itimer {
 	lx_le64 value_us;
 };
 
+/* LX_SEC_SIGINFO: one queued signal, with the kernel's 128-byte siginfo as
+ * PTRACE_PEEKSIGINFO returns it; re-queued in record order */
+struct lx_siginfo {
+	lx_le32 tid;		/* thread whose private queue held it; 0: shared */
+	lx_le32 reserved;
+	lx_u8	info[128];
+};
+
+/* LX_SEC_POSIX_TIMERS: a timer_create() timer */
+struct lx_posix_timer {
+	lx_le32 id;		/* kernel timer id, restored as is */
+	lx_le32 clock;		/* clockid_t */
+	lx_le32 notify;		/* sigev_notify: SIGEV_SIGNAL/NONE/THREAD_ID */
+	lx_le32 signo;
+	lx_le64 value;		/* sigev_value */
+	lx_le32 notify_tid;	/* SIGEV_THREAD_ID target */
+	lx_le32 overrun;	/* timer_getoverrun() at dump (not restored) */
+	lx_le64 value_ns;	/* time to next expiry, 0 if disarmed */
+	lx_le64 interval_ns;
+};
+
+/* LX_SEC_PIPES: one record per pipe or FIFO fd */
+struct lx_pipe {
+	lx_le32 fd;
+	lx_le32 size;		/* F_GETPIPE_SZ */
+	lx_le64 id;		/* pipe inode: fds with the same id share a pipe */
+	lx_le64 data_off;	/* queued bytes, in LX_SEC_FDDATA, on the first */
+	lx_le64 data_len;	/* record of each pipe (0 on the others) */
+};
+
+/* LX_SEC_EVENTFDS */
+struct lx_eventfd {
+	lx_le32 fd;
+	lx_le32 flags;		/* LX_EFD_* */
+	lx_le64 count;
+};
+#define LX_EFD_SEMAPHORE	(1u << 0)
+
+/* LX_SEC_TIMERFDS */
+struct lx_timerfd {
+	lx_le32 fd;
+	lx_le32 clockid;
+	lx_le32 settime_flags;	/* TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET */
+	lx_le32 reserved;
+	lx_le64 ticks;		/* expirations not yet read */
+	lx_le64 value_ns;	/* time to the next expiry, 0: disarmed */
+	lx_le64 interval_ns;
+	lx_le64 now_ns;		/* the timer's clock at dump (absolute timers) */
+};
+
+/* LX_SEC_SIGNALFDS */
+struct lx_signalfd {
+	lx_le32 fd;
+	lx_le32 reserved;
+	lx_le64 mask;		/* signals 1..64, bit signo - 1 */
+};
+
+/* LX_SEC_EPOLL: fd `tfd` is registered in epoll fd `fd` */
+struct lx_epoll_tfd {
+	lx_le32 fd;
+	lx_le32 tfd;
+	lx_le32 events;		/* EPOLLIN ... EPOLLET EPOLLONESHOT */
+	lx_le32 reserved;
+	lx_le64 data;
+};
+
+/* LX_SEC_INOTIFY */
+struct lx_inotify_watch {
+	lx_le32 fd;
+	lx_le32 wd;		/* restored with the same number */
+	lx_le32 mask;		/* as inotify_add_watch takes it */
+	lx_le32 path_off;	/* strtab: the watched inode's path at dump */
+	lx_le64 ino, dev;	/* its identity, checked at restore */
+};
+
+/* LX_SEC_SOCKETS */
+struct lx_socket {
+	lx_le32 fd;
+	lx_le32 family;		/* AF_UNIX, AF_INET, AF_INET6 */
+	lx_le32 type;		/* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	lx_le32 protocol;
+	lx_le32 state;		/* LX_SK_* */
+	lx_le32 peer_fd;	/* LX_SK_PAIR: the fd of the other end */
+	lx_le32 backlog;	/* LX_SK_LISTEN */
+	lx_le32 shutdown;	/* LX_SHUT_* already done on this end */
+	lx_le32 opts;		/* LX_SKO_* */
+	lx_le32 sndbuf;		/* as getsockopt reports it (doubled) */
+	lx_le32 rcvbuf;
+	lx_le32 addr_len;	/* bound name, 0: unbound */
+	lx_u8	addr[128];
+	lx_le32 peer_len;	/* LX_SK_CONNECTED: the peer's address */
+	lx_le32 reserved;
+	lx_u8	peer[128];
+	lx_le64 vfs_ino;	/* unix: the socket file bound to, to tell it */
+	lx_le64 vfs_dev;	/* from another file at that path at restore */
+	lx_le64 data_off;	/* bytes queued for reading on this end, in */
+	lx_le64 data_len;	/* FDDATA; datagrams as le32 length + bytes */
+};
+enum lx_sk_state {
+	LX_SK_UNBOUND = 1,	/* socket() only */
+	LX_SK_BOUND,		/* bound, neither listening nor connected */
+	LX_SK_LISTEN,
+	LX_SK_PAIR,		/* connected to another socket of the process */
+	LX_SK_CONNECTED,	/* datagram socket connected to peer[] */
+};
+#define LX_SHUT_RD		(1u << 0)
+#define LX_SHUT_WR		(1u << 1)
+#define LX_SKO_REUSEADDR	(1u << 0)
+#define LX_SKO_REUSEPORT	(1u << 1)
+#define LX_SKO_V6ONLY		(1u << 2)
+#define LX_SKO_PASSCRED		(1u << 3)
+#define LX_SKO_KEEPALIVE	(1u << 4)
+#define LX_SKO_NODELAY		(1u << 5)
+
+/* LX_SEC_LOCKS */
+struct lx_lock {
+	lx_le32 fd;
+	lx_le32 kind;		/* LX_LOCK_* */
+	lx_le32 type;		/* LX_LOCK_READ or LX_LOCK_WRITE */
+	lx_le32 reserved;
+	lx_le64 start;
+	lx_le64 len;		/* 0: to the end of the file, and beyond */
+};
+enum lx_lock_kind {
+	LX_LOCK_FLOCK = 1,	/* flock(2) */
+	LX_LOCK_POSIX,		/* fcntl(F_SETLK), owned by the process */
+	LX_LOCK_OFD,		/* fcntl(F_OFD_SETLK), owned by the open file */
+};
+#define LX_LOCK_READ	1
+#define LX_LOCK_WRITE	2
+
 _Static_assert(sizeof(struct lx_ckpt_header) == LX_CKPT_HEADER_SIZE,
 	       "header must fill exactly BINPRM_BUF_SIZE");
 _Static_assert(sizeof(LX_CKPT_PRELUDE) < LX_CKPT_PRELUDE_LEN,
@@ -320,6 +492,9 @@ _Static_assert(sizeof(LX_CKPT_PRELUDE) < LX_CKPT_PRELUDE_LEN,
 _Static_assert(sizeof(struct lx_ckpt_section) == 32, "section entry size");
 _Static_assert(sizeof(struct lx_vma) % 8 == 0, "vma record alignment");
 _Static_assert(sizeof(struct lx_fd) % 8 == 0, "fd record alignment");
+_Static_assert(sizeof(struct lx_socket) % 8 == 0, "socket record alignment");
+_Static_assert(sizeof(struct lx_timerfd) % 8 == 0, "timerfd record alignment");
+_Static_assert(sizeof(struct lx_inotify_watch) % 8 == 0, "inotify record alignment");
 _Static_assert(sizeof(struct lx_core) % 8 == 0, "core record alignment");
 _Static_assert(sizeof(struct lx_thread) % 8 == 0, "thread record alignment");
 
@@ -535,6 +710,12 @@ static inline const char *lx_section_name(lx_le32 type)
 		[LX_SEC_GPREGS] = "gpregs", [LX_SEC_XSTATE] = "xstate",
 		[LX_SEC_FDS] = "fds", [LX_SEC_RLIMITS] = "rlimits",
 		[LX_SEC_SIGACTS] = "sigacts", [LX_SEC_ITIMERS] = "itimers",
+		[LX_SEC_SIGINFO] = "siginfo", [LX_SEC_POSIX_TIMERS] = "posix_timers",
+		[LX_SEC_FDDATA] = "fddata", [LX_SEC_PIPES] = "pipes",
+		[LX_SEC_EVENTFDS] = "eventfds", [LX_SEC_TIMERFDS] = "timerfds",
+		[LX_SEC_SIGNALFDS] = "signalfds", [LX_SEC_EPOLL] = "epoll",
+		[LX_SEC_INOTIFY] = "inotify", [LX_SEC_SOCKETS] = "sockets",
+		[LX_SEC_LOCKS] = "locks",
 	};
 
 	if (type < LX_SEC_TYPE_MAX && names[type])

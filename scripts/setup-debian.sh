@@ -6,9 +6,11 @@ SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# build: compiler, libelf (build-ids, ELF cores), libxxhash (page checksums)
+# build: compiler, libelf (build-ids, ELF cores), libxxhash (page checksums);
+# their static archives and zlib's (libelf.a needs it) link the guest's
+# static cryo (make static)
 # test: bats; kernel suite: Debian's kernel headers, QEMU, busybox, cpio
 $SUDO apt-get install -y -qq --no-install-recommends \
-	build-essential libelf-dev libxxhash-dev pkg-config \
+	build-essential libelf-dev libxxhash-dev zlib1g-dev pkg-config \
 	bats procps psmisc xz-utils \
 	linux-headers-amd64 qemu-system-x86 busybox-static cpio kmod

@@ -224,14 +224,14 @@ refused_dump() {
 	check_pass "$pid" "$LOG"
 }
 
-@test "refuses a process with a second thread; it keeps running" {
-	start_prog "$LOG" threads2
-	refused_dump "$PROG_PID" 'thread'
+@test "refuses a process with a seccomp filter; it keeps running" {
+	start_prog "$LOG" seccompd
+	refused_dump "$PROG_PID" 'seccomp'
 }
 
-@test "refuses a process holding an eventfd; it keeps running" {
-	start_prog "$LOG" evfd
-	refused_dump "$PROG_PID" 'eventfd|anon_inode|fd 3'
+@test "refuses a process holding an established TCP connection; it keeps running" {
+	start_prog "$LOG" tcpest
+	refused_dump "$PROG_PID" 'fd [0-9]+: an established TCP connection .* is not supported'
 }
 
 # refused_restore BAD_IMG PID: cryo -r must exit 1 naming a section, the

@@ -1,4 +1,5 @@
-/* evfd: holds an eventfd with counter 7 (cryo must refuse to dump it).
+/* evfd: holds an eventfd with counter 7 (restored since issue #6; see also
+ * eventfds.c).
  * Check: reading the eventfd returns 7 (then 7 is written back). */
 #include "scenario.h"
 #include <sys/eventfd.h>

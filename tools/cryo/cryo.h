@@ -47,7 +47,15 @@ struct dump_task {
 	struct swapfile *sw;
 	/* counters for the report */
 	uint64_t pages_scanned, pages_written, pages_zero;
+	int seized, zombie;
+	struct fd_share { int fd, id; } *shares;	/* descriptions shared in the tree */
+	size_t nshares;
 };
+
+/* 1 + index of the open file description fd shares with other processes
+ * of the tree, 0 if it is this process's alone (see LX_SEC_FDS share_id) */
+uint32_t dump_share_id(const struct dump_task *t, int fd);
+int share_add(struct dump_task *t, int fd, int id);
 
 /* Run a syscall that writes up to 256 bytes of output into the dump
  * scratch area, and copy the output back. */
@@ -65,6 +73,8 @@ struct restore_task {
 	size_t scratch_len;
 	struct swapfile *sw;
 	int allow_changed;
+	pid_t *tids;			/* threads.c: every thread, leader first */
+	size_t ntids;
 };
 
 /* Copy data into the restore scratch area at offset off; returns the
@@ -85,7 +95,9 @@ int mm_unmap_scratch(struct restore_task *t);
 int files_dump(struct dump_task *t);
 int files_check(const struct img *im, uint32_t task, int allow_changed);
 int files_restore_preexec(const struct img *im, uint32_t task, int *keep, int nkeep,
-			  char *errbuf, size_t errlen);
+			  int *shared, int nshared, char *errbuf, size_t errlen);
+int files_shared_count(const struct img *im, uint32_t task, size_t *max);
+int files_open_shared(const struct img *im, uint32_t task, int *shared, size_t nshared);
 int files_restore(struct restore_task *t);
 
 /* core.c: identity, creds, umask, rlimits, personality, comm, prctl state */
@@ -94,13 +106,31 @@ int core_restore_preexec(const struct img *im, uint32_t task, char *errbuf, size
 int core_restore(struct restore_task *t);
 int core_check(const struct img *im, uint32_t task);
 
-/* signals.c: dispositions, masks, alt stacks, itimers */
+/* signals.c: dispositions, itimers, pending signals with their siginfo */
 int signals_dump(struct dump_task *t);
 int signals_restore(struct restore_task *t);
+/* Queue the pending signals of thread tid (0: the shared queue) from
+ * inside that thread (inj); called by threads_restore. */
+int signals_restore_pending(struct restore_task *t, struct injector *inj, pid_t tid);
+
+/* timers.c: POSIX timers (dumped by signals_dump, restored by
+ * threads_restore once the threads they may notify exist) */
+int timers_dump(struct dump_task *t);
+int timers_restore(struct restore_task *t);
 
 /* threads.c: registers and per-thread state */
+/* Freeze every thread (the leader is frozen already), re-scanning until no
+ * new one appears; t->tids gets them, leader first. */
+int threads_freeze(struct dump_task *t);
+int threads_unfreeze(struct dump_task *t);	/* detach all but the leader */
 int threads_dump(struct dump_task *t);
-int threads_restore(struct restore_task *t);	/* last step before detach */
+/* Create the other threads, then per-thread state, timers, pending
+ * signals and final registers of all: the last step before detach. */
+int threads_restore(struct restore_task *t);
+int threads_detach(struct restore_task *t);	/* all but the leader */
+/* Inject a syscall into one thread of a restored task. */
+int thread_sys(struct restore_task *t, struct injector *inj, const char *what, long nr,
+	       uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret);
 
 /* elf.c */
 int exe_identify(const char *path, int fd, struct exe_ident *id);
@@ -110,6 +140,14 @@ int cmd_register(int argc, char **argv);		/* binfmt.c */
 int cmd_unregister(int argc, char **argv);		/* binfmt.c */
 int cmd_binfmt_exec(int argc, char **argv);		/* binfmt.c */
 int binfmt_exec_fd(void);				/* binfmt.c: AT_EXECFD or -1 */
+int cmd_show(int argc, char **argv);			/* show.c */
+int cmd_check(int argc, char **argv);			/* check.c */
+int cmd_core(int argc, char **argv);			/* coredump.c */
+/* show.c: open the swapfile an image names (or override), resolved as a
+ * restore does, and check it is that swapfile and holds the image's pages;
+ * *path (if not NULL) gets the resolved path, malloc'ed, even on failure */
+int image_swap_open(const struct img *im, const char *override, struct swapfile **sw,
+		    char **path);
 int wait_root(pid_t pid);				/* main.c */
 
 /* dump.c / restore.c */

@@ -1,6 +1,7 @@
 /* Dump orchestration: freeze, refuse what cannot be restored, walk every
  * kind of state, commit pages then image, and leave the tree exactly as it
  * was (or kill it with --kill). */
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,27 +60,6 @@ static int scratch_restore(struct dump_task *t)
 	return mem_write(t->pid, t->scratch, t->scratch_saved, sizeof(t->scratch_saved));
 }
 
-static int refuse_children(struct dump_task *t)
-{
-	char name[64], *s;
-	size_t len;
-	int e;
-
-	snprintf(name, sizeof(name), "task/%d/children", t->pid);
-	e = proc_read(t->pid, name, &s, &len);
-	if (e)
-		return e;
-	if (len && s[0] != ' ' && s[0] != '\n') {
-		int child = atoi(s);
-
-		free(s);
-		return err_set(-EOPNOTSUPP, "pid %d: child process %d: process trees are not"
-			       " supported yet", t->pid, child);
-	}
-	free(s);
-	return 0;
-}
-
 /* Default page store: one per container, named after the root pid, beside
  * the image, so successive dumps of the same tree share it. */
 static char *default_swapfile(const char *image, pid_t pid)
@@ -107,22 +89,284 @@ static const char *swap_ref_path(const char *image, const char *swap)
 	return res;
 }
 
-static int dump_one(struct dump_task *t, const struct dump_opts *o, const char *swap_path)
-{
-	struct lx_task task;
-	struct lx_swap_ref ref;
-	int e;
+/* ---- the tree ---- */
 
-	e = proc_stat(t->pid, 0, &t->stat);
+struct dump_tree {
+	struct dump_task *t;	/* parents before children (BFS) */
+	size_t n, cap;
+	pid_t *ppid;		/* parent of t[i] inside the tree, 0 for the root */
+};
+
+static int tree_add(struct dump_tree *tr, pid_t pid, pid_t ppid)
+{
+	if (tr->n == tr->cap) {
+		size_t nc = tr->cap ? tr->cap * 2 : 16;
+		struct dump_task *nt = realloc(tr->t, nc * sizeof(*nt));
+		pid_t *np;
+
+		if (!nt)
+			return -ENOMEM;
+		tr->t = nt;
+		np = realloc(tr->ppid, nc * sizeof(*np));
+		if (!np)
+			return -ENOMEM;
+		tr->ppid = np;
+		tr->cap = nc;
+	}
+	memset(&tr->t[tr->n], 0, sizeof(tr->t[0]));
+	tr->t[tr->n].pid = pid;
+	tr->t[tr->n].index = (uint32_t)tr->n;
+	tr->ppid[tr->n] = ppid;
+	tr->n++;
+	return 0;
+}
+
+/* Stop a process from outside. A zombie cannot be traced: it keeps only
+ * its exit status, which its parent has not collected yet. */
+static int freeze_task(struct dump_task *t)
+{
+	int e = proc_stat(t->pid, 0, &t->stat);
+
+	if (e)
+		return e;
+	if (t->stat.state == 'Z') {
+		t->zombie = 1;
+		return 0;
+	}
+	e = pt_seize(t->pid);
+	if (e) {
+		/* it may have exited since it was listed */
+		err_clear();
+		if (proc_stat(t->pid, 0, &t->stat) == 0 && t->stat.state == 'Z') {
+			t->zombie = 1;
+			return 0;
+		}
+		return err_set(-EPERM, "pid %d: cannot trace it (another user's process, not"
+			       " dumpable, or already traced)", t->pid);
+	}
+	t->seized = 1;
+	e = pt_interrupt_wait(t->pid);
 	if (!e)
-		e = proc_status(t->pid, 0, &t->status);
+		e = threads_freeze(t);	/* every thread, before it can fork */
 	if (!e)
-		e = proc_tids(t->pid, &t->tids, &t->ntids);
-	if (!e)
-		e = refuse_children(t);
-	if (!e && t->ntids > 1)
-		e = err_set(-EOPNOTSUPP, "pid %d: thread %d: multi-threaded processes are not"
-			    " supported yet", t->pid, t->tids[1] == t->pid ? t->tids[0] : t->tids[1]);
+		e = proc_stat(t->pid, 0, &t->stat);	/* now stable */
+	return e;
+}
+
+/* Children of every thread of a frozen process: it cannot fork any more,
+ * so the list is complete. */
+static int read_children(pid_t pid, pid_t **kids, size_t *nk)
+{
+	pid_t *tids = NULL, *k = NULL;
+	size_t nt = 0, n = 0, cap = 0;
+	int e = proc_tids(pid, &tids, &nt);
+
+	for (size_t i = 0; i < nt && !e; i++) {
+		char name[64], *s, *p;
+		size_t len;
+
+		snprintf(name, sizeof(name), "task/%d/children", tids[i]);
+		e = proc_read(pid, name, &s, &len);
+		if (e)
+			break;
+		for (p = s; *p;) {
+			char *end;
+			long c = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (n == cap) {
+				pid_t *nk2;
+
+				cap = cap ? cap * 2 : 8;
+				nk2 = realloc(k, cap * sizeof(*k));
+				if (!nk2) {
+					e = -ENOMEM;
+					break;
+				}
+				k = nk2;
+			}
+			k[n++] = (pid_t)c;
+			p = end;
+		}
+		free(s);
+	}
+	free(tids);
+	if (e) {
+		free(k);
+		return e;
+	}
+	*kids = k;
+	*nk = n;
+	return 0;
+}
+
+static int collect_tree(struct dump_tree *tr, pid_t root)
+{
+	int e = tree_add(tr, root, 0);
+
+	for (size_t i = 0; i < tr->n && !e; i++) {
+		pid_t *kids = NULL;
+		size_t nk = 0;
+
+		e = freeze_task(&tr->t[i]);
+		if (e || tr->t[i].zombie)
+			continue;
+		e = read_children(tr->t[i].pid, &kids, &nk);
+		for (size_t k = 0; k < nk && !e; k++)
+			e = tree_add(tr, kids[k], tr->t[i].pid);
+		free(kids);
+	}
+	return e;
+}
+
+static int find_task(const struct dump_tree *tr, pid_t pid)
+{
+	for (size_t i = 0; i < tr->n; i++)
+		if (tr->t[i].pid == pid)
+			return (int)i;
+	return -1;
+}
+
+/* Sessions and groups the restore can rebuild: each process's session and
+ * group is one of the tree's or the root's own (from outside the tree,
+ * e.g. the shell's), and a session differs from the parent's only when
+ * the process leads it. */
+static int check_ids(const struct dump_tree *tr)
+{
+	const struct proc_stat *root = &tr->t[0].stat;
+
+	for (size_t i = 1; i < tr->n; i++) {
+		const struct dump_task *t = &tr->t[i];
+		int pi = find_task(tr, tr->ppid[i]);
+		pid_t psid = pi >= 0 ? tr->t[pi].stat.session : root->session;
+
+		if (t->zombie)
+			continue;
+		if (t->stat.session != t->pid && t->stat.session != psid)
+			return err_set(-EOPNOTSUPP, "pid %d: session %d is neither its own nor its"
+				       " parent's: not supported", t->pid, t->stat.session);
+		if (t->stat.pgrp != root->pgrp && find_task(tr, t->stat.pgrp) < 0)
+			return err_set(-EOPNOTSUPP, "pid %d: process group %d is led by a process"
+				       " outside the tree", t->pid, t->stat.pgrp);
+		if (t->stat.session != root->session && find_task(tr, t->stat.session) < 0)
+			return err_set(-EOPNOTSUPP, "pid %d: session %d is led by a process"
+				       " outside the tree", t->pid, t->stat.session);
+	}
+	return 0;
+}
+
+static int kcmp_file(pid_t p1, pid_t p2, int fd1, int fd2)
+{
+	return (int)syscall(SYS_kcmp, p1, p2, 0 /* KCMP_FILE */, fd1, fd2);
+}
+
+/* Open file descriptions held by several processes (inherited across
+ * fork): restored once and handed to each holder, so an offset stays
+ * shared. Found by inode, confirmed with kcmp. */
+static int find_shared_files(struct dump_tree *tr)
+{
+	struct fdref { int task, fd; dev_t dev; ino_t ino; mode_t mode; } *refs = NULL;
+	size_t n = 0, cap = 0;
+	int e = 0, next_id = 0;
+
+	if (tr->n < 2)
+		return 0;
+	for (size_t i = 0; i < tr->n && !e; i++) {
+		char dir[64];
+		DIR *d;
+		struct dirent *de;
+
+		if (tr->t[i].zombie)
+			continue;
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", tr->t[i].pid);
+		d = opendir(dir);
+		if (!d)
+			return err_sys(-errno, "pid %d: open %s", tr->t[i].pid, dir);
+		while ((de = readdir(d))) {
+			char p[64 + 256 + 2];
+			struct stat st;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+			if (stat(p, &st) < 0)
+				continue;
+			if (n == cap) {
+				struct fdref *nr;
+
+				cap = cap ? cap * 2 : 64;
+				nr = realloc(refs, cap * sizeof(*refs));
+				if (!nr) {
+					e = -ENOMEM;
+					break;
+				}
+				refs = nr;
+			}
+			refs[n++] = (struct fdref){ (int)i, atoi(de->d_name), st.st_dev, st.st_ino,
+						    st.st_mode };
+		}
+		closedir(d);
+	}
+	for (size_t a = 0; a < n && !e; a++) {
+		struct dump_task *ta = &tr->t[refs[a].task];
+
+		if (dump_share_id(ta, refs[a].fd))
+			continue;
+		for (size_t b = a + 1; b < n; b++) {
+			struct dump_task *tb = &tr->t[refs[b].task];
+
+			if (refs[b].task == refs[a].task || refs[b].dev != refs[a].dev ||
+			    refs[b].ino != refs[a].ino || dump_share_id(tb, refs[b].fd))
+				continue;
+			if (kcmp_file(ta->pid, tb->pid, refs[a].fd, refs[b].fd) != 0) {
+				/* one pipe, two ends in two processes: its data
+				 * and both ends would have to be rebuilt together */
+				if (S_ISFIFO(refs[a].mode)) {
+					e = err_set(-EOPNOTSUPP, "pid %d fd %d and pid %d fd %d: a pipe"
+						    " between processes of the tree is not supported"
+						    " yet", ta->pid, refs[a].fd, tb->pid, refs[b].fd);
+					break;
+				}
+				continue;
+			}
+			if (!dump_share_id(ta, refs[a].fd))
+				e = share_add(ta, refs[a].fd, ++next_id);
+			if (!e)
+				e = share_add(tb, refs[b].fd, next_id);
+			if (e)
+				break;
+		}
+	}
+	free(refs);
+	return e;
+}
+
+int share_add(struct dump_task *t, int fd, int id)
+{
+	struct fd_share *ns = realloc(t->shares, (t->nshares + 1) * sizeof(*ns));
+
+	if (!ns)
+		return -ENOMEM;
+	t->shares = ns;
+	t->shares[t->nshares++] = (struct fd_share){ fd, id };
+	return 0;
+}
+
+uint32_t dump_share_id(const struct dump_task *t, int fd)
+{
+	for (size_t i = 0; i < t->nshares; i++)
+		if (t->shares[i].fd == fd)
+			return (uint32_t)t->shares[i].id;
+	return 0;
+}
+
+/* Everything about one frozen process, into the image and swapfile */
+static int dump_one(struct dump_task *t)
+{
+	int e = proc_status(t->pid, 0, &t->status);
+
+	/* t->tids: frozen by threads_freeze */
 	if (!e)
 		e = proc_maps(t->pid, &t->vmas, &t->nvmas);
 	if (!e)
@@ -130,23 +374,8 @@ static int dump_one(struct dump_task *t, const struct dump_opts *o, const char *
 	if (e)
 		return e;
 	scratch_setup(t);
-
-	e = img_create(&t->w, o->image);
-	if (e)
-		return e;
-	e = swap_open(&t->sw, swap_path, 1);
-	memset(&task, 0, sizeof(task));
-	task.pid = t->pid;
-	task.pgid = t->stat.pgrp;
-	task.sid = t->stat.session;
-	task.nr_threads = (uint32_t)t->ntids;
-	task.flags = LX_TASK_ROOT;
-	task.exit_signal = t->stat.exit_signal;
-	if (!e)
-		e = img_add(t->w, LX_SEC_TASKS, LX_TASK_GLOBAL, sizeof(task), &task, sizeof(task));
 	/* cheap refusals before the expensive pages */
-	if (!e)
-		e = files_dump(t);
+	e = files_dump(t);
 	if (!e)
 		e = signals_dump(t);
 	if (!e)
@@ -155,75 +384,142 @@ static int dump_one(struct dump_task *t, const struct dump_opts *o, const char *
 		e = threads_dump(t);
 	if (!e)
 		e = mm_dump(t);
+	return e;
+}
+
+static int write_tasks(struct dump_tree *tr, struct img_writer *w)
+{
+	struct lx_task *rec = calloc(tr->n, sizeof(*rec));
+	int e;
+
+	if (!rec)
+		return -ENOMEM;
+	for (size_t i = 0; i < tr->n; i++) {
+		const struct dump_task *t = &tr->t[i];
+
+		rec[i].pid = t->pid;
+		rec[i].ppid = tr->ppid[i];
+		rec[i].pgid = t->stat.pgrp;
+		rec[i].sid = t->stat.session;
+		rec[i].nr_threads = (uint32_t)t->ntids;
+		rec[i].flags = (i == 0 ? LX_TASK_ROOT : 0) | (t->zombie ? LX_TASK_ZOMBIE : 0);
+		rec[i].exit_signal = t->stat.exit_signal;
+		rec[i].exit_status = t->zombie ? (uint32_t)t->stat.exit_code : 0;
+	}
+	e = img_add(w, LX_SEC_TASKS, LX_TASK_GLOBAL, sizeof(*rec), rec, tr->n * sizeof(*rec));
+	free(rec);
+	return e;
+}
+
+static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char *swap_path)
+{
+	struct img_writer *w = NULL;
+	struct swapfile *sw = NULL;
+	struct lx_swap_ref ref;
+	int e;
+
+	e = check_ids(tr);
 	if (!e)
-		e = swap_commit(t->sw);
+		e = find_shared_files(tr);
+	if (!e)
+		e = img_create(&w, o->image);
+	if (!e)
+		e = swap_open(&sw, swap_path, 1);
+	if (!e)
+		e = write_tasks(tr, w);
+	for (size_t i = 0; i < tr->n && !e; i++) {
+		struct dump_task *t = &tr->t[i];
+
+		if (t->zombie)
+			continue;
+		t->w = w;
+		t->sw = sw;
+		e = dump_one(t);
+	}
+	if (!e)
+		e = swap_commit(sw);
 	if (!e) {
 		memset(&ref, 0, sizeof(ref));
-		memcpy(ref.uuid, swap_uuid(t->sw), sizeof(ref.uuid));
-		ref.snapshot = swap_next_snapshot(t->sw);
-		ref.slots_end = swap_slots_end(t->sw);
-		ref.path_off = img_str(t->w, LX_TASK_GLOBAL, swap_ref_path(o->image, swap_path));
-		e = img_add(t->w, LX_SEC_SWAP, LX_TASK_GLOBAL, sizeof(ref), &ref, sizeof(ref));
+		memcpy(ref.uuid, swap_uuid(sw), sizeof(ref.uuid));
+		ref.snapshot = swap_next_snapshot(sw);
+		ref.slots_end = swap_slots_end(sw);
+		ref.path_off = img_str(w, LX_TASK_GLOBAL, swap_ref_path(o->image, swap_path));
+		e = img_add(w, LX_SEC_SWAP, LX_TASK_GLOBAL, sizeof(ref), &ref, sizeof(ref));
 	}
 	if (!e) {
-		e = img_commit(t->w);
-		t->w = NULL;
+		e = img_commit(w);
+		w = NULL;
 	}
+	if (w)
+		img_abort(w);
+	if (sw)
+		swap_close(sw);
 	return e;
+}
+
+/* Leave a task exactly as it was (or kill it) */
+static int release_task(struct dump_task *t, int kill_it)
+{
+	int e = 0, e2;
+
+	if (!t->seized)
+		return 0;
+	e2 = scratch_restore(t);
+	if (!e2)
+		e2 = inj_finish(&t->inj);
+	if (kill_it)
+		kill(t->pid, SIGKILL);
+	if (threads_unfreeze(t) && !kill_it)
+		e = -ESRCH;
+	if (pt_detach(t->pid) && !kill_it)
+		e = -ESRCH;
+	return e2 ? e2 : e;
 }
 
 int cryo_dump(pid_t pid, const struct dump_opts *o)
 {
-	struct dump_task t;
+	struct dump_tree tr = { 0 };
 	char *swap_path = o->swapfile ? strdup(o->swapfile) : default_swapfile(o->image, pid);
-	int e, e2;
+	uint64_t scanned = 0, written = 0, zero = 0;
+	int e, e2 = 0;
 
-	memset(&t, 0, sizeof(t));
-	t.pid = pid;
 	if (!swap_path)
 		return -ENOMEM;
-	if (pid == getpid())
-		return err_set(-EINVAL, "pid %d is cryo itself", pid);
-	e = pt_seize(pid);
-	if (e) {
-		struct proc_status st;
-
-		err_clear();
-		if (kill(pid, 0) < 0 && errno == ESRCH)
-			e = err_set(-ESRCH, "pid %d: no such process", pid);
-		else if (proc_status(pid, 0, &st) == 0 && st.tracer)
-			e = err_set(-EBUSY, "pid %d is already traced by pid %d (a debugger?)",
-				    pid, st.tracer);
-		else
-			e = err_set(-EPERM, "pid %d: not allowed to trace it (another user's process,"
-				    " or not dumpable)", pid);
+	if (pid == getpid()) {
 		free(swap_path);
-		return e;
+		return err_set(-EINVAL, "pid %d is cryo itself", pid);
 	}
-	e = pt_interrupt_wait(pid);
+	if (kill(pid, 0) < 0 && errno == ESRCH) {
+		free(swap_path);
+		return err_set(-ESRCH, "pid %d: no such process", pid);
+	}
+	e = collect_tree(&tr, pid);
+	if (!e && tr.t[0].zombie)
+		e = err_set(-ESRCH, "pid %d has exited (a zombie): nothing to dump", pid);
 	if (!e)
-		e = dump_one(&t, o, swap_path);
-	if (t.w)
-		img_abort(t.w);
+		e = dump_tree(&tr, o, swap_path);
 
-	/* Leave the task as it was, whatever happened above */
-	e2 = scratch_restore(&t);
-	if (!e2)
-		e2 = inj_finish(&t.inj);
-	if (!e && o->kill_after)
-		kill(pid, SIGKILL);
-	if (pt_detach(pid) && !e && !o->kill_after)
-		e = e2 ? e2 : -ESRCH;
-	if (!e && e2)
+	/* children first, so a killed parent never sees a child change */
+	for (size_t i = tr.n; i-- > 0;) {
+		struct dump_task *t = &tr.t[i];
+		int r = release_task(t, !e && o->kill_after);
+
+		if (r && !e2)
+			e2 = r;
+		scanned += t->pages_scanned;
+		written += t->pages_written;
+		zero += t->pages_zero;
+		proc_maps_free(t->vmas, t->nvmas);
+		free(t->tids);
+		free(t->shares);
+	}
+	if (!e && e2 && !o->kill_after)
 		e = e2;
 	if (!e)
-		info("dumped pid %d: %lu pages scanned, %lu written, %lu zero", pid,
-		     (unsigned long)t.pages_scanned, (unsigned long)t.pages_written,
-		     (unsigned long)t.pages_zero);
-	if (t.sw)
-		swap_close(t.sw);
-	proc_maps_free(t.vmas, t.nvmas);
-	free(t.tids);
+		info("dumped %zu processes from pid %d: %lu pages scanned, %lu written, %lu zero",
+		     tr.n, pid, (unsigned long)scanned, (unsigned long)written, (unsigned long)zero);
+	free(tr.t);
+	free(tr.ppid);
 	free(swap_path);
 	return e;
 }

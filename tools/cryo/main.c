@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,9 @@ static void usage(FILE *f)
 "usage: cryo -p PID -f IMAGE [--kill] [--swapfile PATH]\n"
 "       cryo -r -f IMAGE [-d] [--swapfile PATH] [--allow-changed-files]\n"
 "       cryo register | unregister\n"
+"       cryo show IMAGE [--json] [--verify] [--swapfile PATH]\n"
+"       cryo check [--json]\n"
+"       cryo core IMAGE -o CORE [--pid PID] [--swapfile PATH]\n"
 "       cryo --help | --version\n"
 "\n"
 "Checkpoint a running process to IMAGE, or restart it from IMAGE.\n"
@@ -51,7 +55,8 @@ int wait_root(pid_t pid)
 	int st;
 
 	for (;;) {
-		pid_t r = waitpid(pid, &st, 0);
+		/* as the tree's parent: orphans of the tree come here too */
+		pid_t r = waitpid(-1, &st, 0);
 
 		if (r < 0) {
 			if (errno == EINTR)
@@ -59,6 +64,8 @@ int wait_root(pid_t pid)
 			fprintf(stderr, "cryo: wait for pid %d: %s\n", pid, strerror(errno));
 			return EXIT_FAIL;
 		}
+		if (r != pid)
+			continue;
 		if (WIFEXITED(st))
 			return WEXITSTATUS(st);
 		if (WIFSIGNALED(st))
@@ -75,6 +82,9 @@ static const struct verb {
 } verbs[] = {
 	{ "register", cmd_register, "install the binfmt_misc entry so ./IMAGE runs" },
 	{ "unregister", cmd_unregister, "remove the binfmt_misc entry" },
+	{ "show", cmd_show, "summarize an image (--json for scripts)" },
+	{ "check", cmd_check, "probe this kernel for what cryo can do here" },
+	{ "core", cmd_core, "write an ELF core file of an image for gdb" },
 };
 
 static int dump_or_restore(int argc, char **argv);
@@ -156,6 +166,8 @@ static int dump_or_restore(int argc, char **argv)
 	}
 	r.image = image;
 	r.swapfile = swapfile;
+	if (!r.detach)
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
 	e = cryo_restore(&r, &pid);
 	if (e) {
 		fprintf(stderr, "cryo: %s\n", err_msg());

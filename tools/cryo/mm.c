@@ -550,8 +550,10 @@ int mm_check(const struct img *im, uint32_t task, int allow_changed)
 
 			if (!p || p[0] != '/')
 				e = err_set(-EINVAL, "image: task %u: vma %zu has a bad path", task, i);
-			else
-				e = check_file("mapped file", p, &v[i], allow_changed);
+			else	/* private mappings (code, libraries) never may differ;
+				 * a shared data file is like an open file */
+				e = check_file("mapped file", p, &v[i],
+					       v[i].kind == LX_VMA_FILE_SHARED && allow_changed);
 		}
 	}
 	free(v);

@@ -180,6 +180,8 @@ int proc_stat(pid_t pid, pid_t tid, struct proc_stat *st)
 	st->end_code = F(27);
 	st->start_stack = F(28);
 	st->exit_signal = (int)F(38);
+	if (i >= 49)
+		st->exit_code = (int)F(52);
 	st->start_data = F(45);
 	st->end_data = F(46);
 	st->start_brk = F(47);

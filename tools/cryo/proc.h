@@ -51,6 +51,7 @@ struct proc_stat {
 	uint64_t start_data, end_data, start_brk;
 	uint64_t arg_start, arg_end, env_start, env_end;
 	int exit_signal;
+	int exit_code;		/* zombies: the wait status */
 	long nice;
 };
 

@@ -1,7 +1,8 @@
-/* Restore orchestration: validate the whole image first, create the task
- * with its pid, let it exec its original binary under ptrace, rebuild each
- * kind of state into it, and let it go. Any failure kills the new task:
- * no half-restored process is left behind. */
+/* Restore orchestration: validate the whole image first, create the tree
+ * of processes with their pids, sessions and groups in cryo's own code,
+ * let each exec its original binary under ptrace, rebuild each kind of
+ * state into it, and let them all go together. Any failure kills every
+ * process created: no half-restored process is left behind. */
 #include <fcntl.h>
 #include <libgen.h>
 #include <linux/sched.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -94,19 +96,10 @@ static char **split_blob(const void *blob, uint64_t len, char **copy)
 	return v;
 }
 
-struct child_args {
-	const struct img *im;
-	uint32_t task;
-	const char *exe;
-	char **argv, **envp;
-	int err_fd;
-	int image_fd;		/* >= 0: exec the image through binfmt_cr */
-};
-
 #define BINFMT_CR_ARM "/proc/binfmt_cr/arm"
 
 /* binfmt_cr re-executes the original binary and restores what user space
- * cannot (PF_FORKNOEXEC); without it the task execs its binary directly. */
+ * cannot (PF_FORKNOEXEC); without it a task execs its binary directly. */
 int binfmt_cr_loaded(void)
 {
 	return access(BINFMT_CR_ARM, W_OK) == 0;
@@ -129,46 +122,6 @@ static int arm_binfmt_cr(uint32_t task, char *msg, size_t len)
 	}
 	close(fd);
 	return 0;
-}
-
-/* The new process, from clone to exec (also the restorer itself when it
- * becomes the restored process in place). Only the restorer's own memory
- * is here; errors travel to the parent through err_fd (closed by exec), or
- * to stderr when err_fd < 0. */
-static void __attribute__((noreturn)) child_main(struct child_args *a, int traceme)
-{
-	char msg[1024] = "";
-	int keep[2] = { a->err_fd, a->image_fd };
-
-	if (traceme) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (ptrace(PTRACE_TRACEME, 0, 0, 0) < 0) {
-			snprintf(msg, sizeof(msg), "PTRACE_TRACEME: %s", strerror(errno));
-			goto fail;
-		}
-	}
-	if (core_restore_preexec(a->im, a->task, msg, sizeof(msg)) < 0)
-		goto fail;
-	if (files_restore_preexec(a->im, a->task, keep, 2, msg, sizeof(msg)) < 0)
-		goto fail;
-	a->err_fd = keep[0];
-	if (keep[1] >= 0) {
-		if (arm_binfmt_cr(a->task, msg, sizeof(msg)) < 0)
-			goto fail;
-		syscall(SYS_execveat, keep[1], "", a->argv, a->envp, AT_EMPTY_PATH);
-		snprintf(msg, sizeof(msg), "exec the image through binfmt_cr: %s", strerror(errno));
-	} else {
-		execve(a->exe, a->argv, a->envp);
-		snprintf(msg, sizeof(msg), "exec %s: %s", a->exe, strerror(errno));
-	}
-fail:
-	if (a->err_fd < 0) {
-		fprintf(stderr, "cryo: %s\n", msg);
-		_exit(1);
-	}
-	if (write(a->err_fd, msg, strlen(msg)) < 0)
-		_exit(126);
-	_exit(127);
 }
 
 static pid_t clone_with_pid(pid_t pid)
@@ -205,23 +158,25 @@ static int explain_clone_failure(pid_t pid, int err)
 	return err_sys(-err, "create process with pid %d", pid);
 }
 
+/* ---- what a task execs ---- */
+
 struct exec_plan {
-	struct child_args a;
+	const char *exe;
+	char **argv, **envp;
 	char *acopy, *ecopy;
 	uint64_t exe_dev, exe_ino;
 };
 
 static void exec_plan_free(struct exec_plan *p)
 {
-	free(p->a.argv);
-	free(p->a.envp);
+	free(p->argv);
+	free(p->envp);
 	free(p->acopy);
 	free(p->ecopy);
 }
 
-/* What the new task execs: its binary and argv/envp as checkpointed. */
-static int exec_plan_init(const struct img *im, uint32_t task, int image_fd,
-			  struct exec_plan *p)
+/* Its binary and argv/envp as checkpointed */
+static int exec_plan_init(const struct img *im, uint32_t task, struct exec_plan *p)
 {
 	struct lx_core *core;
 	const void *blob;
@@ -231,10 +186,6 @@ static int exec_plan_init(const struct img *im, uint32_t task, int image_fd,
 	int e;
 
 	memset(p, 0, sizeof(*p));
-	p->a.im = im;
-	p->a.task = task;
-	p->a.err_fd = -1;
-	p->a.image_fd = image_fd;
 	e = img_records(im, LX_SEC_CORE, task, sizeof(*core), 64, (void **)&core, &n);
 	if (e || n != 1) {
 		if (!e)
@@ -243,17 +194,17 @@ static int exec_plan_init(const struct img *im, uint32_t task, int image_fd,
 	}
 	p->exe_dev = core->exe_dev;
 	p->exe_ino = core->exe_ino;
-	p->a.exe = img_string(im, task, core->exe_off);
+	p->exe = img_string(im, task, core->exe_off);
 	free(core);
-	if (!p->a.exe || p->a.exe[0] != '/')
+	if (!p->exe || p->exe[0] != '/')
 		return err_set(-EINVAL, "image: task %u: bad executable path", task);
 	if (img_find(im, LX_SEC_ARGV, task, &blob, &len, &rs) || !len)
 		return err_set(-EINVAL, "image: task %u: no argv", task);
-	p->a.argv = split_blob(blob, len, &p->acopy);
+	p->argv = split_blob(blob, len, &p->acopy);
 	if (img_find(im, LX_SEC_ENVP, task, &blob, &len, &rs))
 		len = 0;
-	p->a.envp = split_blob(blob, len, &p->ecopy);
-	if (!p->a.argv || !p->a.envp) {
+	p->envp = split_blob(blob, len, &p->ecopy);
+	if (!p->argv || !p->envp) {
 		exec_plan_free(p);
 		return -ENOMEM;
 	}
@@ -268,91 +219,42 @@ static int check_exec(pid_t pid, const struct exec_plan *p)
 
 	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
 	if (stat(link, &st) < 0 || st.st_ino != p->exe_ino || st.st_dev != p->exe_dev)
-		return err_set(-ESTALE, "pid %d: executable %s changed since the dump", pid, p->a.exe);
+		return err_set(-ESTALE, "pid %d: executable %s changed since the dump", pid, p->exe);
 	return 0;
 }
 
-static void kill_reap(pid_t pid)
-{
-	int st;
+/* ---- the image, validated as a whole before any process exists ---- */
 
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, __WALL);
-}
-
-/* Create the task and let it exec its binary; it stops at the exec trap. */
-static int spawn(struct exec_plan *p, pid_t want, pid_t *out)
-{
-	char msg[1024];
-	int pfd[2], st, e = 0;
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return err_sys(-errno, "pipe");
-	fflush(NULL);
-	pid = clone_with_pid(want);
-	if (pid < 0) {
-		e = explain_clone_failure(want, errno);
-		close(pfd[0]);
-		close(pfd[1]);
-		return e;
-	}
-	if (pid == 0) {
-		close(pfd[0]);
-		p->a.err_fd = pfd[1];
-		child_main(&p->a, 1);
-	}
-	close(pfd[1]);
-	n = read(pfd[0], msg, sizeof(msg) - 1);
-	close(pfd[0]);
-	if (n > 0) {
-		msg[n] = 0;
-		waitpid(pid, &st, __WALL);
-		return err_set(-ENOEXEC, "restore pid %d: %s", want, msg);
-	}
-	if (waitpid(pid, &st, __WALL) != pid || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGTRAP) {
-		kill_reap(pid);
-		return err_set(-ECHILD, "restore pid %d: the new process did not stop after exec", want);
-	}
-	if (ptrace(PTRACE_SETOPTIONS, pid, 0,
-		   (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)) < 0)
-		e = err_sys(-errno, "pid %d: PTRACE_SETOPTIONS", pid);
-	if (!e)
-		e = check_exec(pid, p);
-	if (e) {
-		kill_reap(pid);
-		return e;
-	}
-	*out = pid;
-	return 0;
-}
-
-static int restore_task_state(struct restore_task *t)
-{
-	int e = inj_init(&t->inj, t->pid);
-
-	if (!e)
-		e = mm_restore(t);
-	if (!e)
-		e = files_restore(t);
-	if (!e)
-		e = signals_restore(t);
-	if (!e)
-		e = core_restore(t);
-	if (!e)
-		e = threads_restore(t);	/* last: final registers */
-	return e;
-}
-
-/* An image, validated as a whole before any process exists. */
 struct restore_ctx {
+	const struct restore_opts *o;
 	struct img im;
 	struct lx_task *tasks;
 	size_t ntasks;
+	struct exec_plan *plans;	/* per task; zombies have none */
 	struct swapfile *sw;
-	int image_fd;		/* for binfmt_cr, or -1 */
+	int image_fd;			/* for binfmt_cr, or -1 */
+	int *shared;			/* fds of descriptions held by several tasks */
+	size_t nshared;
+	/* creation protocol */
+	int ack[2];			/* every task -> cryo: struct ack records */
+	int (*cmd)[2];			/* cryo -> task i */
+	int *created;			/* task i exists (its pid is ours to kill) */
+	int *acks;			/* per task: ack_bit()s received */
+	int *execd;			/* task i is traced, past its exec */
 };
+
+static int is_zombie(const struct restore_ctx *c, size_t i)
+{
+	return (c->tasks[i].flags & LX_TASK_ZOMBIE) != 0;
+}
+
+static int task_index(const struct restore_ctx *c, uint32_t pid)
+{
+	for (size_t i = 0; i < c->ntasks; i++)
+		if (c->tasks[i].pid == pid)
+			return (int)i;
+	return -1;
+}
 
 static void ctx_free(struct restore_ctx *c)
 {
@@ -360,8 +262,47 @@ static void ctx_free(struct restore_ctx *c)
 		swap_close(c->sw);
 	if (c->image_fd >= 0)
 		close(c->image_fd);
+	for (size_t i = 0; c->plans && i < c->ntasks; i++)
+		exec_plan_free(&c->plans[i]);
+	for (size_t i = 0; c->shared && i < c->nshared; i++)
+		if (c->shared[i] >= 0)
+			close(c->shared[i]);
+	for (size_t i = 0; c->cmd && i < c->ntasks; i++) {
+		close(c->cmd[i][0]);
+		close(c->cmd[i][1]);
+	}
+	if (c->ack[0] > 0) {
+		close(c->ack[0]);
+		close(c->ack[1]);
+	}
+	free(c->plans);
+	free(c->shared);
+	free(c->cmd);
+	free(c->created);
+	free(c->acks);
+	free(c->execd);
 	free(c->tasks);
 	img_close(&c->im);
+}
+
+/* The tree's shape: the root first, every parent before its children,
+ * unique pids; what a process needs to rebuild is checked per task. */
+static int check_tasks(struct restore_ctx *c)
+{
+	for (size_t i = 0; i < c->ntasks; i++) {
+		const struct lx_task *t = &c->tasks[i];
+		int pi = task_index(c, t->ppid);
+
+		if (!t->pid || task_index(c, t->pid) != (int)i)
+			return err_set(-EINVAL, "image: task %zu: bad or duplicate pid %u", i, t->pid);
+		if ((i == 0) != ((t->flags & LX_TASK_ROOT) != 0) || (i == 0 && t->ppid) ||
+		    (i && (pi < 0 || pi >= (int)i || is_zombie(c, (size_t)pi))))
+			return err_set(-EINVAL, "image: task %zu (pid %u): bad parent %u", i, t->pid,
+				       t->ppid);
+		if (i == 0 && is_zombie(c, 0))
+			return err_set(-EINVAL, "image: the root task is a zombie");
+	}
+	return 0;
 }
 
 static int ctx_init(struct restore_ctx *c, const struct restore_opts *o)
@@ -369,23 +310,34 @@ static int ctx_init(struct restore_ctx *c, const struct restore_opts *o)
 	int e;
 
 	memset(c, 0, sizeof(*c));
+	c->o = o;
 	c->image_fd = -1;
+	c->ack[0] = c->ack[1] = -1;
 	e = o->exec_fd >= 0 ? img_open_fd(&c->im, o->exec_fd, o->image) : img_open(&c->im, o->image);
 	if (e)
 		return e;
 	e = img_records(&c->im, LX_SEC_TASKS, LX_TASK_GLOBAL, sizeof(*c->tasks), 32,
 			(void **)&c->tasks, &c->ntasks);
 	if (e)
-		e = err_ctx(e, "image %s: tasks", c->im.path);
-	else if (c->ntasks != 1)
-		e = err_set(-EOPNOTSUPP, "image %s: %zu processes: process trees are not supported"
-			    " yet", c->im.path, c->ntasks);
-	if (!e)
-		e = core_check(&c->im, 0);
-	if (!e)
-		e = mm_check(&c->im, 0, o->allow_changed_files);
-	if (!e)
-		e = files_check(&c->im, 0, o->allow_changed_files);
+		return err_ctx(e, "image %s: tasks", c->im.path);
+	if (!c->ntasks || c->ntasks > 4096)
+		return err_set(-EINVAL, "image %s: %zu tasks", c->im.path, c->ntasks);
+	e = check_tasks(c);
+	c->plans = calloc(c->ntasks, sizeof(*c->plans));
+	if (!c->plans)
+		return -ENOMEM;
+	/* everything that can be checked is checked before a process exists */
+	for (size_t i = 0; i < c->ntasks && !e; i++) {
+		if (is_zombie(c, i))
+			continue;
+		e = core_check(&c->im, (uint32_t)i);
+		if (!e)
+			e = mm_check(&c->im, (uint32_t)i, o->allow_changed_files);
+		if (!e)
+			e = files_check(&c->im, (uint32_t)i, o->allow_changed_files);
+		if (!e)
+			e = exec_plan_init(&c->im, (uint32_t)i, &c->plans[i]);
+	}
 	if (!e)
 		e = open_swap(&c->im, o, &c->sw);
 	if (!e && binfmt_cr_loaded()) {
@@ -398,62 +350,215 @@ static int ctx_init(struct restore_ctx *c, const struct restore_opts *o)
 	return e;
 }
 
-/* Rebuild the stopped task, then let it go; on failure it is killed. */
-static int finish_task(struct restore_ctx *c, const struct restore_opts *o, pid_t pid)
-{
-	struct restore_task t;
-	int e;
+/* ---- inside a new process, until it execs ---- */
 
-	memset(&t, 0, sizeof(t));
-	t.im = &c->im;
-	t.opts = o;
-	t.index = 0;
-	t.pid = pid;
-	t.sw = c->sw;
-	e = restore_task_state(&t);
-	if (!e && ptrace(PTRACE_DETACH, pid, 0, 0) < 0)
-		e = err_sys(-errno, "pid %d: detach", pid);
-	if (e) {
-		kill(pid, SIGKILL);
-		return err_ctx(e, "restore of pid %d failed; the half-built process was killed",
-			       (int)c->tasks[0].pid);
+/* One message from a task to cryo; short enough for an atomic pipe write */
+struct ack {
+	uint32_t task;
+	char what;		/* 'C' created, 'D' children created, 'K' ok, 'E' error */
+	char msg[1019];
+};
+
+static void send_ack(struct restore_ctx *c, uint32_t task, char what, const char *msg)
+{
+	struct ack a;
+
+	memset(&a, 0, sizeof(a));
+	a.task = task;
+	a.what = what;
+	if (msg)
+		snprintf(a.msg, sizeof(a.msg), "%s", msg);
+	if (write(c->ack[1], &a, sizeof(a)) != sizeof(a))
+		_exit(126);
+}
+
+static void __attribute__((noreturn)) task_fail(struct restore_ctx *c, uint32_t task,
+						const char *msg)
+{
+	send_ack(c, task, 'E', msg);
+	_exit(127);
+}
+
+/* A zombie in the image: exit as it did, for its restored parent to reap */
+static void __attribute__((noreturn)) become_zombie(const struct lx_task *t)
+{
+	int st = (int)t->exit_status;
+
+	if (WIFSIGNALED(st)) {
+		struct rlimit no_core = { 0, 0 };
+		sigset_t all;
+
+		setrlimit(RLIMIT_CORE, &no_core);
+		signal(WTERMSIG(st), SIG_DFL);
+		sigfillset(&all);
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
+		raise(WTERMSIG(st));
+		_exit(128 + WTERMSIG(st));
 	}
+	_exit(WEXITSTATUS(st));
+}
+
+static void __attribute__((noreturn)) task_main(struct restore_ctx *c, uint32_t idx);
+
+static void __attribute__((noreturn)) exec_task(struct restore_ctx *c, uint32_t idx)
+{
+	struct exec_plan *p = &c->plans[idx];
+	char msg[1024] = "";
+	int keep[3] = { c->ack[1], c->cmd[idx][0], c->image_fd };
+
+	if (core_restore_preexec(&c->im, idx, msg, sizeof(msg)) < 0)
+		task_fail(c, idx, msg);
+	if (files_restore_preexec(&c->im, idx, keep, 3, c->shared, (int)c->nshared, msg,
+				  sizeof(msg)) < 0)
+		task_fail(c, idx, msg);
+	c->ack[1] = keep[0];
+	if (keep[2] >= 0 && arm_binfmt_cr(idx, msg, sizeof(msg)) == 0) {
+		syscall(SYS_execveat, keep[2], "", p->argv, p->envp, AT_EMPTY_PATH);
+		if (errno == ENOEXEC) {
+			snprintf(msg, sizeof(msg), "binfmt_cr refused the image (the kernel log says"
+				 " why: dmesg | grep binfmt_cr)");
+			task_fail(c, idx, msg);
+		}
+		/* not executable by us (EACCES), or the module went away: the
+		 * binary itself, without what only the module restores */
+	}
+	execve(p->exe, p->argv, p->envp);
+	snprintf(msg, sizeof(msg), "exec %s: %s", p->exe, strerror(errno));
+	task_fail(c, idx, msg);
+}
+
+/* The life of a restored process before its exec, in cryo's code: take
+ * its session, create its children (so they inherit it), then do what
+ * cryo says: lead or join its group, and exec once cryo traces it. */
+static void __attribute__((noreturn)) task_main(struct restore_ctx *c, uint32_t idx)
+{
+	const struct lx_task *t = &c->tasks[idx];
+	char msg[512], cmd;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* until the exec: cryo died */
+	send_ack(c, idx, 'C', NULL);
+	if (is_zombie(c, idx))
+		become_zombie(t);
+	if (t->sid == t->pid && setsid() < 0) {
+		snprintf(msg, sizeof(msg), "pid %u: setsid: %s", t->pid, strerror(errno));
+		task_fail(c, idx, msg);
+	}
+	for (size_t k = idx + 1; k < c->ntasks; k++) {
+		pid_t pid;
+
+		if (c->tasks[k].ppid != t->pid)
+			continue;
+		pid = clone_with_pid((pid_t)c->tasks[k].pid);
+		if (pid == 0)
+			task_main(c, (uint32_t)k);
+		if (pid < 0) {
+			explain_clone_failure((pid_t)c->tasks[k].pid, errno);
+			task_fail(c, idx, err_msg());
+		}
+	}
+	send_ack(c, idx, 'D', NULL);
+	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY);	/* Yama: cryo is no ancestor */
+	for (;;) {
+		if (read(c->cmd[idx][0], &cmd, 1) != 1)
+			_exit(1);
+		if (cmd == 'L' || cmd == 'J') {
+			if (setpgid(0, cmd == 'L' ? 0 : (pid_t)t->pgid) < 0) {
+				snprintf(msg, sizeof(msg), "pid %u: join process group %u: %s",
+					 t->pid, t->pgid, strerror(errno));
+				task_fail(c, idx, msg);
+			}
+			send_ack(c, idx, 'K', NULL);
+		} else if (cmd == 'X') {
+			prctl(PR_SET_PTRACER, 0);
+			exec_task(c, idx);
+		}
+	}
+}
+
+/* ---- cryo's side of the protocol ---- */
+
+static int read_ack(struct restore_ctx *c, struct ack *a)
+{
+	ssize_t n = read(c->ack[0], a, sizeof(*a));
+
+	if (n != sizeof(*a))
+		return err_set(-EPIPE, "restore: lost contact with the new processes");
+	if (a->task >= c->ntasks)
+		return err_set(-EPROTO, "restore: bad message");
+	if (a->what == 'C')
+		c->created[a->task] = 1;
+	if (a->what == 'E')
+		return err_set(-ENOEXEC, "restore pid %u: %s", c->tasks[a->task].pid, a->msg);
 	return 0;
 }
 
-int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
+static int ack_bit(char what)
 {
-	struct restore_ctx c;
-	struct exec_plan plan;
-	pid_t pid = 0;
-	int e, st;
+	return what == 'C' ? 1 : what == 'D' ? 2 : what == 'K' ? 4 : 0;
+}
 
-	e = ctx_init(&c, o);
-	if (!e)
-		e = exec_plan_init(&c.im, 0, c.image_fd, &plan);
-	if (e) {
-		ctx_free(&c);
-		return e;
-	}
-	e = spawn(&plan, (pid_t)c.tasks[0].pid, &pid);
-	if (!e) {
-		e = finish_task(&c, o, pid);
+/* Wait until each task in want[] has sent `what` (messages of any kind
+ * may come in any order; each is remembered) */
+static int wait_acks(struct restore_ctx *c, char what, const int *want)
+{
+	int e = 0;
+
+	for (;;) {
+		struct ack a;
+		size_t missing = 0;
+
+		for (size_t i = 0; i < c->ntasks; i++)
+			missing += want[i] && !(c->acks[i] & ack_bit(what));
+		if (!missing)
+			break;
+		e = read_ack(c, &a);
 		if (e)
-			waitpid(pid, &st, __WALL);
+			break;
+		c->acks[a.task] |= ack_bit(a.what);
 	}
-	if (!e)
-		*root_pid = pid;
-	exec_plan_free(&plan);
-	ctx_free(&c);
 	return e;
 }
 
-/* ---- in place: the process running cryo becomes the restored one ----
- * Used when a user runs ./IMAGE: the kernel (binfmt_cr or binfmt_misc)
- * started cryo in the process the shell created, and that process, with
- * its pid and parent, must become the checkpointed program. A grandchild
- * (reparented away, so the restored program never sees a strange child)
- * traces this process through its exec and rebuilds it. */
+static int send_cmd(struct restore_ctx *c, size_t i, char cmd)
+{
+	if (write(c->cmd[i][1], &cmd, 1) != 1)
+		return err_sys(-errno, "restore pid %u: command", c->tasks[i].pid);
+	return 0;
+}
+
+/* Sessions come from setsid at creation; groups: leaders first, then the
+ * members join. A group from outside the tree (the root's, at dump) is
+ * cryo's own, which every task inherited. */
+static int set_groups(struct restore_ctx *c)
+{
+	uint32_t outside = c->tasks[0].pgid;
+	int *want = calloc(c->ntasks, sizeof(int)), e = 0;
+
+	if (!want)
+		return -ENOMEM;
+	for (int pass = 0; pass < 2 && !e; pass++) {
+		memset(want, 0, c->ntasks * sizeof(int));
+		for (size_t i = 0; i < c->ntasks; i++)
+			c->acks[i] &= ~ack_bit('K');
+		for (size_t i = 0; i < c->ntasks && !e; i++) {
+			const struct lx_task *t = &c->tasks[i];
+			int leader = t->pgid == t->pid;
+
+			if (is_zombie(c, i) || (t->pgid == outside && !leader) ||
+			    leader != (pass == 0))
+				continue;
+			/* a session leader already leads its group */
+			if (leader && t->sid == t->pid)
+				continue;
+			want[i] = 1;
+			e = send_cmd(c, i, leader ? 'L' : 'J');
+		}
+		if (!e)
+			e = wait_acks(c, 'K', want);
+	}
+	free(want);
+	return e;
+}
 
 static int wait_exec_stop(pid_t pid)
 {
@@ -485,10 +590,199 @@ static int wait_exec_stop(pid_t pid)
 	}
 }
 
-static void __attribute__((noreturn)) tracer_main(struct restore_ctx *c,
-						  const struct restore_opts *o,
-						  struct exec_plan *p, pid_t target, int go_fd)
+static void kill_created(struct restore_ctx *c)
 {
+	/* children first: a parent killed first could not reap, but we only
+	 * care that nothing we made keeps running */
+	for (size_t i = c->ntasks; i-- > 0;)
+		if (c->created[i])
+			kill((pid_t)c->tasks[i].pid, SIGKILL);
+}
+
+static int restore_task_state(struct restore_task *t)
+{
+	int e = inj_init(&t->inj, t->pid);
+
+	if (!e)
+		e = mm_restore(t);
+	if (!e)
+		e = files_restore(t);
+	if (!e)
+		e = signals_restore(t);
+	if (!e)
+		e = core_restore(t);
+	if (!e)
+		e = threads_restore(t);	/* last: final registers */
+	return e;
+}
+
+static int rebuild(struct restore_ctx *c, size_t i)
+{
+	struct restore_task t;
+	int e;
+
+	memset(&t, 0, sizeof(t));
+	t.im = &c->im;
+	t.opts = c->o;
+	t.index = (uint32_t)i;
+	t.pid = (pid_t)c->tasks[i].pid;
+	t.sw = c->sw;
+	e = check_exec(t.pid, &c->plans[i]);
+	if (!e)
+		e = restore_task_state(&t);
+	/* the other threads go now, whole; the leader with the tree below */
+	if (!e)
+		e = threads_detach(&t);
+	free(t.tids);
+	return e;
+}
+
+/* Descriptions held by several processes are opened once, here, and
+ * every holder dup()s its fd from the copy it inherited. */
+static int open_shared(struct restore_ctx *c)
+{
+	size_t max = 0;
+	int e = 0;
+
+	for (size_t i = 0; i < c->ntasks && !e; i++) {
+		if (!is_zombie(c, i))
+			e = files_shared_count(&c->im, (uint32_t)i, &max);
+	}
+	if (e || !max)
+		return e;
+	c->shared = malloc(max * sizeof(int));
+	if (!c->shared)
+		return -ENOMEM;
+	c->nshared = max;
+	for (size_t k = 0; k < max; k++)
+		c->shared[k] = -1;
+	for (size_t i = 0; i < c->ntasks && !e; i++)
+		if (!is_zombie(c, i))
+			e = files_open_shared(&c->im, (uint32_t)i, c->shared, max);
+	return e;
+}
+
+static int create_tree(struct restore_ctx *c)
+{
+	int *live = calloc(c->ntasks, sizeof(int)), e = 0;
+	pid_t root;
+
+	c->cmd = calloc(c->ntasks, sizeof(*c->cmd));
+	c->created = calloc(c->ntasks, sizeof(int));
+	c->acks = calloc(c->ntasks, sizeof(int));
+	c->execd = calloc(c->ntasks, sizeof(int));
+	if (!live || !c->cmd || !c->created || !c->acks || !c->execd) {
+		free(live);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->ntasks; i++)
+		c->cmd[i][0] = c->cmd[i][1] = -1;
+	if (pipe2(c->ack, O_CLOEXEC) < 0)
+		e = err_sys(-errno, "pipe");
+	for (size_t i = 0; i < c->ntasks && !e; i++) {
+		live[i] = !is_zombie(c, i);
+		if (pipe2(c->cmd[i], O_CLOEXEC) < 0)
+			e = err_sys(-errno, "pipe");
+	}
+	if (!e)
+		e = open_shared(c);
+	if (e) {
+		free(live);
+		return e;
+	}
+	fflush(NULL);
+	root = clone_with_pid((pid_t)c->tasks[0].pid);
+	if (root == 0)
+		task_main(c, 0);
+	if (root < 0) {
+		free(live);
+		return explain_clone_failure((pid_t)c->tasks[0].pid, errno);
+	}
+	c->created[0] = 1;
+	{
+		int *all = malloc(c->ntasks * sizeof(int));
+
+		if (!all) {
+			free(live);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < c->ntasks; i++)
+			all[i] = 1;
+		/* every task exists (zombies included), every parent is done */
+		e = wait_acks(c, 'C', all);
+		free(all);
+	}
+	if (!e)
+		e = wait_acks(c, 'D', live);
+	if (!e)
+		e = set_groups(c);
+	/* trace each task, let it exec, and catch it before its first
+	 * instruction */
+	for (size_t i = 0; i < c->ntasks && !e; i++) {
+		pid_t pid = (pid_t)c->tasks[i].pid;
+
+		if (is_zombie(c, i))
+			continue;
+		if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(long)(PTRACE_O_EXITKILL |
+			   PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC)) < 0) {
+			e = err_sys(-errno, "restore pid %d: trace it", pid);
+			break;
+		}
+		c->execd[i] = 1;
+		e = send_cmd(c, i, 'X');
+		if (!e)
+			e = wait_exec_stop(pid);
+		if (e == -ECHILD) {
+			struct ack a;
+
+			/* it exited: its last message says why */
+			e = read_ack(c, &a);
+			if (!e)
+				e = err_set(-ECHILD, "restore pid %d: exited before its exec", pid);
+		}
+	}
+	free(live);
+	return e;
+}
+
+int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
+{
+	struct restore_ctx c;
+	int e, st;
+
+	e = ctx_init(&c, o);
+	if (!e)
+		e = create_tree(&c);
+	for (size_t i = 0; i < c.ntasks && !e; i++)
+		if (!is_zombie(&c, i))
+			e = rebuild(&c, i);
+	/* all together, once every process is whole */
+	for (size_t i = 0; i < c.ntasks && !e; i++)
+		if (c.execd && c.execd[i] && ptrace(PTRACE_DETACH, (pid_t)c.tasks[i].pid, 0, 0) < 0)
+			e = err_sys(-errno, "pid %u: detach", c.tasks[i].pid);
+	if (e && c.created) {
+		kill_created(&c);
+		if (c.created[0])
+			waitpid((pid_t)c.tasks[0].pid, &st, __WALL);
+		e = err_ctx(e, "restore failed; every process it had created was killed");
+	}
+	if (!e)
+		*root_pid = (pid_t)c.tasks[0].pid;
+	ctx_free(&c);
+	return e;
+}
+
+/* ---- in place: the process running cryo becomes the restored one ----
+ * Used when a user runs ./IMAGE: the kernel (binfmt_cr or binfmt_misc)
+ * started cryo in the process the shell created, and that process, with
+ * its pid and parent, must become the checkpointed program. A grandchild
+ * (reparented away, so the restored program never sees a strange child)
+ * traces this process through its exec and rebuilds it. */
+
+static void __attribute__((noreturn)) tracer_main(struct restore_ctx *c, pid_t target,
+						  int go_fd)
+{
+	struct restore_task t;
 	char ok = 1;
 	int e;
 
@@ -503,11 +797,22 @@ static void __attribute__((noreturn)) tracer_main(struct restore_ctx *c,
 	close(go_fd);
 	e = wait_exec_stop(target);
 	if (e == -ECHILD)
-		_exit(1);
+		_exit(1);	/* it printed why */
 	if (!e)
-		e = check_exec(target, p);
-	if (!e)
-		e = finish_task(c, o, target);
+		e = check_exec(target, &c->plans[0]);
+	if (!e) {
+		memset(&t, 0, sizeof(t));
+		t.im = &c->im;
+		t.opts = c->o;
+		t.pid = target;
+		t.sw = c->sw;
+		e = restore_task_state(&t);
+		if (!e)
+			e = threads_detach(&t);
+		free(t.tids);
+	}
+	if (!e && ptrace(PTRACE_DETACH, target, 0, 0) < 0)
+		e = err_sys(-errno, "pid %d: detach", target);
 	if (e) {
 		kill(target, SIGKILL);
 		fprintf(stderr, "cryo: %s\n", err_msg());
@@ -519,18 +824,17 @@ static void __attribute__((noreturn)) tracer_main(struct restore_ctx *c,
 int cryo_restore_inplace(const struct restore_opts *o)
 {
 	struct restore_ctx c;
-	struct exec_plan plan;
-	int sync[2], st, e;
+	struct exec_plan *p;
+	char msg[1024] = "", ok = 0;
+	int sync[2], st, e, keep[2];
 	pid_t self = getpid(), mid;
-	char ok = 0;
 
 	e = ctx_init(&c, o);
-	if (!e)
-		e = exec_plan_init(&c.im, 0, c.image_fd, &plan);
-	if (e) {
-		ctx_free(&c);
-		return e;
-	}
+	if (!e && c.ntasks != 1)
+		e = err_set(-EOPNOTSUPP, "image %s holds %zu processes: run trees with cryo -r -f",
+			    c.im.path, c.ntasks);
+	if (e)
+		goto out;
 	if (pipe2(sync, O_CLOEXEC) < 0) {
 		e = err_sys(-errno, "pipe");
 		goto out;
@@ -549,7 +853,7 @@ int cryo_restore_inplace(const struct restore_opts *o)
 		if (tracer == 0) {
 			close(sync[0]);
 			setsid();
-			tracer_main(&c, o, &plan, self, sync[1]);
+			tracer_main(&c, self, sync[1]);
 		}
 		_exit(tracer < 0);
 	}
@@ -563,11 +867,27 @@ int cryo_restore_inplace(const struct restore_opts *o)
 	close(sync[0]);
 	prctl(PR_SET_PTRACER, 0);
 	/* from here this process becomes the restored program */
-	swap_close(c.sw);
-	c.sw = NULL;
-	child_main(&plan.a, 0);
+	p = &c.plans[0];
+	keep[0] = c.image_fd;
+	keep[1] = -1;
+	if (core_restore_preexec(&c.im, 0, msg, sizeof(msg)) < 0 ||
+	    files_restore_preexec(&c.im, 0, keep, 2, NULL, 0, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "cryo: %s\n", msg);
+		_exit(1);
+	}
+	if (keep[0] >= 0 && arm_binfmt_cr(0, msg, sizeof(msg)) == 0) {
+		syscall(SYS_execveat, keep[0], "", p->argv, p->envp, AT_EMPTY_PATH);
+		if (errno == ENOEXEC) {
+			fprintf(stderr, "cryo: binfmt_cr refused the image (the kernel log says"
+				" why: dmesg | grep binfmt_cr)\n");
+			_exit(1);
+		}
+	}
+	msg[0] = 0;
+	execve(p->exe, p->argv, p->envp);
+	fprintf(stderr, "cryo: exec %s: %s\n", p->exe, msg[0] ? msg : strerror(errno));
+	_exit(1);
 out:
-	exec_plan_free(&plan);
 	ctx_free(&c);
 	return e;
 }

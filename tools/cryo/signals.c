@@ -1,9 +1,15 @@
-/* Signal dispositions and interval timers. Pending signals and POSIX
- * timers are refused by name until they are restored. */
+/* Signal dispositions, interval timers (alarm included) and pending
+ * signals. Pending signals are read with their full siginfo through
+ * PTRACE_PEEKSIGINFO, per thread and from the shared queue, and re-queued
+ * at restore by the restored task itself, in queue order: the kernel lets
+ * a task queue any si_code (SI_USER, SI_TKILL, kernel codes) only to
+ * itself, so si_code, si_pid, si_uid and si_value survive. POSIX timers
+ * are in timers.c. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 
@@ -20,36 +26,94 @@ static int first_sig(uint64_t set)
 	return 0;
 }
 
+/* One queue (a thread's, or the shared one with PTRACE_PEEKSIGINFO_SHARED)
+ * appended to recs; every signal set in "pending" must show up in it, or
+ * the kernel lost its siginfo (queue over RLIMIT_SIGPENDING) and a
+ * re-queue would differ. */
+static int peek_queue(struct dump_task *t, pid_t tid, int shared, uint64_t pending,
+		      struct lx_siginfo **recs, size_t *n)
+{
+	struct {
+		uint64_t off;
+		uint32_t flags;
+		int32_t nr;
+	} args = { 0, shared ? PTRACE_PEEKSIGINFO_SHARED : 0, 16 };
+	siginfo_t si[16];
+	uint64_t found = 0;
+
+	for (;;) {
+		long got = ptrace(PTRACE_PEEKSIGINFO, tid, &args, si);
+
+		if (got < 0)
+			return err_sys(-errno, "pid %d tid %d: PTRACE_PEEKSIGINFO", t->pid, tid);
+		if (got == 0)
+			break;
+		for (long i = 0; i < got; i++) {
+			struct lx_siginfo *nr = realloc(*recs, (*n + 1) * sizeof(**recs));
+			int sig = si[i].si_signo;
+
+			if (!nr)
+				return -ENOMEM;
+			*recs = nr;
+			if (sig < 1 || sig > NSIG_KERNEL || sig == SIGKILL || sig == SIGSTOP)
+				return err_set(-EOPNOTSUPP, "pid %d tid %d: pending signal %d: cannot"
+					       " be re-queued", t->pid, tid, sig);
+			memset(&nr[*n], 0, sizeof(nr[*n]));
+			nr[*n].tid = shared ? 0 : (uint32_t)tid;
+			memcpy(nr[*n].info, &si[i], sizeof(nr[*n].info));
+			found |= 1ull << (sig - 1);
+			(*n)++;
+		}
+		args.off += (uint64_t)got;
+	}
+	if (pending & ~found) {
+		int sig = first_sig(pending & ~found);
+
+		return err_set(-EOPNOTSUPP, "pid %d tid %d: pending signal %d (%s): queued"
+			       " without its siginfo, cannot be re-queued faithfully", t->pid,
+			       tid, sig, strsignal(sig));
+	}
+	return 0;
+}
+
+static int dump_pending(struct dump_task *t)
+{
+	struct lx_siginfo *recs = NULL;
+	size_t n = 0;
+	int e = peek_queue(t, t->pid, 1, t->status.shd_pnd, &recs, &n);
+
+	for (size_t i = 0; i < t->ntids && !e; i++) {
+		struct proc_status st;
+
+		e = proc_status(t->pid, t->tids[i], &st);
+		if (!e)
+			e = peek_queue(t, t->tids[i], 0, st.sig_pnd, &recs, &n);
+	}
+	if (!e && n)
+		e = img_add(t->w, LX_SEC_SIGINFO, t->index, sizeof(*recs), recs,
+			    n * sizeof(*recs));
+	free(recs);
+	return e;
+}
+
 int signals_dump(struct dump_task *t)
 {
 	struct lx_sigaction sa[NSIG_KERNEL];
 	struct lx_itimer it[3];
-	uint64_t interesting = t->status.sig_cgt | t->status.sig_ign;
-	char *timers;
-	size_t len;
 	long ret;
 	int e;
 
-	if (t->status.shd_pnd)
-		return err_set(-EOPNOTSUPP, "pid %d: pending signal %d (%s): pending signals are"
-			       " not supported yet", t->pid, first_sig(t->status.shd_pnd),
-			       strsignal(first_sig(t->status.shd_pnd)));
-	e = proc_read(t->pid, "timers", &timers, &len);
+	e = dump_pending(t);
+	if (!e)
+		e = timers_dump(t);
 	if (e)
 		return e;
-	if (len) {
-		int id = -1;
-
-		sscanf(timers, "ID: %d", &id);
-		free(timers);
-		return err_set(-EOPNOTSUPP, "pid %d: POSIX timer %d: POSIX timers are not"
-			       " supported yet", t->pid, id);
-	}
-	free(timers);
 
 	memset(sa, 0, sizeof(sa));
 	for (int s = 1; s <= NSIG_KERNEL; s++) {
-		if (!(interesting & (1ull << (s - 1))) || s == SIGKILL || s == SIGSTOP)
+		/* every signal, not only caught and ignored ones: SIG_DFL may
+		 * carry flags and a mask too */
+		if (s == SIGKILL || s == SIGSTOP)
 			continue;
 		e = dump_inject_out(t, SYS_rt_sigaction, s, 0, 0, 8, 3, &sa[s - 1],
 				    sizeof(sa[s - 1]), &ret);
@@ -121,5 +185,45 @@ int signals_restore(struct restore_task *t)
 			e = restore_sys(t, "setitimer", SYS_setitimer, w, a, 0, 0, 0, 0, NULL);
 	}
 	free(it);
+	return e;
+}
+
+int signals_restore_pending(struct restore_task *t, struct injector *inj, pid_t tid)
+{
+	struct lx_siginfo *q;
+	size_t n;
+	uint64_t a;
+	int e = img_records(t->im, LX_SEC_SIGINFO, t->index, sizeof(*q), sizeof(*q),
+			    (void **)&q, &n);
+
+	if (e == -ENOENT) {
+		err_clear();
+		return 0;
+	}
+	if (e)
+		return err_ctx(e, "image: task %u: siginfo", t->index);
+	for (size_t i = 0; i < n && !e; i++) {
+		siginfo_t si;
+
+		if ((pid_t)q[i].tid != tid)
+			continue;
+		memcpy(&si, q[i].info, sizeof(si));
+		if (si.si_signo < 1 || si.si_signo > NSIG_KERNEL) {
+			e = err_set(-EINVAL, "image: task %u: pending signal %d", t->index,
+				    si.si_signo);
+			break;
+		}
+		e = restore_put(t, 0, &si, sizeof(si), &a);
+		/* queued by the task to itself: every si_code is allowed then */
+		if (!e && tid)
+			e = thread_sys(t, inj, "queue pending signal", SYS_rt_tgsigqueueinfo,
+				       t->pid, tid, si.si_signo, a, NULL);
+		else if (!e)
+			e = thread_sys(t, inj, "queue pending signal", SYS_rt_sigqueueinfo,
+				       t->pid, si.si_signo, a, 0, NULL);
+		if (e)
+			e = err_ctx(e, "signal %d", si.si_signo);
+	}
+	free(q);
 	return e;
 }

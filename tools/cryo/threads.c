@@ -1,7 +1,13 @@
-/* Threads: registers (general and extended), the signal mask, the
- * alternate signal stack, clear-child-tid, the robust futex list and the
- * rseq registration. Only single-threaded processes for now: a second
- * thread is refused by name. */
+/* Threads: freezing every thread of a process, and per thread its
+ * registers (general and extended, fs/gs base hence TLS), signal mask,
+ * alternate signal stack, clear-child-tid, robust futex list, rseq
+ * registration and name. On restore the threads are re-created inside the
+ * restored process with their original thread ids (an injected clone3 with
+ * set_tid), each one auto-attached through PTRACE_O_TRACECLONE so that it
+ * never runs a user instruction before its own registers are in place. */
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cryo.h"
@@ -23,85 +30,357 @@ struct rseq_conf {
 	uint32_t pad;
 };
 
-int threads_dump(struct dump_task *t)
+#define RED_ZONE 128
+#define SCRATCH_LEN 256
+
+/* ---------------------------------------------------------------- dump */
+
+static int has_tid(const pid_t *tids, size_t n, pid_t tid)
 {
-	struct lx_thread th;
-	struct lx_gpregs gp;
+	for (size_t i = 0; i < n; i++)
+		if (tids[i] == tid)
+			return 1;
+	return 0;
+}
+
+/* A few calls report EINTR, not a restart code, when the task merely
+ * stops for ptrace (see signal(7), "interruption by a stop signal"):
+ * left alone, the frozen thread would see a spurious EINTR after the
+ * dump, and the restored one too. When no signal the thread would
+ * handle is pending, the EINTR can only come from our freeze, so turn it
+ * into -ERESTARTNOHAND: the kernel (on detach) or prepare_resume (on
+ * restore) then re-runs the call, and a real handler would still get
+ * EINTR as with the original call. Relative timeouts start over. */
+static int unfreeze_eintr(pid_t pid, pid_t tid)
+{
+	static const long eintr_calls[] = {
+		SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2,
+		SYS_rt_sigtimedwait, SYS_io_getevents, SYS_io_pgetevents,
+	};
+	struct user_regs_struct r;
+	struct proc_status st;
+	uint64_t blocked;
+	int e = pt_get_regs(tid, &r), hit = 0;
+
+	if (e)
+		return e;
+	if ((long)r.rax != -EINTR || (long)r.orig_rax < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(eintr_calls) / sizeof(eintr_calls[0]); i++)
+		hit |= (long)r.orig_rax == eintr_calls[i];
+	if (!hit)
+		return 0;
+	e = proc_status(pid, tid, &st);
+	if (e)
+		return e;
+	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)8, &blocked) < 0)
+		return err_sys(-errno, "pid %d tid %d: read signal mask", pid, tid);
+	if ((st.sig_pnd | st.shd_pnd) & ~blocked)
+		return 0;	/* a real signal interrupted it: keep EINTR */
+	r.rax = (uint64_t)-ERESTARTNOHAND;
+	return pt_set_regs(tid, &r);
+}
+
+int threads_freeze(struct dump_task *t)
+{
+	pid_t *tids = NULL, *now;
+	size_t n = 0, nnow, cap = 0;
+	int e = 0, added;
+
+	/* the leader is already frozen by the caller */
+	do {
+		e = proc_tids(t->pid, &now, &nnow);
+		if (e)
+			break;
+		added = 0;
+		for (size_t i = 0; i < nnow && !e; i++) {
+			if (has_tid(tids, n, now[i]))
+				continue;
+			if (n == cap) {
+				pid_t *nt = realloc(tids, (cap = cap ? 2 * cap : 16) * sizeof(*nt));
+
+				if (!nt) {
+					e = -ENOMEM;
+					break;
+				}
+				tids = nt;
+			}
+			if (now[i] != t->pid) {
+				e = pt_seize(now[i]);
+				if (e == -ESRCH) {	/* it exited meanwhile */
+					err_clear();
+					e = 0;
+					continue;
+				}
+				if (!e)
+					e = pt_interrupt_wait(now[i]);
+				if (e) {
+					e = err_ctx(e, "pid %d: freeze thread %d", t->pid, now[i]);
+					/* seized: detach it with the others */
+					tids[n++] = now[i];
+					break;
+				}
+			}
+			tids[n++] = now[i];
+			added = 1;
+		}
+		free(now);
+		/* a thread not yet frozen may have created another one */
+	} while (!e && added);
+
+	/* leader first: the image's thread 0 is the leader */
+	for (size_t i = 1; i < n; i++)
+		if (tids[i] == t->pid) {
+			tids[i] = tids[0];
+			tids[0] = t->pid;
+		}
+	free(t->tids);
+	t->tids = tids;
+	t->ntids = n;
+	for (size_t i = 0; i < n && !e; i++)
+		e = unfreeze_eintr(t->pid, tids[i]);
+	return e;
+}
+
+int threads_unfreeze(struct dump_task *t)
+{
+	int e = 0;
+
+	for (size_t i = 0; i < t->ntids; i++)
+		if (t->tids[i] != t->pid) {
+			int r = pt_detach(t->tids[i]);
+
+			if (!e)
+				e = r;
+		}
+	return e;
+}
+
+/* Injection into one frozen thread, writing outputs into a scratch area
+ * below the red zone of that thread's stack; the leader uses the dump's
+ * own injector and scratch (dump_inject_out). */
+struct thread_inj {
+	struct dump_task *t;
+	pid_t tid;
+	struct injector own;
+	struct injector *inj;
+	uint64_t scratch;
+	uint8_t saved[SCRATCH_LEN];
+	int scratch_ok;
+};
+
+static int tinj_init(struct thread_inj *ti, struct dump_task *t, pid_t tid)
+{
+	struct user_regs_struct r;
+	int e;
+
+	memset(ti, 0, sizeof(*ti));
+	ti->t = t;
+	ti->tid = tid;
+	if (tid == t->pid) {
+		ti->inj = &t->inj;
+		return 0;
+	}
+	/* same address space: the leader's vdso syscall instruction */
+	ti->own.tid = tid;
+	ti->own.syscall_ip = t->inj.syscall_ip;
+	ti->inj = &ti->own;
+	e = pt_get_regs(tid, &r);
+	if (e)
+		return e;
+	ti->scratch = (r.rsp - RED_ZONE - SCRATCH_LEN) & ~15ull;
+	e = mem_read(tid, ti->scratch, ti->saved, SCRATCH_LEN);
+	if (e)
+		return err_ctx(e, "pid %d tid %d: no room below its stack pointer", t->pid, tid);
+	ti->scratch_ok = 1;
+	return 0;
+}
+
+static int tinj_out(struct thread_inj *ti, long nr, uint64_t a1, uint64_t a2, int out_arg,
+		    void *out, size_t out_len, long *ret)
+{
+	uint64_t a[2] = { a1, a2 };
+	int e;
+
+	if (ti->tid == ti->t->pid)
+		return dump_inject_out(ti->t, nr, a1, a2, 0, 0, out_arg, out, out_len, ret);
+	if (out_len > SCRATCH_LEN || out_arg < 1 || out_arg > 2)
+		return -EINVAL;
+	a[out_arg - 1] = ti->scratch;
+	e = inj_syscall(ti->inj, nr, a[0], a[1], 0, 0, 0, 0, ret);
+	if (e)
+		return e;
+	if (*ret < 0 && *ret > -4096)
+		return err_sys((int)*ret, "pid %d tid %d: injected syscall %ld", ti->t->pid,
+			       ti->tid, nr);
+	return mem_read(ti->tid, ti->scratch, out, out_len);
+}
+
+/* Put the thread back as it was frozen: scratch bytes, then registers. */
+static int tinj_finish(struct thread_inj *ti)
+{
+	int e = 0, e2;
+
+	if (ti->inj != &ti->own)
+		return 0;	/* the leader is finished by dump.c */
+	if (ti->scratch_ok)
+		e = mem_write(ti->tid, ti->scratch, ti->saved, SCRATCH_LEN);
+	e2 = inj_finish(&ti->own);
+	return e ? e : e2;
+}
+
+static int dump_one_thread(struct dump_task *t, size_t idx, struct lx_thread *th,
+			   struct lx_gpregs *gp, uint8_t **xsrec, size_t *xsrec_len)
+{
+	pid_t tid = t->tids[idx];
+	struct thread_inj ti;
+	struct proc_status st;
 	struct user_regs_struct regs;
 	struct rseq_conf rseq;
 	stack_t ss;
 	uint64_t clear_tid = 0, head = 0, hlen = 0;
 	void *xs = NULL;
 	size_t xlen = 0;
-	uint8_t *rec;
+	char name[64], *s;
+	size_t len;
 	long ret;
-	int e;
+	int e, e2;
 
-	if (t->ntids > 1)
-		return err_set(-EOPNOTSUPP, "pid %d: thread %d: multi-threaded processes are not"
-			       " supported yet", t->pid, t->tids[1]);
-	memset(&th, 0, sizeof(th));
-	th.tid = t->pid;
-	if (t->inj.have_saved)
-		th.sigmask = t->inj.saved_sigmask;
-	else if (ptrace(PTRACE_GETSIGMASK, t->pid, (void *)8, &th.sigmask) < 0)
-		return err_sys(-errno, "tid %d: read signal mask", t->pid);
-	if (t->status.sig_pnd)
-		return err_set(-EOPNOTSUPP, "tid %d: pending signal %d: pending signals are not"
-			       " supported yet", t->pid, __builtin_ctzll(t->status.sig_pnd) + 1);
-
-	e = dump_inject_out(t, SYS_prctl, PR_GET_TID_ADDRESS, 0, 0, 0, 2, &clear_tid,
-			    sizeof(clear_tid), &ret);
+	memset(th, 0, sizeof(*th));
+	th->tid = (uint32_t)tid;
+	e = proc_status(t->pid, tid, &st);
 	if (e)
 		return e;
-	th.clear_tid_addr = clear_tid;
-	if (syscall(SYS_get_robust_list, t->pid, &head, &hlen) < 0)
-		return err_sys(-errno, "tid %d: get_robust_list", t->pid);
-	th.robust_list = head;
-	th.robust_len = hlen;
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->pid, (void *)sizeof(rseq), &rseq) ==
-	    sizeof(rseq)) {
-		th.rseq_addr = rseq.rseq_abi_pointer;
-		th.rseq_len = rseq.rseq_abi_size;
-		th.rseq_sig = rseq.signature;
-	}
-	e = dump_inject_out(t, SYS_sigaltstack, 0, 0, 0, 0, 2, &ss, sizeof(ss), &ret);
+	/* per-thread state that cryo restores once per process */
+	if (memcmp(st.uid, t->status.uid, sizeof(st.uid)) ||
+	    memcmp(st.gid, t->status.gid, sizeof(st.gid)))
+		return err_set(-EOPNOTSUPP, "pid %d tid %d: credentials: differ from the main"
+			       " thread's (per-thread setuid): not supported", t->pid, tid);
+	if (st.seccomp)
+		return err_set(-EOPNOTSUPP, "pid %d tid %d: seccomp mode %d: seccomp filters are"
+			       " not supported", t->pid, tid, st.seccomp);
+	th->sig_pending = st.sig_pnd;
+
+	snprintf(name, sizeof(name), "task/%d/comm", tid);
+	e = proc_read(t->pid, name, &s, &len);
 	if (e)
 		return e;
-	th.sas_sp = (uint64_t)ss.ss_sp;
-	th.sas_size = ss.ss_size;
-	th.sas_flags = (uint32_t)ss.ss_flags;
+	s[strcspn(s, "\n")] = 0;
+	strncpy(th->comm, s, sizeof(th->comm) - 1);
+	free(s);
 
-	/* registers as they were when frozen, not the injector's */
-	if (t->inj.have_saved)
+	if (syscall(SYS_get_robust_list, tid, &head, &hlen) < 0)
+		return err_sys(-errno, "pid %d tid %d: get_robust_list", t->pid, tid);
+	th->robust_list = head;
+	th->robust_len = hlen;
+	memset(&rseq, 0, sizeof(rseq));
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, (void *)sizeof(rseq), &rseq) < 0)
+		return err_sys(-errno, "pid %d tid %d: rseq: PTRACE_GET_RSEQ_CONFIGURATION",
+			       t->pid, tid);
+	if (rseq.flags)
+		return err_set(-EOPNOTSUPP, "pid %d tid %d: rseq: flags %#x not supported",
+			       t->pid, tid, rseq.flags);
+	th->rseq_addr = rseq.rseq_abi_pointer;
+	th->rseq_len = rseq.rseq_abi_size;
+	th->rseq_sig = rseq.signature;
+
+	/* registers as they were when frozen, before any injection */
+	if (idx == 0 && t->inj.have_saved)
 		regs = t->inj.saved;
-	else if ((e = pt_get_regs(t->pid, &regs)))
+	else if ((e = pt_get_regs(tid, &regs)))
 		return e;
-	memset(&gp, 0, sizeof(gp));
-	gp.tid = t->pid;
-	memcpy(gp.regs, &regs, sizeof(regs));
-	e = pt_get_xstate(t->pid, &xs, &xlen);
+	memset(gp, 0, sizeof(*gp));
+	gp->tid = (uint32_t)tid;
+	memcpy(gp->regs, &regs, sizeof(regs));
+	e = pt_get_xstate(tid, &xs, &xlen);
 	if (e)
 		return e;
-	rec = malloc(8 + xlen);
-	if (!rec) {
+	*xsrec = malloc(8 + xlen);
+	if (!*xsrec) {
 		free(xs);
 		return -ENOMEM;
 	}
-	((uint32_t *)rec)[0] = (uint32_t)t->pid;
-	((uint32_t *)rec)[1] = (uint32_t)xlen;
-	memcpy(rec + 8, xs, xlen);
+	((uint32_t *)*xsrec)[0] = (uint32_t)tid;
+	((uint32_t *)*xsrec)[1] = (uint32_t)xlen;
+	memcpy(*xsrec + 8, xs, xlen);
+	*xsrec_len = 8 + xlen;
 	free(xs);
-	e = img_add(t->w, LX_SEC_THREADS, t->index, sizeof(th), &th, sizeof(th));
+
+	/* what only the thread itself can tell */
+	e = tinj_init(&ti, t, tid);
 	if (!e)
-		e = img_add(t->w, LX_SEC_GPREGS, t->index, sizeof(gp), &gp, sizeof(gp));
+		e = tinj_out(&ti, SYS_prctl, PR_GET_TID_ADDRESS, 0, 2, &clear_tid,
+			     sizeof(clear_tid), &ret);
 	if (!e)
-		e = img_add(t->w, LX_SEC_XSTATE, t->index, (uint32_t)(8 + xlen), rec, 8 + xlen);
+		e = tinj_out(&ti, SYS_sigaltstack, 0, 0, 2, &ss, sizeof(ss), &ret);
+	if (!e && ret < 0)
+		e = err_sys((int)ret, "pid %d tid %d: sigaltstack", t->pid, tid);
+	if (!e) {
+		th->clear_tid_addr = clear_tid;
+		th->sas_sp = (uint64_t)ss.ss_sp;
+		th->sas_size = ss.ss_size;
+		th->sas_flags = (uint32_t)ss.ss_flags;
+	}
+	/* the mask as frozen, not the all-blocked one of the injector */
+	if (!e && ti.inj->have_saved)
+		th->sigmask = ti.inj->saved_sigmask;
+	else if (!e && ptrace(PTRACE_GETSIGMASK, tid, (void *)8, &th->sigmask) < 0)
+		e = err_sys(-errno, "pid %d tid %d: read signal mask", t->pid, tid);
+	e2 = tinj_finish(&ti);
+	return e ? e : e2;
+}
+
+int threads_dump(struct dump_task *t)
+{
+	struct lx_thread *th = calloc(t->ntids, sizeof(*th));
+	struct lx_gpregs *gp = calloc(t->ntids, sizeof(*gp));
+	uint8_t *xs = NULL, *rec = NULL;
+	size_t xs_len = 0, rec_len = 0;
+	int e = 0;
+
+	if (!th || !gp) {
+		e = -ENOMEM;
+		goto out;
+	}
+	if (!t->ntids || t->tids[0] != t->pid) {
+		e = err_set(-EINVAL, "pid %d: threads were not frozen", t->pid);
+		goto out;
+	}
+	for (size_t i = 0; i < t->ntids && !e; i++) {
+		e = dump_one_thread(t, i, &th[i], &gp[i], &rec, &rec_len);
+		if (e)
+			break;
+		if (!xs) {
+			xs = malloc(t->ntids * rec_len);
+			xs_len = rec_len;
+			if (!xs)
+				e = -ENOMEM;
+		} else if (rec_len != xs_len) {
+			e = err_set(-EOPNOTSUPP, "pid %d tid %d: xstate: %zu bytes, other threads"
+				    " have %zu", t->pid, t->tids[i], rec_len - 8, xs_len - 8);
+		}
+		if (!e)
+			memcpy(xs + i * xs_len, rec, rec_len);
+		free(rec);
+		rec = NULL;
+	}
+	if (!e)
+		e = img_add(t->w, LX_SEC_THREADS, t->index, sizeof(*th), th, t->ntids * sizeof(*th));
+	if (!e)
+		e = img_add(t->w, LX_SEC_GPREGS, t->index, sizeof(*gp), gp, t->ntids * sizeof(*gp));
+	if (!e)
+		e = img_add(t->w, LX_SEC_XSTATE, t->index, (uint32_t)xs_len, xs, t->ntids * xs_len);
+out:
 	free(rec);
+	free(xs);
+	free(th);
+	free(gp);
 	return e;
 }
 
 _Static_assert(sizeof(struct user_regs_struct) == LX_GPREGS_NR * 8, "gpregs layout");
+
+/* ------------------------------------------------------------- restore */
 
 /* Registers of a task frozen in an interrupted syscall become registers
  * that re-run it, so the restored task sees no spurious EINTR. A sleep
@@ -125,13 +404,223 @@ static void prepare_resume(pid_t tid, struct user_regs_struct *r)
 	regs_apply_restart(r);
 }
 
+int thread_sys(struct restore_task *t, struct injector *inj, const char *what, long nr,
+	       uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret)
+{
+	long r;
+	int e = inj_syscall(inj, nr, a1, a2, a3, a4, 0, 0, &r);
+
+	if (e)
+		return e;
+	if (ret)
+		*ret = r;
+	if (r < 0 && r > -4096)
+		return err_sys((int)r, "pid %d tid %d: %s", t->pid, inj->tid, what);
+	return 0;
+}
+
+/* Wait for a stop of tid; an exit is an error. */
+static int wait_stopped(pid_t tid, int *status)
+{
+	for (;;) {
+		if (waitpid(tid, status, __WALL) < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_sys(-errno, "tid %d: wait", tid);
+		}
+		if (WIFSTOPPED(*status))
+			return 0;
+		return err_set(-ESRCH, "tid %d: exited during restore", tid);
+	}
+}
+
+/* Run clone3(args) in the leader, stopping at each syscall stop: the
+ * PTRACE_EVENT_CLONE stop in between carries the new thread, which the
+ * kernel attached to us and stopped before its first instruction. */
+static int inject_clone3(struct restore_task *t, uint64_t args, pid_t *child)
+{
+	struct injector *inj = &t->inj;
+	struct user_regs_struct r;
+	unsigned long msg = 0;
+	int st, stops = 0, e;
+	long ret;
+
+	*child = 0;
+	if (!inj->have_saved) {	/* saves the registers and blocks signals */
+		e = inj_syscall(inj, SYS_getpid, 0, 0, 0, 0, 0, 0, &ret);
+		if (e)
+			return e;
+	}
+	r = inj->saved;
+	r.rax = SYS_clone3;
+	r.orig_rax = (uint64_t)-1;
+	r.rdi = args;
+	r.rsi = sizeof(struct clone_args);
+	r.rip = inj->syscall_ip;
+	e = pt_set_regs(t->pid, &r);
+	while (!e && stops < 2) {
+		if (ptrace(PTRACE_SYSCALL, t->pid, 0, 0) < 0)
+			return err_sys(-errno, "pid %d: PTRACE_SYSCALL", t->pid);
+		e = wait_stopped(t->pid, &st);
+		if (e)
+			break;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80))
+			stops++;
+		else if ((st >> 16) == PTRACE_EVENT_CLONE) {
+			if (ptrace(PTRACE_GETEVENTMSG, t->pid, 0, &msg) < 0)
+				e = err_sys(-errno, "pid %d: PTRACE_GETEVENTMSG", t->pid);
+		} else if ((st >> 16) != PTRACE_EVENT_STOP)
+			e = err_set(-EINTR, "pid %d: signal %d while creating a thread", t->pid,
+				    WSTOPSIG(st));
+	}
+	if (!e)
+		e = pt_get_regs(t->pid, &r);
+	if (e)
+		return e;
+	if ((long)r.rax < 0)
+		return (int)(long)r.rax;
+	/* the new thread's first stop: SIGSTOP, discarded by the next resume */
+	*child = (pid_t)r.rax;
+	return wait_stopped(*child, &st);
+}
+
+static int write_ns_last_pid(pid_t v)
+{
+	char buf[32];
+	int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC), n, e = 0;
+
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%d", v);
+	if (write(fd, buf, (size_t)n) != n)
+		e = -errno;
+	close(fd);
+	return e;
+}
+
+/* A thread of the restored process with thread id tid. clone3's set_tid
+ * needs CAP_CHECKPOINT_RESTORE in the restored task, which a restored
+ * unprivileged process no longer has: then cryo steers the next pid
+ * through ns_last_pid itself and checks that it got it. */
+static int create_thread(struct restore_task *t, pid_t tid, pid_t *got)
+{
+	struct clone_args ca;
+	uint64_t a, tid_a;
+	int e;
+
+	memset(&ca, 0, sizeof(ca));
+	/* what pthread_create asks for, minus what the image restores itself
+	 * (TLS: fs base is in the registers; clear-child-tid: set_tid_address) */
+	ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+		   CLONE_SYSVSEM;
+	e = restore_put(t, 4096, &tid, sizeof(tid), &tid_a);
+	ca.set_tid = tid_a;
+	ca.set_tid_size = 1;
+	if (!e)
+		e = restore_put(t, 4096 + 64, &ca, sizeof(ca), &a);
+	if (e)
+		return e;
+	e = inject_clone3(t, a, got);
+	if (e == -EPERM) {
+		ca.set_tid = 0;
+		ca.set_tid_size = 0;
+		e = restore_put(t, 4096 + 64, &ca, sizeof(ca), &a);
+		if (!e)
+			e = write_ns_last_pid(tid - 1);
+		if (e)
+			return err_sys(e, "pid %d: cannot choose thread id %d (set_tid needs"
+				       " CAP_CHECKPOINT_RESTORE; ns_last_pid)", t->pid, tid);
+		e = inject_clone3(t, a, got);
+		if (!e && *got != tid)
+			return err_set(-EEXIST, "pid %d: thread id %d: got %d instead (another"
+				       " process took it meanwhile)", t->pid, tid, *got);
+	}
+	if (e == -EEXIST)
+		return err_set(e, "pid %d: thread id %d is in use by another process: stop it"
+			       " first", t->pid, tid);
+	if (e < 0 && !*got)
+		return err_sys(e, "pid %d: create thread %d", t->pid, tid);
+	return e;
+}
+
+/* After threads were created, a failure must reap them: traced threads
+ * stay zombies until their tracer waits for them, and the caller's wait
+ * for the leader would never return. */
+static void kill_threads(struct restore_task *t)
+{
+	int st;
+
+	if (t->ntids <= 1)
+		return;
+	kill(t->pid, SIGKILL);
+	for (size_t i = 1; i < t->ntids; i++)
+		while (waitpid(t->tids[i], &st, __WALL) < 0 && errno == EINTR)
+			;
+	t->ntids = 1;
+}
+
+/* Per-thread state set from inside each thread (shared memory, so the
+ * leader's scratch area serves every thread). */
+static int thread_state(struct restore_task *t, struct injector *inj, const struct lx_thread *th)
+{
+	uint64_t a;
+	int e = 0;
+
+	if (th->sas_size || th->sas_flags) {
+		stack_t ss = { .ss_sp = (void *)th->sas_sp, .ss_size = th->sas_size,
+			       .ss_flags = (int)th->sas_flags & ~SS_ONSTACK };
+
+		e = restore_put(t, 0, &ss, sizeof(ss), &a);
+		if (!e)
+			e = thread_sys(t, inj, "sigaltstack", SYS_sigaltstack, a, 0, 0, 0, NULL);
+	}
+	if (!e && th->robust_list)
+		e = thread_sys(t, inj, "set_robust_list", SYS_set_robust_list, th->robust_list,
+			       th->robust_len, 0, 0, NULL);
+	if (!e)
+		e = thread_sys(t, inj, "set_tid_address", SYS_set_tid_address,
+			       th->clear_tid_addr, 0, 0, 0, NULL);
+	/* the leader's name is the process's comm, restored by core.c */
+	if (!e && inj != &t->inj) {
+		char comm[16];
+
+		memcpy(comm, th->comm, sizeof(comm));
+		comm[15] = 0;
+		e = restore_put(t, 0, comm, sizeof(comm), &a);
+		if (!e)
+			e = thread_sys(t, inj, "set thread name", SYS_prctl, PR_SET_NAME, a, 0, 0,
+				       NULL);
+	}
+	if (!e)
+		e = signals_restore_pending(t, inj, (pid_t)th->tid);
+	return e;
+}
+
+/* The thread's final registers and mask; it stays stopped until detach. */
+static int thread_final(struct injector *inj, const struct lx_gpregs *gp, const void *xs,
+			size_t xlen, uint64_t sigmask)
+{
+	struct user_regs_struct regs;
+	int e = pt_set_xstate(inj->tid, xs, xlen);
+
+	if (e)
+		return e;
+	memcpy(&regs, gp->regs, sizeof(regs));
+	prepare_resume(inj->tid, &regs);
+	e = pt_set_regs(inj->tid, &regs);
+	if (!e && ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &sigmask) < 0)
+		e = err_sys(-errno, "tid %d: set signal mask", inj->tid);
+	inj->have_saved = 0;	/* these registers are final */
+	return e;
+}
+
 int threads_restore(struct restore_task *t)
 {
-	struct lx_thread *th;
-	struct lx_gpregs *gp;
-	struct user_regs_struct regs;
-	const void *xs;
-	uint64_t xlen, a;
+	struct lx_thread *th = NULL;
+	struct lx_gpregs *gp = NULL;
+	struct injector *inj = NULL;
+	const uint8_t *xs;
+	uint64_t xlen;
 	uint32_t rs;
 	size_t n, ng;
 	int e;
@@ -144,46 +633,79 @@ int threads_restore(struct restore_task *t)
 		free(th);
 		return err_ctx(e, "image: task %u: gpregs", t->index);
 	}
-	if (n != 1 || ng != 1 || img_find(t->im, LX_SEC_XSTATE, t->index, &xs, &xlen, &rs) ||
-	    xlen < 8 || ((const uint32_t *)xs)[1] != xlen - 8) {
+	if (!n || n != ng || img_find(t->im, LX_SEC_XSTATE, t->index, (const void **)&xs, &xlen, &rs) ||
+	    rs < 8 || xlen != (uint64_t)rs * n) {
 		e = err_set(-EINVAL, "image: task %u: thread records are inconsistent", t->index);
 		goto out;
 	}
+	for (size_t i = 0; i < n; i++) {
+		const uint32_t *x = (const uint32_t *)(xs + i * rs);
 
-	if (th->sas_size || th->sas_flags) {
-		stack_t ss = { .ss_sp = (void *)th->sas_sp, .ss_size = th->sas_size,
-			       .ss_flags = (int)th->sas_flags & ~SS_ONSTACK };
-
-		e = restore_put(t, 0, &ss, sizeof(ss), &a);
-		if (!e)
-			e = restore_sys(t, "sigaltstack", SYS_sigaltstack, a, 0, 0, 0, 0, 0, NULL);
+		if (gp[i].tid != th[i].tid || x[0] != th[i].tid || x[1] != rs - 8) {
+			e = err_set(-EINVAL, "image: task %u: thread %u: records are inconsistent",
+				    t->index, th[i].tid);
+			goto out;
+		}
 	}
-	if (!e && th->robust_list)
-		e = restore_sys(t, "set_robust_list", SYS_set_robust_list, th->robust_list,
-				th->robust_len, 0, 0, 0, 0, NULL);
+	inj = calloc(n, sizeof(*inj));
+	t->tids = calloc(n, sizeof(*t->tids));
+	if (!inj || !t->tids) {
+		e = -ENOMEM;
+		goto out;
+	}
+	t->tids[0] = t->pid;
+	t->ntids = 1;
+
+	/* create the other threads; each stops at birth (PTRACE_O_TRACECLONE) */
+	if (n > 1 && ptrace(PTRACE_SETOPTIONS, t->pid, 0, (void *)(long)(PTRACE_O_EXITKILL |
+			    PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE)) < 0)
+		e = err_sys(-errno, "pid %d: PTRACE_SETOPTIONS", t->pid);
+	for (size_t i = 1; i < n && !e; i++) {
+		pid_t got = 0;
+
+		e = create_thread(t, (pid_t)th[i].tid, &got);
+		if (got)
+			t->tids[t->ntids++] = got;
+		inj[i].tid = got;
+		inj[i].syscall_ip = t->inj.syscall_ip;
+	}
+	if (!e && n > 1 && ptrace(PTRACE_SETOPTIONS, t->pid, 0,
+				  (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)) < 0)
+		e = err_sys(-errno, "pid %d: PTRACE_SETOPTIONS", t->pid);
+
+	for (size_t i = 0; i < n && !e; i++)
+		e = thread_state(t, i ? &inj[i] : &t->inj, &th[i]);
+	/* after the threads: a timer may notify one of them (SIGEV_THREAD_ID) */
 	if (!e)
-		e = restore_sys(t, "set_tid_address", SYS_set_tid_address, th->clear_tid_addr,
-				0, 0, 0, 0, 0, NULL);
+		e = timers_restore(t);
+	/* process-wide pending signals, once every thread blocks them all */
+	if (!e)
+		e = signals_restore_pending(t, &t->inj, 0);
 	if (!e)
 		e = mm_unmap_scratch(t);
 	/* rseq last: from here on every return to user space updates it */
-	if (!e && th->rseq_addr)
-		e = restore_sys(t, "rseq", SYS_rseq, th->rseq_addr, th->rseq_len, 0,
-				th->rseq_sig, 0, 0, NULL);
-	if (e)
-		goto out;
-
-	e = pt_set_xstate(t->pid, (const uint8_t *)xs + 8, xlen - 8);
-	if (e)
-		goto out;
-	memcpy(&regs, gp->regs, sizeof(regs));
-	prepare_resume(t->pid, &regs);
-	e = pt_set_regs(t->pid, &regs);
-	if (!e && ptrace(PTRACE_SETSIGMASK, t->pid, (void *)8, &th->sigmask) < 0)
-		e = err_sys(-errno, "tid %d: set signal mask", t->pid);
-	t->inj.have_saved = 0;	/* these registers are final */
+	for (size_t i = 0; i < n && !e; i++)
+		if (th[i].rseq_addr)
+			e = thread_sys(t, i ? &inj[i] : &t->inj, "rseq", SYS_rseq, th[i].rseq_addr,
+				       th[i].rseq_len, 0, th[i].rseq_sig, NULL);
+	for (size_t i = 0; i < n && !e; i++)
+		e = thread_final(i ? &inj[i] : &t->inj, &gp[i], xs + i * rs + 8, rs - 8,
+				 th[i].sigmask);
 out:
+	if (e)
+		kill_threads(t);
+	free(inj);
 	free(th);
 	free(gp);
+	return e;
+}
+
+int threads_detach(struct restore_task *t)
+{
+	int e = 0;
+
+	for (size_t i = 0; i < t->ntids; i++)
+		if (t->tids[i] != t->pid && ptrace(PTRACE_DETACH, t->tids[i], 0, 0) < 0 && !e)
+			e = err_sys(-errno, "pid %d tid %d: detach", t->pid, t->tids[i]);
 	return e;
 }

@@ -1,0 +1,68 @@
+#!/usr/bin/env bats
+# Process trees (issue #5): tree shape, pids, sessions and groups, zombies,
+# open file descriptions shared between processes, refusals.
+
+load helpers
+
+: "${BATS_TEST_TIMEOUT:=90}"
+
+setup() {
+	T=$(readlink -f "$BATS_TEST_TMPDIR")
+	IMG=$T/img.cryo
+	LOG=$T/prog.log
+}
+
+tree_pids() {	# ROOT -> "pid:ppid:pgid:sid:state" of the root and its children
+	local root=$1 p
+	for p in $root $(cat /proc/"$root"/task/*/children 2>/dev/null); do
+		awk '{ s = $0; sub(/.*\) /, "", s); split(s, f, " ");
+		       printf "%s:%s:%s:%s:%s\n", $1, f[2], f[3], f[4], f[1] }' /proc/"$p"/stat
+	done | sort
+}
+
+@test "tree: pids, parents, session, groups, a zombie and a shared offset survive" {
+	local pid before after
+	start_prog "$LOG" tree "$T/shared.txt"
+	pid=$PROG_PID
+	check_pass "$pid" "$LOG"
+	before=$(tree_pids "$pid")
+	[ "$(echo "$before" | wc -l)" -eq 4 ] || fail "expected 4 processes: $before"
+	dump_kill "$pid" "$IMG"
+	restore_bg "$IMG" "$LOG" "$pid"
+	after=$(tree_pids "$pid")
+	# the root's parent is cryo now; everything else must be identical
+	[ "$(echo "$before" | tail -n +2)" = "$(echo "$after" | tail -n +2)" ] ||
+		fail "tree differs: before '$before' after '$after'"
+	[ "${after%%:*}" = "$pid" ] || fail "root pid changed: $after"
+	check_pass "$pid" "$LOG"
+	stop_restored "$pid"
+}
+
+@test "restoring a tree whose pid is taken fails clearly and leaves nothing running" {
+	local pid n_before n_after
+	start_prog "$LOG" tree "$T/shared.txt"
+	pid=$PROG_PID
+	run "$CRYO" -p "$pid" -f "$IMG"
+	[ "$status" -eq 0 ] || fail "dump: $output"
+	n_before=$(pgrep -fc "$PROGS/tree|tools/cryo/cryo" || true)
+	run "$CRYO" -r -f "$IMG"
+	[ "$status" -eq 1 ] || fail "restore over a live tree exited $status: $output"
+	[[ "$output" == *"pid $pid is in use"* ]] || fail "message: $output"
+	n_after=$(pgrep -fc "$PROGS/tree|tools/cryo/cryo" || true)
+	[ "$n_after" -eq "$n_before" ] || fail "restore left processes behind ($n_before -> $n_after)"
+	check_pass "$pid" "$LOG"
+}
+
+@test "a pipe between two processes of the tree is refused by name; the tree keeps running" {
+	local pid
+	sh -c "exec </dev/null >/dev/null 2>&1; $PROGS/sleeper | $PROGS/sleeper" &
+	pid=$!
+	CRYO_TEST_PIDS+=("$pid")
+	sleep 0.5
+	run "$CRYO" -p "$pid" -f "$IMG"
+	[ "$status" -eq 1 ] || fail "dump of a pipeline exited $status: $output"
+	[[ "$output" == *"a pipe between processes of the tree"* ]] || fail "message: $output"
+	assert_running_not_stopped "$pid"
+	pkill -P "$pid" || true
+	kill "$pid" 2>/dev/null || true
+}

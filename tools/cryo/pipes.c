@@ -1,0 +1,254 @@
+/* Pipes and FIFOs. An anonymous pipe is restored when the process holds
+ * both of its ends (otherwise the other end is in another process, or
+ * closed, and cannot be told apart: refused). A FIFO is reopened by path.
+ * Queued bytes are copied at dump with tee() from a read end into cryo's
+ * own pipe: tee duplicates the buffers without consuming them, so the
+ * dumped process reads exactly what it would have. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "fds.h"
+
+int pipe_dump(struct fd_dump *d, struct lx_fd *r, const char *link)
+{
+	struct lx_pipe p;
+	int dfd = fd_dup(d, (int)r->fd), sz;
+
+	if (dfd < 0)
+		return dfd;
+	sz = fcntl(dfd, F_GETPIPE_SZ);
+	close(dfd);
+	if (sz < 0)
+		return err_sys(-errno, "pid %d fd %u: F_GETPIPE_SZ", d->pid, r->fd);
+	if (link[0] == '/') {
+		if (strstr(link, " (deleted)"))
+			return err_set(-EOPNOTSUPP, "pid %d fd %u: %s: a deleted FIFO is not"
+				       " supported", d->pid, r->fd, link);
+		r->kind = LX_FD_FIFO;
+		r->path_off = img_str(d->t->w, d->t->index, link);
+	} else {
+		r->kind = LX_FD_PIPE;
+	}
+	memset(&p, 0, sizeof(p));
+	p.fd = r->fd;
+	p.size = (uint32_t)sz;
+	p.id = r->ino;
+	return recbuf_add(&d->sec[LX_SEC_PIPES], &p, sizeof(p));
+}
+
+/* Copy the queued bytes of the pipe that fd (in the target) is an end of */
+static int peek_pipe(struct fd_dump *d, const struct lx_fd *r, struct lx_pipe *p)
+{
+	char path[64];
+	int src, mine[2] = { -1, -1 }, e = 0, queued = 0;
+	uint8_t *buf = NULL;
+	ssize_t k;
+
+	/* a read end of the same pipe: a duplicate when the target's is
+	 * readable, else a new reader opened through /proc */
+	if ((r->flags & O_ACCMODE) != O_WRONLY) {
+		src = fd_dup(d, (int)r->fd);
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%u", d->pid, r->fd);
+		src = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (src < 0)
+			src = err_sys(-errno, "pid %d fd %u: open a reader of the pipe", d->pid,
+				      r->fd);
+	}
+	if (src < 0)
+		return src;
+	if (ioctl(src, FIONREAD, &queued) < 0) {
+		e = err_sys(-errno, "pid %d fd %u: FIONREAD", d->pid, r->fd);
+		goto out;
+	}
+	if (!queued)
+		goto out;
+	if (r->flags & O_DIRECT) {
+		e = err_set(-EOPNOTSUPP, "pid %d fd %u: a packet-mode (O_DIRECT) pipe with queued"
+			    " data is not supported", d->pid, r->fd);
+		goto out;
+	}
+	if (pipe2(mine, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    fcntl(mine[1], F_SETPIPE_SZ, p->size) < (int)p->size) {
+		e = err_sys(-errno, "pid %d fd %u: a pipe of %u bytes to copy its %d queued bytes",
+			    d->pid, r->fd, p->size, queued);
+		goto out;
+	}
+	k = tee(src, mine[1], (size_t)queued, SPLICE_F_NONBLOCK);
+	if (k != queued) {
+		e = err_set(-EIO, "pid %d fd %u: tee copied %zd of %d queued bytes", d->pid, r->fd,
+			    k, queued);
+		goto out;
+	}
+	buf = malloc((size_t)queued);
+	if (!buf || read(mine[0], buf, (size_t)queued) != queued) {
+		e = err_set(-EIO, "pid %d fd %u: read the copy of the queued bytes", d->pid, r->fd);
+		goto out;
+	}
+	e = fd_data(d, buf, (size_t)queued, &p->data_off);
+	p->data_len = (uint64_t)queued;
+out:
+	free(buf);
+	close(src);
+	if (mine[0] >= 0) {
+		close(mine[0]);
+		close(mine[1]);
+	}
+	return e;
+}
+
+/* Every pipe's ends are known: check them, and copy each pipe's data once */
+int pipes_dump_finish(struct fd_dump *d)
+{
+	struct lx_pipe *p = (struct lx_pipe *)d->sec[LX_SEC_PIPES].p;
+	size_t n = d->sec[LX_SEC_PIPES].len / sizeof(*p);
+	int e = 0;
+
+	for (size_t i = 0; i < n && !e; i++) {
+		int first = 1, rd = 0, wr = 0;
+		struct lx_fd *r = fd_rec(d, (int)p[i].fd);
+
+		for (size_t j = 0; j < n; j++) {
+			struct lx_fd *q = fd_rec(d, (int)p[j].fd);
+
+			if (p[j].id != p[i].id || q->kind != r->kind)
+				continue;
+			if (j < i)
+				first = 0;
+			if ((q->flags & O_ACCMODE) != O_WRONLY)
+				rd = 1;
+			if ((q->flags & O_ACCMODE) != O_RDONLY)
+				wr = 1;
+		}
+		if (!first)
+			continue;
+		if (r->kind == LX_FD_PIPE && (!rd || !wr))
+			return err_set(-EOPNOTSUPP, "pid %d fd %u: a pipe whose %s end is outside the"
+				       " process (in another process, or closed) is not supported",
+				       d->pid, r->fd, rd ? "write" : "read");
+		e = peek_pipe(d, r, &p[i]);
+	}
+	return e;
+}
+
+static const struct lx_pipe *pipe_rec(uint32_t fd, const struct lx_pipe *all, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (all[k].fd == fd)
+			return &all[k];
+	return NULL;
+}
+
+/* Create the pipe of record i (its first fd in the image) and every other
+ * open file of the same pipe, staging those. */
+int pipe_open(struct fd_restore *c, size_t i)
+{
+	const struct lx_fd *r = &c->fds[i];
+	size_t n;
+	const struct lx_pipe *all = fr_recs(c, LX_SEC_PIPES, sizeof(*all), &n);
+	const struct lx_pipe *p = pipe_rec(r->fd, all, n);
+	const char *path = r->kind == LX_FD_FIFO ? img_string(c->im, c->task, r->path_off) : NULL;
+	int ends[2] = { -1, -1 }, used[2] = { 0, 0 }, holder = -1, ret = -1, e = 0, queued = 0;
+	const uint8_t *data = NULL;
+	uint64_t dlen = 0;
+	char proc[64];
+
+	if (!p)
+		return fr_err(c, -EINVAL, "fd %u: no pipe record in the image", r->fd);
+	if (r->kind == LX_FD_PIPE) {
+		/* nonblocking while filling; phase 2 sets the real flags */
+		if (pipe2(ends, O_NONBLOCK | (r->flags & O_DIRECT)) < 0)
+			return fr_err(c, -errno, "fd %u: pipe: %s", r->fd, strerror(errno));
+		holder = ends[1];
+	} else {
+		struct stat st;
+
+		/* O_RDWR on a FIFO neither blocks nor fails for want of a
+		 * partner: it holds the FIFO while its ends are opened */
+		holder = open(path, O_RDWR | O_NONBLOCK);
+		if (holder < 0)
+			return fr_err(c, -errno, "fd %u: open FIFO %s: %s", r->fd, path,
+				      strerror(errno));
+		if (fstat(holder, &st) < 0 || st.st_ino != r->ino || st.st_dev != r->dev) {
+			close(holder);
+			return fr_err(c, -ESTALE, "fd %u: %s is a different file than at dump time",
+				      r->fd, path);
+		}
+		if (ioctl(holder, FIONREAD, &queued) == 0 && queued) {
+			close(holder);
+			return fr_err(c, -EBUSY, "fd %u: FIFO %s already holds %d bytes (another"
+				      " process has it open?): its data would be doubled", r->fd,
+				      path, queued);
+		}
+	}
+	if (fcntl(holder, F_GETPIPE_SZ) != (int)p->size &&
+	    fcntl(holder, F_SETPIPE_SZ, p->size) < (int)p->size) {
+		e = fr_err(c, -errno, "fd %u: pipe size %u: %s (above /proc/sys/fs/pipe-max-size"
+			   " needs CAP_SYS_RESOURCE)", r->fd, p->size, strerror(errno));
+		goto fail;
+	}
+	for (size_t k = 0; k < n; k++)
+		if (all[k].id == p->id && all[k].data_len) {
+			data = fr_data(c, all[k].data_off, all[k].data_len);
+			dlen = all[k].data_len;
+			if (!data) {
+				e = fr_err(c, -EINVAL, "fd %u: pipe data outside the fddata section",
+					   r->fd);
+				goto fail;
+			}
+		}
+	if (dlen) {
+		e = write_all(holder, data, dlen);
+		if (e) {
+			e = fr_err(c, e, "fd %u: refill pipe with %llu bytes: %s", r->fd,
+				   (unsigned long long)dlen, strerror(-e));
+			goto fail;
+		}
+	}
+	/* every open file of this pipe in the image: the first reader and
+	 * the first writer get the ends pipe() made, any other (an open
+	 * through /proc, or of a FIFO by path) is a new open of the pipe */
+	for (size_t j = i; j < c->n; j++) {
+		const struct lx_fd *q = &c->fds[j];
+		const struct lx_pipe *qp;
+		int acc = (int)(q->flags & O_ACCMODE), fd;
+
+		if (q->kind != r->kind || q->dup_of || (j != i && c->staged[j] >= 0) ||
+		    !(qp = pipe_rec(q->fd, all, n)) || qp->id != p->id)
+			continue;
+		if (r->kind == LX_FD_PIPE && acc != O_RDWR && !used[acc]) {
+			fd = dup(ends[acc]);
+			used[acc] = 1;
+		} else {
+			if (r->kind == LX_FD_PIPE)
+				snprintf(proc, sizeof(proc), "/proc/self/fd/%d", ends[0]);
+			fd = open(r->kind == LX_FD_PIPE ? proc : path, acc | O_NONBLOCK);
+		}
+		if (fd < 0) {
+			e = fr_err(c, -errno, "fd %u: open %s: %s", q->fd,
+				   r->kind == LX_FD_PIPE ? "pipe" : path, strerror(errno));
+			goto fail;
+		}
+		if (j == i)
+			ret = fd;
+		else if ((e = fr_stage(c, j, fd)))
+			goto fail;
+	}
+	e = ret;
+fail:
+	if (ends[0] >= 0)
+		close(ends[0]);
+	if (ends[1] >= 0)
+		close(ends[1]);
+	if (r->kind == LX_FD_FIFO && holder >= 0)
+		close(holder);
+	if (e < 0 && ret >= 0)
+		close(ret);
+	return e;
+}
