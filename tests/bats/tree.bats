@@ -66,3 +66,13 @@ tree_pids() {	# ROOT -> "pid:ppid:pgid:sid:state" of the root and its children
 	pkill -P "$pid" || true
 	kill "$pid" 2>/dev/null || true
 }
+
+@test "shared anonymous memory between processes is refused by name; the tree keeps running" {
+	start_prog "$LOG" shmtree
+	run "$CRYO" -p "$PROG_PID" -f "$IMG"
+	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
+	[[ "$output" == *"shared anonymous memory between processes"* ]] || fail "message: $output"
+	assert_running_not_stopped "$PROG_PID"
+	check_pass "$PROG_PID" "$LOG"
+	pkill -P "$PROG_PID" || true
+}
