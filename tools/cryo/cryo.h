@@ -48,7 +48,11 @@ struct dump_task {
 	/* counters for the report */
 	uint64_t pages_scanned, pages_written, pages_zero;
 	int seized, zombie;
-	struct fd_share { int fd, id; } *shares;	/* descriptions shared in the tree */
+	struct fd_share {			/* descriptions shared in the tree */
+		int fd, id;
+		int tree_pipe;			/* an end of a pipe between processes */
+		int pipe_data;			/* ... the one whose queued bytes are saved */
+	} *shares;
 	size_t nshares;
 };
 
@@ -56,6 +60,8 @@ struct dump_task {
  * of the tree, 0 if it is this process's alone (see LX_SEC_FDS share_id) */
 uint32_t dump_share_id(const struct dump_task *t, int fd);
 int share_add(struct dump_task *t, int fd, int id);
+/* The fd's entry, NULL if it shares nothing */
+const struct fd_share *dump_share(const struct dump_task *t, int fd);
 
 /* Run a syscall that writes up to 256 bytes of output into the dump
  * scratch area, and copy the output back. */
@@ -98,6 +104,7 @@ int files_restore_preexec(const struct img *im, uint32_t task, int *keep, int nk
 			  int *shared, int nshared, char *errbuf, size_t errlen);
 int files_shared_count(const struct img *im, uint32_t task, size_t *max);
 int files_open_shared(const struct img *im, uint32_t task, int *shared, size_t nshared);
+void files_shared_done(void);	/* after the last files_open_shared */
 int files_restore(struct restore_task *t);
 
 /* core.c: identity, creds, umask, rlimits, personality, comm, prctl state */
@@ -143,6 +150,7 @@ int binfmt_exec_fd(void);				/* binfmt.c: AT_EXECFD or -1 */
 int cmd_show(int argc, char **argv);			/* show.c */
 int cmd_check(int argc, char **argv);			/* check.c */
 int cmd_core(int argc, char **argv);			/* coredump.c */
+int cmd_snapshots(int argc, char **argv);		/* snapshots.c */
 /* show.c: open the swapfile an image names (or override), resolved as a
  * restore does, and check it is that swapfile and holds the image's pages;
  * *path (if not NULL) gets the resolved path, malloc'ed, even on failure */

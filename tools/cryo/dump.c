@@ -264,9 +264,75 @@ static int kcmp_file(pid_t p1, pid_t p2, int fd1, int fd2)
 /* Open file descriptions held by several processes (inherited across
  * fork): restored once and handed to each holder, so an offset stays
  * shared. Found by inode, confirmed with kcmp. */
+static int fd_access(pid_t pid, int fd)
+{
+	uint64_t pos;
+	int flags = 0;
+
+	if (proc_fdinfo(pid, fd, &pos, &flags, NULL))
+		err_clear();
+	return flags & O_ACCMODE;
+}
+
+struct fdref {
+	int task, fd, acc;
+	dev_t dev;
+	ino_t ino;
+	mode_t mode;
+	int anon_pipe;
+};
+
+/* An anonymous pipe with a reader and a writer in the tree, in more than
+ * one process: rebuilt once by the restorer and its ends handed to each
+ * holder. Each distinct open file description of it gets a share id; the
+ * first end is the one whose queued bytes are saved. */
+static int mark_tree_pipe(struct dump_tree *tr, struct fdref *refs, size_t n, size_t a,
+			  int *next_id)
+{
+	int rd = 0, wr = 0, tasks = 0, last_task = -1, first = 1, e = 0;
+
+	for (size_t b = a; b < n; b++) {
+		if (refs[b].ino != refs[a].ino || refs[b].dev != refs[a].dev || !refs[b].anon_pipe)
+			continue;
+		rd |= refs[b].acc != O_WRONLY;
+		wr |= refs[b].acc != O_RDONLY;
+		if (refs[b].task != last_task)
+			tasks++;
+		last_task = refs[b].task;
+	}
+	if (!rd || !wr || tasks < 2)
+		return 0;	/* a pipe to outside, or within one process */
+	for (size_t b = a; b < n && !e; b++) {
+		struct dump_task *tb = &tr->t[refs[b].task];
+		int id = 0;
+
+		if (refs[b].ino != refs[a].ino || refs[b].dev != refs[a].dev ||
+		    !refs[b].anon_pipe || dump_share(tb, refs[b].fd))
+			continue;
+		/* the same description earlier in the list keeps its id */
+		for (size_t c = a; c < b && !id; c++) {
+			const struct fd_share *sc = dump_share(&tr->t[refs[c].task], refs[c].fd);
+
+			if (sc && sc->tree_pipe && refs[c].ino == refs[b].ino &&
+			    kcmp_file(tr->t[refs[c].task].pid, tb->pid, refs[c].fd, refs[b].fd) == 0)
+				id = sc->id;
+		}
+		e = share_add(tb, refs[b].fd, id ? id : ++*next_id);
+		if (!e) {
+			tb->shares[tb->nshares - 1].tree_pipe = 1;
+			tb->shares[tb->nshares - 1].pipe_data = first;
+			first = 0;
+		}
+	}
+	return e;
+}
+
+/* Open file descriptions held by several processes (inherited across
+ * fork): restored once and handed to each holder, so an offset stays
+ * shared. Found by inode, confirmed with kcmp. */
 static int find_shared_files(struct dump_tree *tr)
 {
-	struct fdref { int task, fd; dev_t dev; ino_t ino; mode_t mode; } *refs = NULL;
+	struct fdref *refs = NULL;
 	size_t n = 0, cap = 0;
 	int e = 0, next_id = 0;
 
@@ -284,14 +350,17 @@ static int find_shared_files(struct dump_tree *tr)
 		if (!d)
 			return err_sys(-errno, "pid %d: open %s", tr->t[i].pid, dir);
 		while ((de = readdir(d))) {
-			char p[64 + 256 + 2];
+			char p[64 + 256 + 2], link[64];
 			struct stat st;
+			ssize_t ln;
 
 			if (de->d_name[0] == '.')
 				continue;
 			snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
 			if (stat(p, &st) < 0)
 				continue;
+			ln = readlink(p, link, sizeof(link) - 1);
+			link[ln > 0 ? ln : 0] = 0;
 			if (n == cap) {
 				struct fdref *nr;
 
@@ -303,11 +372,17 @@ static int find_shared_files(struct dump_tree *tr)
 				}
 				refs = nr;
 			}
-			refs[n++] = (struct fdref){ (int)i, atoi(de->d_name), st.st_dev, st.st_ino,
-						    st.st_mode };
+			refs[n] = (struct fdref){ (int)i, atoi(de->d_name), 0, st.st_dev, st.st_ino,
+						  st.st_mode, S_ISFIFO(st.st_mode) &&
+						  !strncmp(link, "pipe:", 5) };
+			refs[n].acc = fd_access(tr->t[i].pid, refs[n].fd);
+			n++;
 		}
 		closedir(d);
 	}
+	for (size_t a = 0; a < n && !e; a++)
+		if (refs[a].anon_pipe && !dump_share(&tr->t[refs[a].task], refs[a].fd))
+			e = mark_tree_pipe(tr, refs, n, a, &next_id);
 	for (size_t a = 0; a < n && !e; a++) {
 		struct dump_task *ta = &tr->t[refs[a].task];
 
@@ -317,19 +392,9 @@ static int find_shared_files(struct dump_tree *tr)
 			struct dump_task *tb = &tr->t[refs[b].task];
 
 			if (refs[b].task == refs[a].task || refs[b].dev != refs[a].dev ||
-			    refs[b].ino != refs[a].ino || dump_share_id(tb, refs[b].fd))
+			    refs[b].ino != refs[a].ino || dump_share_id(tb, refs[b].fd) ||
+			    kcmp_file(ta->pid, tb->pid, refs[a].fd, refs[b].fd) != 0)
 				continue;
-			if (kcmp_file(ta->pid, tb->pid, refs[a].fd, refs[b].fd) != 0) {
-				/* one pipe, two ends in two processes: its data
-				 * and both ends would have to be rebuilt together */
-				if (S_ISFIFO(refs[a].mode)) {
-					e = err_set(-EOPNOTSUPP, "pid %d fd %d and pid %d fd %d: a pipe"
-						    " between processes of the tree is not supported"
-						    " yet", ta->pid, refs[a].fd, tb->pid, refs[b].fd);
-					break;
-				}
-				continue;
-			}
 			if (!dump_share_id(ta, refs[a].fd))
 				e = share_add(ta, refs[a].fd, ++next_id);
 			if (!e)
@@ -349,8 +414,16 @@ int share_add(struct dump_task *t, int fd, int id)
 	if (!ns)
 		return -ENOMEM;
 	t->shares = ns;
-	t->shares[t->nshares++] = (struct fd_share){ fd, id };
+	t->shares[t->nshares++] = (struct fd_share){ .fd = fd, .id = id };
 	return 0;
+}
+
+const struct fd_share *dump_share(const struct dump_task *t, int fd)
+{
+	for (size_t i = 0; i < t->nshares; i++)
+		if (t->shares[i].fd == fd)
+			return &t->shares[i];
+	return NULL;
 }
 
 uint32_t dump_share_id(const struct dump_task *t, int fd)

@@ -117,6 +117,9 @@ int signalfd_open(struct fd_restore *c, size_t i);
 int epoll_open(struct fd_restore *c, size_t i);
 int inotify_open(struct fd_restore *c, size_t i);
 int pipe_open(struct fd_restore *c, size_t i);
+/* an end of a pipe between processes of the tree (restorer side) */
+int pipe_open_tree(struct fd_restore *c, size_t i);
+void pipes_tree_done(void);
 int socket_open(struct fd_restore *c, size_t i);
 /* phase 4: every fd is at its number */
 int epoll_restore_late(struct fd_restore *c);

@@ -316,6 +316,10 @@ static int is_outside_stdio(struct fd_dump *d, size_t i, char **links)
 	if (S_ISCHR(r->mode) && is_tty_path(links[i]))
 		return 1;
 	if (S_ISFIFO(r->mode) && !strncmp(links[i], "pipe:", 5)) {
+		const struct fd_share *sh = dump_share(d->t, (int)r->fd);
+
+		if (sh && sh->tree_pipe)
+			return 0;	/* its other end is in the tree */
 		for (size_t j = 0; j < d->n; j++)
 			if (j != i && !strcmp(links[j], links[i]) && d->recs[j].fd > 2)
 				return 0;
@@ -416,7 +420,8 @@ static int dump_fd(struct fd_dump *d, size_t i, char **links)
 	}
 	/* shared across processes: one description, opened by the restorer
 	 * and inherited (files_open_shared); only plain files so far */
-	if (!e && r->share_id && r->kind != LX_FD_REG && r->kind != LX_FD_CHR)
+	if (!e && r->share_id && r->kind != LX_FD_REG && r->kind != LX_FD_CHR &&
+	    r->kind != LX_FD_PIPE)
 		e = err_set(-EOPNOTSUPP, "pid %d fd %d: %s shared with another process of the"
 			    " tree is not supported yet", d->pid, fd, link);
 	if (!e && r->kind != LX_FD_INHERIT && !(r->flags & O_PATH))
@@ -1063,6 +1068,11 @@ int files_restore_preexec(const struct img *im, uint32_t task, int *keep, int nk
 	return e;
 }
 
+void files_shared_done(void)
+{
+	pipes_tree_done();
+}
+
 /* Highest share_id of task's fds */
 int files_shared_count(const struct img *im, uint32_t task, size_t *max)
 {
@@ -1116,10 +1126,12 @@ int files_open_shared(const struct img *im, uint32_t task, int *shared, size_t n
 		if (r->share_id > nshared)
 			e = err_set(-EINVAL, "image: task %u fd %u: bad share id", task, r->fd);
 		else if (shared[r->share_id - 1] < 0) {
-			if (r->kind != LX_FD_REG && r->kind != LX_FD_CHR)
+			if (r->kind != LX_FD_REG && r->kind != LX_FD_CHR && r->kind != LX_FD_PIPE)
 				e = err_set(-EOPNOTSUPP, "task %u fd %u: sharing this kind of file"
 					    " between processes is not supported", task, r->fd);
-			fd = e ? -1 : open_one(&c, i);
+			fd = e ? -1 : r->kind == LX_FD_PIPE ? pipe_open_tree(&c, i) : open_one(&c, i);
+			if (fd < 0 && !e && r->kind == LX_FD_PIPE)
+				e = fd;
 			if (fd < 0 && !e)
 				e = err_set(fd, "%s", msg);
 			if (!e) {

@@ -113,6 +113,7 @@ int pipes_dump_finish(struct fd_dump *d)
 	for (size_t i = 0; i < n && !e; i++) {
 		int first = 1, rd = 0, wr = 0;
 		struct lx_fd *r = fd_rec(d, (int)p[i].fd);
+		const struct fd_share *sh;
 
 		for (size_t j = 0; j < n; j++) {
 			struct lx_fd *q = fd_rec(d, (int)p[j].fd);
@@ -125,6 +126,14 @@ int pipes_dump_finish(struct fd_dump *d)
 				rd = 1;
 			if ((q->flags & O_ACCMODE) != O_RDONLY)
 				wr = 1;
+		}
+		sh = dump_share(d->t, (int)r->fd);
+		if (sh && sh->tree_pipe) {
+			/* between processes of the tree: saved once, by the
+			 * end dump.c chose */
+			if (sh->pipe_data)
+				e = peek_pipe(d, r, &p[i]);
+			continue;
 		}
 		if (!first)
 			continue;
@@ -251,4 +260,115 @@ fail:
 	if (e < 0 && ret >= 0)
 		close(ret);
 	return e;
+}
+
+/* ---- pipes between processes of a tree ----
+ * The restorer makes each such pipe once, before the tree exists, refills
+ * it, and hands its ends out as shared descriptions (files_open_shared):
+ * every process inherits them and dup()s its own. */
+struct tree_pipe {
+	uint64_t id;
+	int ends[2];
+	int used[2];
+};
+
+static struct tree_pipe *tree_pipes;
+static size_t ntree_pipes;
+
+/* The queued bytes: saved by whichever process of the tree held the end
+ * dump.c chose, so look in every task. */
+static int tree_pipe_fill(const struct img *im, uint64_t id, int wfd)
+{
+	struct lx_task *tasks;
+	size_t nt;
+	int e = img_records(im, LX_SEC_TASKS, LX_TASK_GLOBAL, sizeof(*tasks), 32,
+			    (void **)&tasks, &nt);
+
+	if (e)
+		return e;
+	for (size_t t = 0; t < nt && !e; t++) {
+		struct lx_pipe *p;
+		const void *data;
+		uint64_t dlen;
+		uint32_t rs;
+		size_t n;
+
+		if (img_records(im, LX_SEC_PIPES, (uint32_t)t, sizeof(*p), sizeof(*p), (void **)&p,
+				&n))
+			continue;
+		for (size_t k = 0; k < n && !e; k++) {
+			if (p[k].id != id || !p[k].data_len)
+				continue;
+			if (img_find(im, LX_SEC_FDDATA, (uint32_t)t, &data, &dlen, &rs) ||
+			    !lx_range_ok(p[k].data_off, p[k].data_len, dlen))
+				e = err_set(-EINVAL, "image: task %zu: pipe data outside fddata", t);
+			else if ((e = write_all(wfd, (const uint8_t *)data + p[k].data_off,
+						p[k].data_len)))
+				e = err_sys(e, "refill a pipe between processes with %llu bytes",
+					    (unsigned long long)p[k].data_len);
+		}
+		free(p);
+	}
+	free(tasks);
+	return e;
+}
+
+int pipe_open_tree(struct fd_restore *c, size_t i)
+{
+	const struct lx_fd *r = &c->fds[i];
+	size_t n, k;
+	const struct lx_pipe *all = fr_recs(c, LX_SEC_PIPES, sizeof(*all), &n);
+	const struct lx_pipe *p = pipe_rec(r->fd, all, n);
+	struct tree_pipe *tp = NULL;
+	int acc = (int)(r->flags & O_ACCMODE), fd;
+	char proc[64];
+
+	if (!p)
+		return err_set(-EINVAL, "fd %u: no pipe record in the image", r->fd);
+	for (k = 0; k < ntree_pipes; k++)
+		if (tree_pipes[k].id == p->id)
+			tp = &tree_pipes[k];
+	if (!tp) {
+		struct tree_pipe *nt = realloc(tree_pipes, (ntree_pipes + 1) * sizeof(*nt));
+		int e;
+
+		if (!nt)
+			return -ENOMEM;
+		tree_pipes = nt;
+		tp = &tree_pipes[ntree_pipes];
+		memset(tp, 0, sizeof(*tp));
+		tp->id = p->id;
+		if (pipe2(tp->ends, O_NONBLOCK | O_CLOEXEC) < 0)
+			return err_sys(-errno, "fd %u: pipe", r->fd);
+		ntree_pipes++;
+		if (fcntl(tp->ends[1], F_GETPIPE_SZ) != (int)p->size &&
+		    fcntl(tp->ends[1], F_SETPIPE_SZ, p->size) < (int)p->size)
+			return err_sys(-errno, "fd %u: pipe size %u (above /proc/sys/fs/pipe-max-size"
+				       " needs CAP_SYS_RESOURCE)", r->fd, p->size);
+		e = tree_pipe_fill(c->im, p->id, tp->ends[1]);
+		if (e)
+			return e;
+	}
+	if (acc != O_RDWR && !tp->used[acc]) {
+		fd = fcntl(tp->ends[acc], F_DUPFD_CLOEXEC, 3);
+		tp->used[acc] = 1;
+	} else {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", tp->ends[0]);
+		fd = open(proc, acc | O_NONBLOCK | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return err_sys(-errno, "fd %u: an end of a pipe between processes", r->fd);
+	return fd;
+}
+
+/* The restorer's own ends must go, or a reader would never see EOF */
+void pipes_tree_done(void)
+{
+	for (size_t k = 0; k < ntree_pipes; k++) {
+		close(tree_pipes[k].ends[0]);
+		close(tree_pipes[k].ends[1]);
+	}
+	free(tree_pipes);
+	tree_pipes = NULL;
+	ntree_pipes = 0;
 }

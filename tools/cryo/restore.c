@@ -659,6 +659,7 @@ static int open_shared(struct restore_ctx *c)
 	for (size_t i = 0; i < c->ntasks && !e; i++)
 		if (!is_zombie(c, i))
 			e = files_open_shared(&c->im, (uint32_t)i, c->shared, max);
+	files_shared_done();
 	return e;
 }
 
