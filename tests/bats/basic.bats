@@ -234,6 +234,20 @@ refused_dump() {
 	refused_dump "$PROG_PID" 'fd [0-9]+: an established TCP connection .* is not supported'
 }
 
+@test "refuses io_uring, perf_event and netlink fds by pid, fd and kind; the process keeps running" {
+	local kind want
+	for kind in iouring perf netlink; do
+		case $kind in
+		iouring) want='fd 3: .*io_uring' ;;
+		perf) want='fd 3: .*perf_event' ;;
+		netlink) want='fd 3: .*netlink' ;;
+		esac
+		start_prog "$T/$kind.log" oddfds "$kind"
+		LOG=$T/$kind.log refused_dump "$PROG_PID" "$want"
+		kill "$PROG_PID"
+	done
+}
+
 # refused_restore BAD_IMG PID: cryo -r must exit 1 naming a section, the
 # header or truncation, and nothing may run with PID.
 refused_restore() {
