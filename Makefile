@@ -23,7 +23,8 @@ UNIT_TESTS = tests/unit/image_swap_test
 # (tests/qemu/guest-tests.sh; built by tests/qemu/run.sh)
 GUEST_PROGS_DIR = tests/qemu/.cache/progs
 GUEST_PROG_NAMES = counter heap guards privmap files procstate piperead sleeper cmdline \
-	threads2 evfd
+	threads2 evfd tree eventfds pipes unixsk epollset timerfds sigfd unlinked memfds inot \
+	tcplisten locks sigstate timers threads8 manythreads
 GUEST_PROGS = $(GUEST_PROG_NAMES:%=$(GUEST_PROGS_DIR)/%)
 
 .PHONY: all cryo progs static guest-progs test test-qemu bench module install clean demo
@@ -55,8 +56,8 @@ $(GUEST_PROGS_DIR)/%: tests/progs/%.c tests/progs/scenario.h
 	@mkdir -p $(GUEST_PROGS_DIR)
 	$(CC) $(CFLAGS) -static -Itests/progs -o $@ $< -lpthread
 
-tests/unit/image_swap_test: tests/unit/image_swap_test.c tools/cryo/image.c tools/cryo/swap.c tools/cryo/err.c $(wildcard tools/cryo/*.h) include/lx_ckpt.h
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/unit/image_swap_test.c tools/cryo/image.c tools/cryo/swap.c tools/cryo/err.c -lxxhash
+tests/unit/image_swap_test: tests/unit/image_swap_test.c tools/cryo/image.c tools/cryo/swap.c tools/cryo/err.c tools/cryo/progress.c $(wildcard tools/cryo/*.h) include/lx_ckpt.h
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/unit/image_swap_test.c tools/cryo/image.c tools/cryo/swap.c tools/cryo/err.c tools/cryo/progress.c -lxxhash
 
 tests/tools/reaper: tests/tools/reaper.c
 	$(CC) $(CFLAGS) -o $@ $<
@@ -95,3 +96,33 @@ clean:
 	-$(MAKE) -C fs/binfmt_cr clean
 	rm -f tools/cryo/*.o tools/cryo/cryo tools/cryo/cryo.static $(PROGS) $(UNIT_TESTS) demo/ticker tests/tools/reaper
 	rm -rf $(GUEST_PROGS_DIR)
+
+# ---- fuzzing (issue #9): libFuzzer targets in tests/fuzz, built with clang
+FUZZ_CC ?= clang
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-D_GNU_SOURCE -Iinclude -Itools/cryo -Itests/fuzz
+FUZZ_IMAGE_SRCS = tools/cryo/image.c tools/cryo/err.c tools/cryo/show.c tools/cryo/swap.c \
+	tools/cryo/progress.c
+FUZZ_BINS = tests/fuzz/bin/fuzz_validate tests/fuzz/bin/fuzz_image
+
+.PHONY: fuzz fuzz-short fuzz-build
+
+fuzz-build: $(FUZZ_BINS)
+
+tests/fuzz/bin/fuzz_validate: tests/fuzz/fuzz_validate.c tests/fuzz/fixcrc.h include/lx_ckpt.h
+	@mkdir -p tests/fuzz/bin
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_validate.c
+
+tests/fuzz/bin/fuzz_image: tests/fuzz/fuzz_image.c tests/fuzz/fixcrc.h $(FUZZ_IMAGE_SRCS) \
+		$(wildcard tools/cryo/*.h) include/lx_ckpt.h
+	@mkdir -p tests/fuzz/bin
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_image.c $(FUZZ_IMAGE_SRCS) -lxxhash
+
+# each target for FUZZ_SECONDS (default 10 minutes); fuzz-short: about 30 s each
+FUZZ_SECONDS ?= 600
+FUZZ_SHORT_SECONDS ?= 30
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-short: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SHORT_SECONDS)

@@ -858,7 +858,7 @@ int cmd_core(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (img_open(&im, argv[optind])) {
-		fprintf(stderr, "cryo: %s\n", err_msg());
+		report_error("%s", err_msg());
 		return EXIT_FAIL;
 	}
 	c.im = &im;
@@ -895,7 +895,7 @@ int cmd_core(int argc, char **argv)
 			unlink(tmp);
 	}
 	if (e)
-		fprintf(stderr, "cryo: %s\n", err_msg());
+		report_error("%s", err_msg());
 	else
 		info("core %s: pid %u, %zu threads, %zu mappings", c.out, c.t->pid, c.nthreads,
 		     c.nvmas);

@@ -83,6 +83,10 @@ struct restore_task {
 	size_t ntids;
 };
 
+/* Put back the leader's registers, signal mask and the bytes under its
+ * stack: no more injected syscalls into it after this. */
+int dump_end_injection(struct dump_task *t);
+
 /* Copy data into the restore scratch area at offset off; returns the
  * task address. */
 int restore_put(struct restore_task *t, size_t off, const void *data, size_t len, uint64_t *addr);

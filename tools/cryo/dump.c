@@ -55,9 +55,23 @@ static void scratch_setup(struct dump_task *t)
 
 static int scratch_restore(struct dump_task *t)
 {
+	int e;
+
 	if (!t->scratch_ok)
 		return 0;
-	return mem_write(t->pid, t->scratch, t->scratch_saved, sizeof(t->scratch_saved));
+	e = mem_write(t->pid, t->scratch, t->scratch_saved, sizeof(t->scratch_saved));
+	if (!e)
+		t->scratch_ok = 0;
+	return e;
+}
+
+int dump_end_injection(struct dump_task *t)
+{
+	int e = scratch_restore(t);
+
+	if (!e)
+		e = inj_finish(&t->inj);
+	return e;
 }
 
 /* Default page store: one per container, named after the root pid, beside

@@ -1,8 +1,12 @@
+#include <fcntl.h>
 #include <stdarg.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "err.h"
+#include "progress.h"
 
 static char msg[1024];
 static int have_msg;
@@ -82,28 +86,70 @@ void err_clear(void)
 	msg[0] = 0;
 }
 
+/* --log-file: every diagnostic, at every level, with a timestamp */
+static FILE *log_file;
+
+int log_open(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0 || !(log_file = fdopen(fd, "a"))) {
+		if (fd >= 0)
+			close(fd);
+		return err_sys(-errno, "log file %s", path);
+	}
+	setvbuf(log_file, NULL, _IOLBF, 0);
+	return 0;
+}
+
+static void emit(int level, const char *prefix, const char *fmt, va_list ap)
+{
+	va_list copy;
+
+	if (log_file) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		va_copy(copy, ap);
+		fprintf(log_file, "%lld.%06ld [%d] %s", (long long)ts.tv_sec, ts.tv_nsec / 1000,
+			(int)getpid(), prefix);
+		vfprintf(log_file, fmt, copy);
+		fputc('\n', log_file);
+		va_end(copy);
+	}
+	if (log_level < level)
+		return;
+	progress_erase();	/* never write over a progress line */
+	fputs("cryo: ", stderr);
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (log_level < 1)
-		return;
-	fputs("cryo: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	emit(1, "warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void info(const char *fmt, ...)
 {
 	va_list ap;
 
-	if (log_level < 2)
-		return;
-	fputs("cryo: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	emit(2, "", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+}
+
+/* The one error line main() prints, also kept in the log file */
+void report_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit(0, "", fmt, ap);
+	va_end(ap);
 }

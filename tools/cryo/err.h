@@ -21,5 +21,9 @@ void err_clear(void);
 extern int log_level;	/* 0 quiet, 1 normal, 2 verbose */
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The final error line ("cryo: ..."), on stderr even with --quiet */
+void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* --log-file: append every diagnostic at every level to path */
+int log_open(const char *path);
 
 #endif

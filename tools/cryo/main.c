@@ -24,6 +24,7 @@ static void usage(FILE *f)
 "       cryo show IMAGE [--json] [--verify] [--swapfile PATH]\n"
 "       cryo check [--json]\n"
 "       cryo core IMAGE -o CORE [--pid PID] [--swapfile PATH]\n"
+"       cryo snapshots [--delete ID] SWAPFILE\n"
 "       cryo --help | --version\n"
 "\n"
 "Checkpoint a running process to IMAGE, or restart it from IMAGE.\n"
@@ -40,6 +41,7 @@ static void usage(FILE *f)
 "      --allow-changed-files  restore even if an open or mapped file changed size\n"
 "                           or mtime since the dump\n"
 "  -q, --quiet              no warnings;  -v, --verbose: more detail\n"
+"      --log-file PATH      also append every message, at every level, to PATH\n"
 "  -h, --help               this text;    -V, --version: the version\n"
 "\n"
 "Restored stdio: fds 0-2 that were a terminal, pipe or socket from outside\n"
@@ -85,6 +87,7 @@ static const struct verb {
 	{ "show", cmd_show, "summarize an image (--json for scripts)" },
 	{ "check", cmd_check, "probe this kernel for what cryo can do here" },
 	{ "core", cmd_core, "write an ELF core file of an image for gdb" },
+	{ "snapshots", cmd_snapshots, "list or delete the snapshots in a swapfile" },
 };
 
 static int dump_or_restore(int argc, char **argv);
@@ -101,7 +104,7 @@ int main(int argc, char **argv)
 
 static int dump_or_restore(int argc, char **argv)
 {
-	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED };
+	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE };
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "file", required_argument, NULL, 'f' },
@@ -111,6 +114,7 @@ static int dump_or_restore(int argc, char **argv)
 		{ "kill", no_argument, NULL, OPT_KILL },
 		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -142,6 +146,12 @@ static int dump_or_restore(int argc, char **argv)
 		case OPT_KILL: d.kill_after = 1; break;
 		case OPT_ALLOW_CHANGED: r.allow_changed_files = 1; break;
 		case 'q': log_level = 0; break;
+		case OPT_LOG_FILE:
+			if (log_open(optarg)) {
+				report_error("%s", err_msg());
+				return EXIT_USAGE;
+			}
+			break;
 		case 'v': log_level = 2; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		case 'V': printf("cryo %s (image ABI %u.%u)\n", CRYO_VERSION,
@@ -159,7 +169,7 @@ static int dump_or_restore(int argc, char **argv)
 		d.swapfile = swapfile;
 		e = cryo_dump(pid, &d);
 		if (e) {
-			fprintf(stderr, "cryo: %s\n", err_msg());
+			report_error("%s", err_msg());
 			return EXIT_FAIL;
 		}
 		return EXIT_OK;
@@ -170,7 +180,7 @@ static int dump_or_restore(int argc, char **argv)
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
 	e = cryo_restore(&r, &pid);
 	if (e) {
-		fprintf(stderr, "cryo: %s\n", err_msg());
+		report_error("%s", err_msg());
 		return EXIT_FAIL;
 	}
 	if (r.detach) {

@@ -222,25 +222,47 @@ static int page_is_zero(const uint8_t *p)
 	return 1;
 }
 
-/* Copy a run of pages that exist in the task into the swapfile */
+/* Copy a run of pages that exist in the task into the swapfile. Non-zero
+ * pages go through swap_store_pages, which reuses a slot holding the same
+ * bytes (dedup across dumps into the same swapfile) and appends the rest;
+ * t->pages_written counts only pages actually written. `out` holds the
+ * slots and sums of one chunk (COPY_CHUNK_PAGES * PAGE bytes is room for
+ * far more than 2 * 8 bytes per page, plus the page pointers). */
 static int copy_pages(struct dump_task *t, struct page_out *o, uint64_t vaddr,
 		      uint64_t npages, uint8_t *buf, uint8_t *out)
 {
+	uint64_t *slots = (uint64_t *)out;
+	uint64_t *sums = slots + COPY_CHUNK_PAGES;
+	const uint8_t **ptrs = (const uint8_t **)(sums + COPY_CHUNK_PAGES);
+	_Static_assert(COPY_CHUNK_PAGES * (8 + 8 + sizeof(void *)) <= COPY_CHUNK_PAGES * PAGE,
+		       "copy_pages scratch");
+
 	while (npages) {
 		uint64_t n = npages < COPY_CHUNK_PAGES ? npages : COPY_CHUNK_PAGES;
 		size_t nout = 0;
-		uint64_t first_slot = 0;
 		int e = mem_read(t->pid, vaddr, buf, n * PAGE);
 
 		if (e)
 			return e;
 		for (uint64_t i = 0; i < n; i++)
-			if (!page_is_zero(buf + i * PAGE))
-				memcpy(out + (nout++) * PAGE, buf + i * PAGE, PAGE);
+			if (!page_is_zero(buf + i * PAGE)) {
+				ptrs[nout] = buf + i * PAGE;
+				sums[nout] = page_sum(buf + i * PAGE);
+				nout++;
+			}
 		if (nout) {
-			e = swap_append(t->sw, out, nout, &first_slot);
+			uint64_t before_w, before_r;
+
+			swap_counters(t->sw, &before_w, &before_r);
+			e = swap_store_pages(t->sw, ptrs, sums, nout, slots);
 			if (e)
 				return e;
+			{
+				uint64_t w, r;
+
+				swap_counters(t->sw, &w, &r);
+				t->pages_written += w - before_w;
+			}
 		}
 		nout = 0;
 		for (uint64_t i = 0; i < n; i++) {
@@ -250,10 +272,10 @@ static int copy_pages(struct dump_task *t, struct page_out *o, uint64_t vaddr,
 				e = add_run(o, vaddr + i * PAGE, LX_SLOT_ZERO, 1);
 				t->pages_zero++;
 			} else {
-				e = add_run(o, vaddr + i * PAGE, first_slot + nout++, 1);
+				e = add_run(o, vaddr + i * PAGE, slots[nout], 1);
 				if (!e)
-					e = add_sum(o, page_sum(pg));
-				t->pages_written++;
+					e = add_sum(o, sums[nout]);
+				nout++;
 			}
 			if (e)
 				return e;
@@ -364,18 +386,8 @@ int mm_dump(struct dump_task *t)
 			r->content_sum = vdso_sum(t->pid, r->start, r->end);
 		nrec++;
 	}
-	for (size_t i = 0; i < nrec && !e; i++) {
-		if (is_special(recs[i].kind))
-			continue;
-		e = dump_vma_pages(t, pm_fd, &recs[i], &o, buf, out);
-		if (e)
-			e = err_ctx(e, "pid %d: pages of %s mapping %#lx-%#lx", t->pid,
-				    vma_kind_name(recs[i].kind), (unsigned long)recs[i].start,
-				    (unsigned long)recs[i].end);
-	}
 	if (e)
 		goto out;
-
 	/* brk is not in /proc: ask the task */
 	e = inj_syscall(&t->inj, SYS_brk, 0, 0, 0, 0, 0, 0, &brk_now);
 	if (e)
@@ -400,6 +412,24 @@ int mm_dump(struct dump_task *t)
 		if (thp > 0)
 			mm.flags |= LX_MM_THP_DISABLE;
 	}
+
+	/* The last injected call: from here on the task's registers and
+	 * memory are its own again, so a cryo killed while copying pages
+	 * leaves it unharmed. */
+	e = dump_end_injection(t);
+	if (e)
+		goto out;
+	for (size_t i = 0; i < nrec && !e; i++) {
+		if (is_special(recs[i].kind))
+			continue;
+		e = dump_vma_pages(t, pm_fd, &recs[i], &o, buf, out);
+		if (e)
+			e = err_ctx(e, "pid %d: pages of %s mapping %#lx-%#lx", t->pid,
+				    vma_kind_name(recs[i].kind), (unsigned long)recs[i].start,
+				    (unsigned long)recs[i].end);
+	}
+	if (e)
+		goto out;
 
 	e = img_add(t->w, LX_SEC_MM, t->index, sizeof(mm), &mm, sizeof(mm));
 	if (!e)
@@ -835,11 +865,22 @@ static int fill_pages(struct restore_task *t, const struct lx_vma *v, size_t nv,
 				n = COPY_CHUNK_PAGES;
 			e = swap_read(t->sw, r->slot + done, n, buf);
 			for (uint64_t k = 0; k < n && !e; k++, si++) {
-				if (page_sum(buf + k * PAGE) != sums[si])
-					e = err_set(-EIO, "swapfile: page at %#lx (slot %lu) of pid %d"
-						    " fails its checksum",
+				if (page_sum(buf + k * PAGE) != sums[si]) {
+					struct lx_swap_ref *ref = NULL;
+					size_t nref = 0;
+					unsigned long long snap = 0;
+
+					if (!img_records(t->im, LX_SEC_SWAP, LX_TASK_GLOBAL,
+							 sizeof(*ref), sizeof(*ref), (void **)&ref,
+							 &nref) && nref == 1)
+						snap = (unsigned long long)ref->snapshot;
+					free(ref);
+					e = err_set(-EIO, "swapfile: page at %#lx (slot %lu, snapshot %llu)"
+						    " of pid %d fails its checksum (corrupt or deleted"
+						    " snapshot); nothing was resumed",
 						    (unsigned long)(r->vaddr + (done + k) * PAGE),
-						    (unsigned long)(r->slot + done + k), t->pid);
+						    (unsigned long)(r->slot + done + k), snap, t->pid);
+				}
 			}
 			if (!e)
 				e = mem_write(t->pid, r->vaddr + done * PAGE, buf, n * PAGE);

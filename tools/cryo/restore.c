@@ -816,7 +816,7 @@ static void __attribute__((noreturn)) tracer_main(struct restore_ctx *c, pid_t t
 		e = err_sys(-errno, "pid %d: detach", target);
 	if (e) {
 		kill(target, SIGKILL);
-		fprintf(stderr, "cryo: %s\n", err_msg());
+		report_error("%s", err_msg());
 		_exit(1);
 	}
 	_exit(0);

@@ -1698,12 +1698,12 @@ int cmd_show(int argc, char **argv)
 	}
 	progress_disable();	/* stdout may be JSON; keep stderr quiet too */
 	if (img_open(&im, argv[optind])) {
-		fprintf(stderr, "cryo: %s\n", err_msg());
+		report_error("%s", err_msg());
 		return EXIT_FAIL;
 	}
 	v.im = &im;
 	if (load(&v)) {
-		fprintf(stderr, "cryo: %s\n", err_msg());
+		report_error("%s", err_msg());
 		free_view(&v);
 		img_close(&im);
 		return EXIT_FAIL;

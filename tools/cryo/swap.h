@@ -33,6 +33,28 @@ int swap_commit(struct swapfile *sw);
 int swap_read(struct swapfile *sw, uint64_t slot, size_t n, void *buf);
 int swap_fd(const struct swapfile *sw);
 
+/* Snapshot-aware writer (content-addressed dedup, see swap.c): store n
+ * non-zero pages with their page_sum()s; slots[i] gets the slot of page i,
+ * either an existing slot with identical bytes or a fresh one. The pages
+ * form the snapshot that the next swap_commit records; swap_next_snapshot
+ * after that commit returns its id. */
+int swap_store_pages(struct swapfile *sw, const uint8_t *const *pages, const uint64_t *sums,
+		     size_t n, uint64_t *slots);
+
+/* Pages written / reused by swap_store_pages since the last commit. */
+void swap_counters(const struct swapfile *sw, uint64_t *written, uint64_t *reused);
+
+struct swap_snap_info {
+	uint64_t id, created;	/* created: unix seconds */
+	uint64_t pages;		/* pages mapped, counting repeats */
+	uint64_t slots;		/* distinct slots used */
+	uint64_t shared;	/* of those, used by another snapshot too */
+};
+/* The committed snapshot table (malloc'ed array). */
+int swap_snapshots(struct swapfile *sw, struct swap_snap_info **out, size_t *count);
+/* Drop a snapshot and punch out the slots no other snapshot uses. */
+int swap_delete_snapshot(struct swapfile *sw, uint64_t id);
+
 /* Checksum of one page (XXH3-64). */
 uint64_t page_sum(const void *page);
 
