@@ -17,6 +17,7 @@
 
 #include "cryo.h"
 #include "err.h"
+#include "progress.h"
 
 #define PAGE 4096ull
 #define PM_PRESENT (1ull << 63)
@@ -310,6 +311,7 @@ static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r
 			break;
 		}
 		t->pages_scanned += n;
+		progress_add(n * PAGE);
 		for (uint64_t i = 0; i <= n && !e; i++) {
 			int want = 0;
 
@@ -388,6 +390,14 @@ int mm_dump(struct dump_task *t)
 	}
 	if (e)
 		goto out;
+	{
+		uint64_t total = 0;
+
+		for (size_t i = 0; i < nrec; i++)
+			if (!is_special(recs[i].kind))
+				total += recs[i].end - recs[i].start;
+		progress_start(total, "dump");
+	}
 	/* brk is not in /proc: ask the task */
 	e = inj_syscall(&t->inj, SYS_brk, 0, 0, 0, 0, 0, 0, &brk_now);
 	if (e)
@@ -468,6 +478,7 @@ int mm_dump(struct dump_task *t)
 		free(en);
 	}
 out:
+	progress_end();
 	if (pm_fd >= 0)
 		close(pm_fd);
 	free(buf);
@@ -884,6 +895,7 @@ static int fill_pages(struct restore_task *t, const struct lx_vma *v, size_t nv,
 			}
 			if (!e)
 				e = mem_write(t->pid, r->vaddr + done * PAGE, buf, n * PAGE);
+			progress_add(n * PAGE);
 			done += n;
 		}
 	}
@@ -1008,8 +1020,16 @@ int mm_restore(struct restore_task *t)
 		e = map_one(t, &v[i], vma_has_pages(&v[i], runs, nr), oc, &noc);
 	for (size_t i = 0; i < noc && !e; i++)
 		e = restore_sys(t, "close a mapped file", SYS_close, oc[i].fd, 0, 0, 0, 0, 0, NULL);
-	if (!e)
+	if (!e) {
+		uint64_t stored = 0;
+
+		for (size_t i = 0; i < nr; i++)
+			if (runs[i].slot != LX_SLOT_ZERO)
+				stored += runs[i].npages;
+		progress_start(stored * PAGE, "restore");
 		e = fill_pages(t, v, nv, runs, nr, sums);
+		progress_end();
+	}
 	for (size_t i = 0; i < nv && !e; i++) {
 		if (is_special(v[i].kind))
 			continue;
