@@ -10,7 +10,12 @@ $SUDO apt-get update -qq
 # their static archives and zlib's (libelf.a needs it) link the guest's
 # static cryo (make static)
 # test: bats; kernel suite: Debian's kernel headers, QEMU, busybox, cpio
+# fuzz (make fuzz, tests/bats/reliability.bats): clang with libFuzzer and the
+# sanitizer runtimes (libclang-rt-14-dev, not pulled in without recommends);
+# strace for one permission check
+# bench (make bench): gnuplot-nox draws bench/results/bench.png
 $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential libelf-dev libxxhash-dev zlib1g-dev pkg-config \
 	bats procps psmisc xz-utils \
-	linux-headers-amd64 qemu-system-x86 busybox-static cpio kmod
+	linux-headers-amd64 qemu-system-x86 busybox-static cpio kmod \
+	clang libclang-rt-14-dev strace gnuplot-nox

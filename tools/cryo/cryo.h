@@ -86,6 +86,8 @@ struct restore_task {
 /* Put back the leader's registers, signal mask and the bytes under its
  * stack: no more injected syscalls into it after this. */
 int dump_end_injection(struct dump_task *t);
+/* -EINTR (with a message) once a held SIGINT/SIGTERM/... is pending */
+int dump_interrupted(void);
 
 /* Copy data into the restore scratch area at offset off; returns the
  * task address. */

@@ -600,6 +600,7 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 	struct dump_tree tr = { 0 };
 	char *swap_path = o->swapfile ? strdup(o->swapfile) : default_swapfile(o->image, pid);
 	uint64_t scanned = 0, written = 0, zero = 0;
+	sigset_t held, old_mask;
 	int e, e2 = 0;
 
 	if (!swap_path)
@@ -612,6 +613,17 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 		free(swap_path);
 		return err_set(-ESRCH, "pid %d: no such process", pid);
 	}
+	/* A cryo stopped by SIGINT/SIGTERM/SIGHUP/SIGQUIT while a task runs an
+	 * injected syscall would leave it with cryo's registers: hold those
+	 * signals until every task is put back (the page copy polls them and
+	 * stops early), then let them act. SIGKILL cannot be held: the
+	 * injected calls are kept few and short, before the copy. */
+	sigemptyset(&held);
+	sigaddset(&held, SIGINT);
+	sigaddset(&held, SIGTERM);
+	sigaddset(&held, SIGHUP);
+	sigaddset(&held, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &held, &old_mask);
 	e = collect_tree(&tr, pid);
 	if (!e && tr.t[0].zombie)
 		e = err_set(-ESRCH, "pid %d has exited (a zombie): nothing to dump", pid);
@@ -640,5 +652,20 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 	free(tr.t);
 	free(tr.ppid);
 	free(swap_path);
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);	/* a held signal acts now */
 	return e;
+}
+
+/* Polled by long loops of a dump: a held SIGINT/SIGTERM/... arrived */
+int dump_interrupted(void)
+{
+	sigset_t pending;
+
+	if (sigpending(&pending) < 0)
+		return 0;
+	if (sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
+	    sigismember(&pending, SIGHUP) || sigismember(&pending, SIGQUIT))
+		return err_set(-EINTR, "dump interrupted by a signal; the processes were left as"
+			       " they were");
+	return 0;
 }

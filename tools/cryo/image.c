@@ -119,6 +119,9 @@ struct strtab {
 struct img_writer {
 	char *path, *tmp;	/* tmp is NULL once renamed */
 	int fd;
+	int anon;		/* fd is an O_TMPFILE: tmp has no link until
+				 * publish(), so a killed dump leaves nothing */
+	int linked;		/* tmp names the file (to unlink on failure) */
 	int err;		/* first failure: later calls and commit fail */
 	uint64_t off;		/* where the next section goes */
 	struct lx_ckpt_section *sec;	/* host order until commit */
@@ -187,6 +190,19 @@ static int make_temp(struct img_writer *w)
 	memcpy(w->tmp, w->path, dirlen);
 	sprintf(w->tmp + dirlen, ".%s.tmpXXXXXX", base);
 	suffix = w->tmp + strlen(w->tmp) - 6;
+	/* an unnamed file in the image's directory, named only at commit:
+	 * a dump killed by SIGKILL (which no cleanup can catch) then leaves
+	 * no partial file behind; filesystems without O_TMPFILE get the
+	 * named temporary file */
+	w->tmp[dirlen] = 0;
+	w->fd = open(dirlen ? w->tmp : ".", O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+	w->tmp[dirlen] = '.';
+	if (w->fd >= 0) {
+		w->anon = 1;
+		if (fchmod(w->fd, 0600))
+			return err_sys(-errno, "image %s: chmod", w->path);
+		return 0;
+	}
 	for (tries = 0; tries < 100; tries++) {
 		fill_random_suffix(suffix, 6);
 		w->fd = open(w->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
@@ -197,6 +213,7 @@ static int make_temp(struct img_writer *w)
 	if (w->fd < 0)
 		return err_sys(-errno, "image %s: creating temporary file %s",
 			       w->path, w->tmp);
+	w->linked = 1;
 	/* the umask may have made it narrower, never wider; be exact */
 	if (fchmod(w->fd, 0600))
 		return err_sys(-errno, "image %s: chmod %s", w->path, w->tmp);
@@ -215,7 +232,7 @@ static void free_writer(struct img_writer *w)
 
 	if (w->fd >= 0)
 		close(w->fd);
-	if (w->tmp)
+	if (w->tmp && w->linked)
 		unlink(w->tmp);
 	for (i = 0; i < w->nst; i++)
 		strtab_free(&w->st[i]);
@@ -563,12 +580,35 @@ static int fsync_dir_of(const char *path)
 	return ret;
 }
 
+/* Give the O_TMPFILE a (temporary, random, never pre-existing) name:
+ * linkat never follows a symlink at the new path, it fails with EEXIST. */
+static int link_anon(struct img_writer *w)
+{
+	char *suffix = w->tmp + strlen(w->tmp) - 6, proc[64];
+	int tries, ret = -EEXIST;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w->fd);
+	for (tries = 0; tries < 100 && ret == -EEXIST; tries++) {
+		fill_random_suffix(suffix, 6);
+		ret = 0;
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, w->tmp, AT_SYMLINK_FOLLOW) &&
+		    linkat(w->fd, "", AT_FDCWD, w->tmp, AT_EMPTY_PATH))
+			ret = -errno;
+	}
+	if (ret)
+		return wfail(w, ret, "linking the new image as %s", w->tmp);
+	w->linked = 1;
+	return 0;
+}
+
 static int publish(struct img_writer *w)
 {
 	int ret;
 
 	if (fsync(w->fd))
 		return wfail(w, -errno, "fsync of %s", w->tmp);
+	if (w->anon && link_anon(w))
+		return w->err;
 	ret = close(w->fd);
 	w->fd = -1;
 	if (ret)

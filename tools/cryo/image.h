@@ -14,10 +14,13 @@ struct exe_ident {
 };
 
 /* ---- writer ----
- * Sections are streamed into "<dir>/.<name>.tmpXXXXXX" (created 0600,
- * O_EXCL|O_NOFOLLOW), each 8-aligned; img_commit() writes the table and the
- * header, fsyncs, renames over the final path and fsyncs the directory.
- * A crash before the rename leaves any earlier image untouched. */
+ * Sections are streamed into an unnamed O_TMPFILE file in the target's
+ * directory (a named 0600 O_EXCL|O_NOFOLLOW temp file where the filesystem
+ * lacks O_TMPFILE), each 8-aligned; img_commit() writes the table and the
+ * header, fsyncs, links the file under a temp name (linkat never follows
+ * a symlink), renames it over the final path and fsyncs the directory.
+ * A crash before the rename leaves any earlier image untouched and, with
+ * O_TMPFILE, nothing behind. */
 struct img_writer;
 
 int img_create(struct img_writer **w, const char *path);

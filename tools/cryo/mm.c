@@ -312,6 +312,9 @@ static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r
 		}
 		t->pages_scanned += n;
 		progress_add(n * PAGE);
+		e = dump_interrupted();
+		if (e)
+			break;
 		for (uint64_t i = 0; i <= n && !e; i++) {
 			int want = 0;
 

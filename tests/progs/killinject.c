@@ -1,0 +1,96 @@
+/* killinject CRYO_PID TARGET_PID [TIMEOUT_MS [SIGNO]]: SIGKILL (or signal
+ * SIGNO) cryo at the moment
+ * it is running an injected system call in TARGET (the target's program
+ * counter is inside its [vdso], where cryo's injector finds its `syscall`
+ * instruction), to test that a tracer dying mid-injection leaves the
+ * target unharmed. Polls /proc/TARGET/syscall (root, or the same user).
+ * Prints "KILLED pc=..." and exits 0, or exits 1 ("NOT SEEN") if cryo
+ * exited or TIMEOUT_MS (default 5000) passed first. Not a scenario
+ * program: a tool for tests/bats/reliability.bats. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int vdso_range(pid_t pid, unsigned long *lo, unsigned long *hi)
+{
+	char path[64], line[512];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "[vdso]") && sscanf(line, "%lx-%lx", lo, hi) == 2) {
+			found = 1;
+			break;
+		}
+	fclose(f);
+	return found ? 0 : -1;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int main(int argc, char **argv)
+{
+	pid_t cryo, target;
+	int sig = SIGKILL;
+	unsigned long lo, hi, pc;
+	long deadline;
+	char path[64], buf[512];
+	int fd;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: killinject CRYO_PID TARGET_PID [TIMEOUT_MS [SIGNO]]\n");
+		return 2;
+	}
+	cryo = atoi(argv[1]);
+	target = atoi(argv[2]);
+	deadline = now_ms() + (argc > 3 ? atol(argv[3]) : 5000);
+	if (argc > 4)
+		sig = atoi(argv[4]);
+	if (vdso_range(target, &lo, &hi)) {
+		fprintf(stderr, "killinject: no [vdso] in pid %d\n", target);
+		return 2;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/syscall", target);
+	while (now_ms() < deadline) {
+		ssize_t n;
+		char *sp;
+
+		if (kill(cryo, 0) < 0 && errno == ESRCH)
+			break;
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			break;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		/* "nr a1..a6 sp pc", "-1 sp pc" or "running": pc is last */
+		sp = strrchr(buf, ' ');
+		if (!sp || strncmp(sp + 1, "0x", 2))
+			continue;
+		pc = strtoul(sp + 1, NULL, 16);
+		if (pc >= lo && pc < hi) {
+			kill(cryo, sig);
+			printf("KILLED (signal %d) pc=%#lx syscall: %s", sig, pc, buf);
+			return 0;
+		}
+	}
+	printf("NOT SEEN\n");
+	return 1;
+}
