@@ -81,7 +81,7 @@ tree_pids() {	# ROOT -> "pid:ppid:pgid:sid:state" of the root and its children
 	sleep 0.3
 	run "$CRYO" -p "$pid" -f "$IMG"
 	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
-	[[ "$output" == *"fd 3"*"outside"* ]] || fail "message: $output"
+	[[ "$output" =~ fd\ 3:\ a\ pipe\ shared\ with\ pid\ [0-9]+\ outside ]] || fail "message: $output"
 	assert_running_not_stopped "$pid"
 	kill "$pid"
 }

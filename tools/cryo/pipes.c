@@ -137,10 +137,19 @@ int pipes_dump_finish(struct fd_dump *d)
 		}
 		if (!first)
 			continue;
-		if (r->kind == LX_FD_PIPE && (!rd || !wr))
+		if (r->kind == LX_FD_PIPE && (!rd || !wr)) {
+			/* a leak: name who holds the other side, if anyone */
+			pid_t other = proc_fd_holder(r->dev, r->ino, d->pid);
+
+			if (other)
+				return err_set(-EOPNOTSUPP, "pid %d fd %u: a pipe shared with pid %d"
+					       " outside the tree (its %s end) is not supported: a"
+					       " restore could not reconnect it", d->pid, r->fd,
+					       other, rd ? "write" : "read");
 			return err_set(-EOPNOTSUPP, "pid %d fd %u: a pipe whose %s end is outside the"
-				       " process (in another process, or closed) is not supported",
-				       d->pid, r->fd, rd ? "write" : "read");
+				       " process (closed) is not supported", d->pid, r->fd,
+				       rd ? "write" : "read");
+		}
 		e = peek_pipe(d, r, &p[i]);
 	}
 	return e;

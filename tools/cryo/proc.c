@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -385,4 +386,40 @@ int proc_fdinfo(pid_t pid, int fd, uint64_t *pos, int *flags, char **text)
 	else
 		free(buf);
 	return 0;
+}
+
+pid_t proc_fd_holder(dev_t dev, ino_t ino, pid_t exclude)
+{
+	DIR *pd = opendir("/proc");
+	struct dirent *pe;
+	pid_t found = 0;
+
+	if (!pd)
+		return 0;
+	while (!found && (pe = readdir(pd))) {
+		pid_t pid = atoi(pe->d_name);
+		char dir[64];
+		DIR *fd;
+		struct dirent *fe;
+
+		if (pid <= 0 || pid == exclude)
+			continue;
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+		fd = opendir(dir);
+		if (!fd)
+			continue;
+		while (!found && (fe = readdir(fd))) {
+			char p[64 + 256 + 2];
+			struct stat st;
+
+			if (fe->d_name[0] == '.')
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", dir, fe->d_name);
+			if (stat(p, &st) == 0 && st.st_ino == ino && st.st_dev == dev)
+				found = pid;
+		}
+		closedir(fd);
+	}
+	closedir(pd);
+	return found;
 }

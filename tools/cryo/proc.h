@@ -82,4 +82,8 @@ int proc_tids(pid_t pid, pid_t **tids, size_t *n);
 /* "pos:" and "flags:" of /proc/PID/fdinfo/FD, and the raw text */
 int proc_fdinfo(pid_t pid, int fd, uint64_t *pos, int *flags, char **text);
 
+/* Some process other than exclude with an fd on (dev, ino), 0 if none:
+ * names the other side of a leak in refusal messages. */
+pid_t proc_fd_holder(dev_t dev, ino_t ino, pid_t exclude);
+
 #endif
