@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0 OR MIT
 # The kernel half: boot Debian's 6.1 kernel under qemu with binfmt_cr and run
 # tests/qemu/guest-tests.sh there (see tests/qemu/run.sh). Skips only when
-# qemu is not installed; CI installs it, so normally this runs (~45-50 s with
+# qemu is not installed; CI installs it, so normally this runs (~60-70 s with
 # the real cryo's scenarios in the guest; a cold cache also downloads the
 # kernel image package once). Known failures ("# TODO") do not fail it.
 

@@ -8,6 +8,7 @@
  * bytes through it. With argv[2] == "setpgid", also that the leader can
  * still setpgid() A (the kernel allows it only for a child that never
  * exec'd: needs binfmt_cr after a restore). */
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "scenario.h"
@@ -32,6 +33,8 @@ static pid_t child(int own_group)
 		return p;
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGUSR2, on_usr2);
+	/* gone with the leader (also checks the restore of the setting) */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (own_group && setpgid(0, 0) < 0)
 		_exit(2);
 	for (;;)
@@ -65,6 +68,7 @@ static void check(void)
 		scn_sleep_ms(10);
 	SCN_EXPECT(offset() == before + 10, "shared offset %ld after two 5-byte writes from"
 		   " the children, want %ld", (long)offset(), (long)before + 10);
+	SCN_EXPECT(kill(a, 0) == 0 && kill(b, 0) == 0, "children gone");
 	if (want_setpgid) {
 		SCN_EXPECT(setpgid(a, a) == 0, "setpgid(A, A): %s", strerror(errno));
 		SCN_EXPECT(setpgid(a, getpid()) == 0, "setpgid(A, leader): %s", strerror(errno));

@@ -187,6 +187,12 @@ int core_restore_preexec(const struct img *im, uint32_t task, char *errbuf, size
 			return -errno;
 		}
 	}
+	/* before the exec, as the process had it: the kernel then ignores the
+	 * executable's setuid/setgid bits and file capabilities */
+	if ((c.flags & LX_CORE_NO_NEW_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		snprintf(errbuf, errlen, "pid %u: set no_new_privs: %s", c.pid, strerror(errno));
+		return -errno;
+	}
 	if (personality(c.personality) < 0) {
 		snprintf(errbuf, errlen, "pid %u: personality %#x: %s", c.pid, c.personality,
 			 strerror(errno));
@@ -212,7 +218,19 @@ int core_restore(struct restore_task *t)
 
 	if (e)
 		return e;
-	e = restore_put(t, 0, c.comm, sizeof(c.comm), &a);
+	/* the exact ids: an exec of a setuid program may have left others
+	 * (restore.c checked they are among the process's own); a change of
+	 * ids clears dumpable, set below */
+	e = restore_sys(t, "set gids", SYS_setresgid, c.gid[0], c.gid[1], c.gid[2], 0, 0, 0, NULL);
+	if (!e)
+		e = restore_sys(t, "set uids", SYS_setresuid, c.uid[0], c.uid[1], c.uid[2], 0, 0, 0,
+				NULL);
+	if (!e)
+		e = restore_sys(t, "set fsgid", SYS_setfsgid, c.gid[3], 0, 0, 0, 0, 0, NULL);
+	if (!e)
+		e = restore_sys(t, "set fsuid", SYS_setfsuid, c.uid[3], 0, 0, 0, 0, 0, NULL);
+	if (!e)
+		e = restore_put(t, 0, c.comm, sizeof(c.comm), &a);
 	if (!e)
 		e = restore_sys(t, "set comm", SYS_prctl, PR_SET_NAME, a, 0, 0, 0, 0, NULL);
 	/* always: the restorer armed it with SIGKILL until the exec */
@@ -222,7 +240,7 @@ int core_restore(struct restore_task *t)
 	if (!e && (c.flags & LX_CORE_CHILD_SUBREAPER))
 		e = restore_sys(t, "set child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1,
 				0, 0, 0, 0, NULL);
-	if (!e && c.dumpable != 1)
+	if (!e)
 		e = restore_sys(t, "set dumpable", SYS_prctl, PR_SET_DUMPABLE, c.dumpable,
 				0, 0, 0, 0, NULL);
 	if (!e && (c.flags & LX_CORE_NO_NEW_PRIVS))

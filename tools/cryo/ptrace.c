@@ -92,6 +92,12 @@ int pt_set_regs(pid_t tid, const struct user_regs_struct *regs)
 	return 0;
 }
 
+/* Without XSAVE (old CPUs, VMs with a basic CPU model such as qemu64) the
+ * kernel has no NT_X86_XSTATE regset (ENODEV): the FPU/SSE state is the
+ * 512-byte FXSAVE area of NT_PRFPREG. An XSAVE area is never 512 bytes
+ * (512 legacy + a 64-byte header at least), so the length tells them apart. */
+#define FXSAVE_LEN 512
+
 int pt_get_xstate(pid_t tid, void **buf, size_t *len)
 {
 	/* The kernel trims iov_len to what it has: ask with room to spare. */
@@ -102,8 +108,13 @@ int pt_get_xstate(pid_t tid, void **buf, size_t *len)
 	if (!p)
 		return -ENOMEM;
 	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0) {
-		free(p);
-		return err_sys(-errno, "tid %d: get extended registers (xstate)", tid);
+		iov.iov_len = FXSAVE_LEN;
+		if (errno != ENODEV ||
+		    ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRFPREG, &iov) < 0 ||
+		    iov.iov_len != FXSAVE_LEN) {
+			free(p);
+			return err_sys(-errno, "tid %d: get extended registers (xstate)", tid);
+		}
 	}
 	*buf = p;
 	*len = iov.iov_len;
@@ -113,10 +124,26 @@ int pt_get_xstate(pid_t tid, void **buf, size_t *len)
 int pt_set_xstate(pid_t tid, const void *buf, size_t len)
 {
 	struct iovec iov = { (void *)buf, len };
+	uint64_t xstate_bv = 0;
 
-	if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0)
+	if (len != FXSAVE_LEN &&
+	    ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0)
+		return 0;
+	if (len != FXSAVE_LEN && errno != ENODEV)
 		return err_sys(-errno, "tid %d: set extended registers (xstate, %zu bytes;"
 			       " is this the same CPU family?)", tid, len);
+	/* FXSAVE image, or an XSAVE image on a kernel without XSAVE: only
+	 * x87/SSE state (XSTATE_BV bits 0-1) fits the legacy area */
+	if (len > FXSAVE_LEN) {
+		memcpy(&xstate_bv, (const char *)buf + FXSAVE_LEN, sizeof(xstate_bv));
+		if (xstate_bv & ~3ull)
+			return err_set(-EOPNOTSUPP, "tid %d: the image holds AVX or later register"
+				       " state (xstate_bv %#llx) and this CPU or kernel has no XSAVE",
+				       tid, (unsigned long long)xstate_bv);
+	}
+	iov.iov_len = FXSAVE_LEN;
+	if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_PRFPREG, &iov) < 0)
+		return err_sys(-errno, "tid %d: set FPU registers (fxsave)", tid);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -105,6 +106,30 @@ int binfmt_cr_loaded(void)
 	return access(BINFMT_CR_ARM, W_OK) == 0;
 }
 
+/* The armed exec needs a file the caller may execute, but an image is
+ * mode 0600 as cryo writes it, or may sit on a noexec mount: hand the
+ * module the very bytes cryo validated, in a memfd. */
+static int image_memfd(const struct img *im)
+{
+	int fd = (int)syscall(SYS_memfd_create, "cryo-image", MFD_CLOEXEC);
+	uint64_t off = 0;
+
+	if (fd < 0)
+		return err_sys(-errno, "image %s: memfd for binfmt_cr", im->path);
+	while (off < im->size) {
+		ssize_t n = write(fd, im->data + off, im->size - off);
+
+		if (n <= 0) {
+			int e = n < 0 ? -errno : -EIO;
+
+			close(fd);
+			return err_sys(e, "image %s: memfd for binfmt_cr", im->path);
+		}
+		off += (uint64_t)n;
+	}
+	return fd;
+}
+
 static int arm_binfmt_cr(uint32_t task, char *msg, size_t len)
 {
 	char cmd[32];
@@ -165,6 +190,7 @@ struct exec_plan {
 	char **argv, **envp;
 	char *acopy, *ecopy;
 	uint64_t exe_dev, exe_ino;
+	uint32_t uid[4], gid[4];	/* the credentials the process had */
 };
 
 static void exec_plan_free(struct exec_plan *p)
@@ -194,6 +220,8 @@ static int exec_plan_init(const struct img *im, uint32_t task, struct exec_plan 
 	}
 	p->exe_dev = core->exe_dev;
 	p->exe_ino = core->exe_ino;
+	memcpy(p->uid, core->uid, sizeof(p->uid));
+	memcpy(p->gid, core->gid, sizeof(p->gid));
 	p->exe = img_string(im, task, core->exe_off);
 	free(core);
 	if (!p->exe || p->exe[0] != '/')
@@ -211,6 +239,50 @@ static int exec_plan_init(const struct img *im, uint32_t task, struct exec_plan 
 	return 0;
 }
 
+/* The ids the exec left the process with must be among those it had: a
+ * setuid/setgid executable (or one made so since the dump) run under a
+ * privileged tracer gains its owner's ids, which the process never had.
+ * core_restore() then sets the exact ids. */
+static int ids_among(const unsigned int *v, const uint32_t *want)
+{
+	for (int i = 0; i < 4; i++)
+		if (v[i] != want[0] && v[i] != want[1] && v[i] != want[2] && v[i] != want[3])
+			return 0;
+	return 1;
+}
+
+static int check_exec_creds(pid_t pid, const struct exec_plan *p)
+{
+	char path[64], line[256];
+	unsigned int v[4];
+	int seen = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return err_sys(-errno, "pid %d: read %s", pid, path);
+	while (fgets(line, sizeof(line), f)) {
+		int uid = !strncmp(line, "Uid:", 4), gid = !strncmp(line, "Gid:", 4);
+		const uint32_t *want = uid ? p->uid : p->gid;
+
+		if (!uid && !gid)
+			continue;
+		if (sscanf(line + 4, "%u %u %u %u", &v[0], &v[1], &v[2], &v[3]) != 4)
+			break;
+		seen++;
+		if (!ids_among(v, want)) {
+			fclose(f);
+			return err_set(-EPERM, "pid %d: the exec of %s gave it %s %u %u %u %u, but it"
+				       " ran with %u %u %u %u (a setuid or setgid executable):"
+				       " refusing to restore", pid, p->exe, uid ? "uids" : "gids",
+				       v[0], v[1], v[2], v[3], want[0], want[1], want[2], want[3]);
+		}
+	}
+	fclose(f);
+	return seen == 2 ? 0 : err_set(-EIO, "pid %d: no Uid/Gid in %s", pid, path);
+}
+
 /* After the exec stop: the binary that runs is the one in the image. */
 static int check_exec(pid_t pid, const struct exec_plan *p)
 {
@@ -220,7 +292,7 @@ static int check_exec(pid_t pid, const struct exec_plan *p)
 	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
 	if (stat(link, &st) < 0 || st.st_ino != p->exe_ino || st.st_dev != p->exe_dev)
 		return err_set(-ESTALE, "pid %d: executable %s changed since the dump", pid, p->exe);
-	return 0;
+	return check_exec_creds(pid, p);
 }
 
 /* ---- the image, validated as a whole before any process exists ---- */
@@ -341,11 +413,16 @@ static int ctx_init(struct restore_ctx *c, const struct restore_opts *o)
 	if (!e)
 		e = open_swap(&c->im, o, &c->sw);
 	if (!e && binfmt_cr_loaded()) {
-		/* the module reads the image itself: hand it the same file */
-		c->image_fd = o->exec_fd >= 0 ? fcntl(o->exec_fd, F_DUPFD_CLOEXEC, 3) :
-			      open(o->image, O_RDONLY | O_CLOEXEC);
-		if (c->image_fd < 0)
-			e = err_sys(-errno, "image %s: reopen for binfmt_cr", o->image);
+		/* the module reads the image itself: hand it the same bytes */
+		if (o->exec_fd >= 0) {
+			c->image_fd = fcntl(o->exec_fd, F_DUPFD_CLOEXEC, 3);
+			if (c->image_fd < 0)
+				e = err_sys(-errno, "image %s: reopen for binfmt_cr", o->image);
+		} else {
+			c->image_fd = image_memfd(&c->im);
+			if (c->image_fd < 0)
+				e = c->image_fd;
+		}
 	}
 	return e;
 }
@@ -414,13 +491,14 @@ static void __attribute__((noreturn)) exec_task(struct restore_ctx *c, uint32_t 
 	c->ack[1] = keep[0];
 	if (keep[2] >= 0 && arm_binfmt_cr(idx, msg, sizeof(msg)) == 0) {
 		syscall(SYS_execveat, keep[2], "", p->argv, p->envp, AT_EMPTY_PATH);
-		if (errno == ENOEXEC) {
-			snprintf(msg, sizeof(msg), "binfmt_cr refused the image (the kernel log says"
-				 " why: dmesg | grep binfmt_cr)");
+		if (errno == ENOEXEC || errno == EPERM) {
+			/* EPERM: the credential guard (setuid, setgid, file caps) */
+			snprintf(msg, sizeof(msg), "binfmt_cr refused the image: %s (the kernel log"
+				 " says why: dmesg | grep binfmt_cr)", strerror(errno));
 			task_fail(c, idx, msg);
 		}
-		/* not executable by us (EACCES), or the module went away: the
-		 * binary itself, without what only the module restores */
+		/* the module went away: the binary itself, without what only
+		 * the module restores */
 	}
 	execve(p->exe, p->argv, p->envp);
 	snprintf(msg, sizeof(msg), "exec %s: %s", p->exe, strerror(errno));
@@ -878,9 +956,9 @@ int cryo_restore_inplace(const struct restore_opts *o)
 	}
 	if (keep[0] >= 0 && arm_binfmt_cr(0, msg, sizeof(msg)) == 0) {
 		syscall(SYS_execveat, keep[0], "", p->argv, p->envp, AT_EMPTY_PATH);
-		if (errno == ENOEXEC) {
-			fprintf(stderr, "cryo: binfmt_cr refused the image (the kernel log says"
-				" why: dmesg | grep binfmt_cr)\n");
+		if (errno == ENOEXEC || errno == EPERM) {
+			fprintf(stderr, "cryo: binfmt_cr refused the image: %s (the kernel log"
+				" says why: dmesg | grep binfmt_cr)\n", strerror(errno));
 			_exit(1);
 		}
 	}

@@ -174,8 +174,16 @@ int signals_restore(struct restore_task *t)
 	for (size_t w = 0; w < ni && w < 3 && !e; w++) {
 		struct itimerval v;
 
-		if (!it[w].value_us)
+		if (!it[w].value_us && !it[w].interval_us)
 			continue;
+		/* Expired, its signal not yet dequeued: the kernel re-arms a
+		 * periodic ITIMER_REAL only when SIGALRM is dequeued, and until
+		 * then getitimer() shows value 0. setitimer() cannot recreate
+		 * that (value 0 disarms and drops the interval): let it expire
+		 * again at once; its SIGALRM merges with the pending one and
+		 * the re-arm follows as it would have. */
+		if (!it[w].value_us)
+			it[w].value_us = 1;
 		v.it_interval.tv_sec = it[w].interval_us / 1000000;
 		v.it_interval.tv_usec = it[w].interval_us % 1000000;
 		v.it_value.tv_sec = it[w].value_us / 1000000;
