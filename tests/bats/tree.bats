@@ -74,16 +74,26 @@ tree_pids() {	# ROOT -> "pid:ppid:pgid:sid:state" of the root and its children
 }
 
 @test "a pipe shared with a process outside the tree is refused; the process keeps running" {
-	local pid
-	"$PROGS/sleeper" 3< <(sleep 60) </dev/null >/dev/null 2>&1 &
-	pid=$!
+	local pid holder sub
+	# the pipe's write end stays with a process outside the tree: the
+	# dumped process is a plain `sleep 1000` holding the read end at fd 3
+	{ sleep 60 </dev/null 2>/dev/null | sleep 1000 3<&0 </dev/null >/dev/null 2>&1; } \
+		>/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	sub=$!
+	for _ in $(seq 50); do
+		pid=$(pgrep -P "$sub" -f "sleep 1000" || true)
+		holder=$(pgrep -P "$sub" -f "sleep 60" || true)
+		[ -n "$pid" ] && [ -n "$holder" ] && break
+		sleep 0.05
+	done
+	[ -n "$pid" ] && [ -n "$holder" ] || fail "pipeline did not start"
 	CRYO_TEST_PIDS+=("$pid")
 	sleep 0.3
 	run "$CRYO" -p "$pid" -f "$IMG"
 	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
-	[[ "$output" =~ fd\ 3:\ a\ pipe\ shared\ with\ pid\ [0-9]+\ outside ]] || fail "message: $output"
+	[[ "$output" =~ fd\ 3:\ a\ pipe\ shared\ with\ pid\ $holder\ outside ]] || fail "message: $output"
 	assert_running_not_stopped "$pid"
-	kill "$pid"
+	kill "$pid" "$holder"
 }
 
 @test "shared anonymous memory between processes is refused by name; the tree keeps running" {
