@@ -25,52 +25,7 @@
 
 static int open_swap(const struct img *im, const struct restore_opts *o, struct swapfile **sw)
 {
-	struct lx_swap_ref *ref;
-	const char *p;
-	char *path = NULL;
-	size_t n;
-	int e = img_records(im, LX_SEC_SWAP, LX_TASK_GLOBAL, sizeof(*ref), sizeof(*ref),
-			    (void **)&ref, &n);
-
-	if (e)
-		return err_ctx(e, "image %s: swap", im->path);
-	if (n != 1) {
-		free(ref);
-		return err_set(-EINVAL, "image %s: %zu swapfile references", im->path, n);
-	}
-	p = o->swapfile ? o->swapfile : img_string(im, LX_TASK_GLOBAL, ref->path_off);
-	if (!p || !p[0]) {
-		free(ref);
-		return err_set(-EINVAL, "image %s: bad swapfile path", im->path);
-	}
-	if (p[0] != '/' && !o->swapfile) {
-		char *c = strdup(im->path);
-
-		if (!c || asprintf(&path, "%s/%s", dirname(c), p) < 0)
-			path = NULL;
-		free(c);
-	} else {
-		path = strdup(p);
-	}
-	if (!path) {
-		free(ref);
-		return -ENOMEM;
-	}
-	e = swap_open(sw, path, 0);
-	if (!e && memcmp(swap_uuid(*sw), ref->uuid, 16))
-		e = err_set(-ESTALE, "swapfile %s is not the one image %s was written to", path,
-			    im->path);
-	if (!e && swap_slots_end(*sw) < ref->slots_end)
-		e = err_set(-EIO, "swapfile %s holds %lu pages, image %s needs %lu: it was"
-			    " truncated or rolled back", path, (unsigned long)swap_slots_end(*sw),
-			    im->path, (unsigned long)ref->slots_end);
-	if (e && *sw) {
-		swap_close(*sw);
-		*sw = NULL;
-	}
-	free(path);
-	free(ref);
-	return e;
+	return image_swap_open(im, o->swapfile, sw, NULL);
 }
 
 /* NUL-separated blob -> NULL-terminated vector pointing into a copy */
