@@ -96,8 +96,15 @@ static int unix_diag(pid_t pid, int fd, uint64_t ino, struct unix_info *u)
 	if (buf.nh.nlmsg_type == NLMSG_ERROR) {
 		struct nlmsgerr *ne = NLMSG_DATA(&buf.nh);
 
-		e = err_sys(ne->error ? ne->error : -EIO, "pid %d fd %d: sock_diag of unix socket"
-			    " %llu", pid, fd, (unsigned long long)ino);
+		/* ENOENT for every socket: the kernel's unix_diag module is not
+		 * loaded (distribution kernels build it as a module) */
+		if (ne->error == -ENOENT)
+			e = err_set(-ENOENT, "pid %d fd %d: the kernel cannot describe unix socket"
+				    " %llu (load the unix_diag module: modprobe unix_diag)", pid, fd,
+				    (unsigned long long)ino);
+		else
+			e = err_sys(ne->error ? ne->error : -EIO, "pid %d fd %d: sock_diag of unix"
+				    " socket %llu", pid, fd, (unsigned long long)ino);
 		goto out;
 	} else {
 		struct unix_diag_msg *m = NLMSG_DATA(&buf.nh);
