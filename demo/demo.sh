@@ -5,15 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CRYO=./tools/cryo/cryo
 dir=$(mktemp -d /tmp/cryo-demo.XXXXXX)
-# the counter's stdout is a pipe into this script, as in a shell pipeline;
-# after the restore it continues on cryo's stdout
+# the counter's stdout is a pipe to a `cat`, as in a shell pipeline; that
+# pipe leads outside the checkpointed process, so after the restore the
+# counter continues on cryo's stdout (as a shell job takes its terminal)
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
 say "starting a counter"
-mkfifo "$dir/pipe"
-cat "$dir/pipe" &
-./demo/ticker > "$dir/pipe" &
+exec {out}> >(cat)
+./demo/ticker </dev/null >&"$out" 2>&1 {out}>&- &
 pid=$!
+trap 'rc=$?; kill $pid 2>/dev/null || true; rm -rf "$dir"; exit $rc' EXIT
+exec {out}>&-
 sleep 1.6
 
 say "cryo -p $pid -f $dir/ticker.img --kill"
