@@ -151,6 +151,19 @@ enum lx_section_type {
 	LX_SEC_INOTIFY,		/* lx_inotify_watch records: one per watch */
 	LX_SEC_SOCKETS,		/* lx_socket records */
 	LX_SEC_LOCKS,		/* lx_lock records: file locks held, per fd */
+	/*
+	 * Reserved for work in progress on separate branches, so their
+	 * numbers never collide; each branch defines its records below.
+	 */
+	LX_SEC_SYSV_SHM,	/* global: SysV shared memory segments */
+	LX_SEC_SYSV_SEM,	/* global: SysV semaphore sets */
+	LX_SEC_SYSV_MSG,	/* global: SysV message queues */
+	LX_SEC_TTYS,		/* pseudo-terminals held by the tree */
+	LX_SEC_OPTIONS,		/* global: choices made at dump time
+				 * (--allow-leak, --shell-job, pid ns) */
+	LX_SEC_PACKED_PAGES,	/* global: pages carried inside the image
+				 * (cryo pack, streams) */
+	LX_SEC_SCM_RIGHTS,	/* fds in flight in unix socket queues */
 	LX_SEC_TYPE_MAX
 };
 
@@ -715,7 +728,11 @@ static inline const char *lx_section_name(lx_le32 type)
 		[LX_SEC_EVENTFDS] = "eventfds", [LX_SEC_TIMERFDS] = "timerfds",
 		[LX_SEC_SIGNALFDS] = "signalfds", [LX_SEC_EPOLL] = "epoll",
 		[LX_SEC_INOTIFY] = "inotify", [LX_SEC_SOCKETS] = "sockets",
-		[LX_SEC_LOCKS] = "locks",
+		[LX_SEC_LOCKS] = "locks", [LX_SEC_SYSV_SHM] = "sysv_shm",
+		[LX_SEC_SYSV_SEM] = "sysv_sem", [LX_SEC_SYSV_MSG] = "sysv_msg",
+		[LX_SEC_TTYS] = "ttys", [LX_SEC_OPTIONS] = "options",
+		[LX_SEC_PACKED_PAGES] = "packed_pages",
+		[LX_SEC_SCM_RIGHTS] = "scm_rights",
 	};
 
 	if (type < LX_SEC_TYPE_MAX && names[type])
