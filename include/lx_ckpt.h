@@ -498,6 +498,24 @@ enum lx_lock_kind {
 #define LX_LOCK_READ	1
 #define LX_LOCK_WRITE	2
 
+/*
+ * LX_SEC_OPTIONS: one record, choices the user made at dump time that the
+ * restore must honour. Absent means all zero.
+ */
+struct lx_options {
+	lx_le32 flags;		/* LX_OPT_* */
+	lx_le32 allow_leak;	/* LX_LEAK_* kinds accepted with --allow-leak */
+	lx_le64 reserved[3];
+};
+#define LX_OPT_SHELL_JOB	(1u << 0)	/* --shell-job: the tree's terminal
+						 * and session were the user's */
+#define LX_LEAK_PIPE		(1u << 0)
+#define LX_LEAK_FILE		(1u << 1)	/* an open file description */
+#define LX_LEAK_SHM		(1u << 2)	/* shared memory (SysV, shared anon, memfd) */
+#define LX_LEAK_IPC		(1u << 3)	/* SysV semaphores, message queues */
+#define LX_LEAK_SOCKET		(1u << 4)
+#define LX_LEAK_NS		(1u << 5)	/* a namespace */
+
 _Static_assert(sizeof(struct lx_ckpt_header) == LX_CKPT_HEADER_SIZE,
 	       "header must fill exactly BINPRM_BUF_SIZE");
 _Static_assert(sizeof(LX_CKPT_PRELUDE) < LX_CKPT_PRELUDE_LEN,
