@@ -516,6 +516,64 @@ struct lx_options {
 #define LX_LEAK_SOCKET		(1u << 4)
 #define LX_LEAK_NS		(1u << 5)	/* a namespace */
 
+/*
+ * LX_SEC_PACKED_PAGES: the pages of a swapfile snapshot carried inside the
+ * image (cryo pack, cryo -p PID -f -), so that it restores with no swapfile.
+ * The image's other sections are unchanged: page runs keep their swapfile
+ * slot numbers and LX_SEC_SWAP still names where the pages came from; a
+ * reader that finds this section takes slots from here instead.
+ *
+ * Layout, offsets from the start of the section:
+ *   struct lx_packed_hdr at 0;
+ *   nruns struct lx_packed_run at runs_off: ascending, disjoint slot ranges,
+ *       each naming the index of its first page in the data area;
+ *   npages le64 XXH3-64 page checksums at sums_off, in data order;
+ *   npages 4 KiB pages at data_off, data_off % 8 == 0.
+ * The section table's crc covers only the directory, bytes [0, data_off):
+ * each page is covered by its own checksum instead, so that a damaged page
+ * is named (address, slot) at restore and the CRC is not computed twice
+ * over the bulk of the image. The image's own LX_SEC_PAGESUMS still apply.
+ */
+#define LX_PACKED_MAGIC		"CRYOPACK"
+#define LX_PACKED_VERSION	1
+
+struct lx_packed_hdr {
+	char	magic[8];	/* LX_PACKED_MAGIC */
+	lx_le32 version;	/* LX_PACKED_VERSION */
+	lx_le32 hdr_size;	/* sizeof(struct lx_packed_hdr) or more */
+	lx_le64 nruns;
+	lx_le64 npages;
+	lx_le64 runs_off;	/* from the section start */
+	lx_le64 sums_off;
+	lx_le64 data_off;	/* = bytes covered by the section crc */
+	lx_le64 data_len;	/* npages * LX_CKPT_PAGE_SIZE */
+	lx_u8	uuid[16];	/* the swapfile the pages came from */
+	lx_le64 snapshot;	/* and its snapshot (as LX_SEC_SWAP) */
+	lx_le64 slots_end;	/* slots the packed ranges may use */
+};
+
+struct lx_packed_run {
+	lx_le64 slot;		/* first swapfile slot of the range */
+	lx_le64 npages;
+	lx_le64 index;		/* its first page in the data area */
+};
+
+/*
+ * How many leading bytes of a packed-pages section its crc covers: the
+ * directory, as its header says, or the whole section when the header is
+ * not readable (so that a damaged header fails the CRC check).
+ */
+static inline lx_le64 lx_packed_crc_len(const void *sec, lx_le64 len)
+{
+	const struct lx_packed_hdr *p = (const struct lx_packed_hdr *)sec;
+	lx_le64 d;
+
+	if (len < sizeof(*p))
+		return len;
+	d = lx_le64_to_cpu(p->data_off);
+	return d <= len ? d : len;
+}
+
 _Static_assert(sizeof(struct lx_ckpt_header) == LX_CKPT_HEADER_SIZE,
 	       "header must fill exactly BINPRM_BUF_SIZE");
 _Static_assert(sizeof(LX_CKPT_PRELUDE) < LX_CKPT_PRELUDE_LEN,
@@ -528,6 +586,8 @@ _Static_assert(sizeof(struct lx_timerfd) % 8 == 0, "timerfd record alignment");
 _Static_assert(sizeof(struct lx_inotify_watch) % 8 == 0, "inotify record alignment");
 _Static_assert(sizeof(struct lx_core) % 8 == 0, "core record alignment");
 _Static_assert(sizeof(struct lx_thread) % 8 == 0, "thread record alignment");
+_Static_assert(sizeof(struct lx_packed_hdr) == 96, "packed pages header");
+_Static_assert(sizeof(struct lx_packed_run) == 24, "packed run alignment");
 
 /* Validator error codes (negative), stable for messages and tests. */
 enum lx_ckpt_err {

@@ -12,6 +12,7 @@
 #include "proc.h"
 #include "ptrace.h"
 #include "swap.h"
+#include "pack.h"
 
 #define CRYO_VERSION "0.1.0"
 
@@ -19,6 +20,10 @@ struct dump_opts {
 	const char *image;
 	const char *swapfile;	/* NULL: default beside the image */
 	int kill_after;
+	/* after the image is committed, with the tree still frozen: an error
+	 * fails the dump and leaves the tree running (pack.c: streams) */
+	int (*after_commit)(const struct dump_opts *o);
+	void *hook_arg;
 };
 
 struct restore_opts {

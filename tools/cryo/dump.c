@@ -569,6 +569,8 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 		e = img_commit(w);
 		w = NULL;
 	}
+	if (!e && o->after_commit)
+		e = o->after_commit(o);
 	if (w)
 		img_abort(w);
 	if (sw)

@@ -314,7 +314,8 @@ int img_add(struct img_writer *w, uint32_t type, uint32_t task,
 	s->offset = off;
 	s->length = len;
 	s->record_size = record_size;
-	s->crc = crc32c(data, len);
+	/* packed pages: the crc covers the directory, pages have their own sums */
+	s->crc = crc32c(data, type == LX_SEC_PACKED_PAGES ? lx_packed_crc_len(data, len) : len);
 	/* the gap stays a hole, which reads as the zero padding */
 	w->off = align8(off + len);
 	return 0;
@@ -760,7 +761,10 @@ static int check_sections(const struct img *im)
 
 	for (i = 0; i < im->nsec; i++) {
 		s = &im->sec[i];
-		if (crc32c(im->data + s->offset, s->length) != s->crc)
+		uint64_t len = s->type == LX_SEC_PACKED_PAGES ?
+			lx_packed_crc_len(im->data + s->offset, s->length) : s->length;
+
+		if (crc32c(im->data + s->offset, len) != s->crc)
 			return err_set(-EINVAL, "image %s: section %u (%s) at offset %llu: "
 				       "checksum mismatch", im->path, i,
 				       lx_section_name(s->type),

@@ -88,6 +88,7 @@ static const struct verb {
 	{ "check", cmd_check, "probe this kernel for what cryo can do here" },
 	{ "core", cmd_core, "write an ELF core file of an image for gdb" },
 	{ "snapshots", cmd_snapshots, "list or delete the snapshots in a swapfile" },
+	{ "pack", cmd_pack, "write a self-contained image: its pages inside it" },
 };
 
 static int dump_or_restore(int argc, char **argv);
@@ -167,7 +168,7 @@ static int dump_or_restore(int argc, char **argv)
 	if (!restore) {
 		d.image = image;
 		d.swapfile = swapfile;
-		e = cryo_dump(pid, &d);
+		e = strcmp(image, "-") ? cryo_dump(pid, &d) : stream_dump(pid, &d);
 		if (e) {
 			report_error("%s", err_msg());
 			return EXIT_FAIL;
@@ -176,6 +177,14 @@ static int dump_or_restore(int argc, char **argv)
 	}
 	r.image = image;
 	r.swapfile = swapfile;
+	if (!strcmp(image, "-")) {	/* a stream on stdin (pack.c) */
+		r.image = "(stdin)";
+		r.exec_fd = stream_spool_stdin();
+		if (r.exec_fd < 0) {
+			report_error("%s", err_msg());
+			return EXIT_FAIL;
+		}
+	}
 	if (!r.detach)
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
 	e = cryo_restore(&r, &pid);

@@ -50,6 +50,10 @@ int image_swap_open(const struct img *im, const char *override, struct swapfile 
 	*sw = NULL;
 	if (pathp)
 		*pathp = NULL;
+	/* pages packed in the image (pack.c) serve unless a swapfile is named */
+	e = override ? -ENOENT : packed_swap_open(im, sw, pathp);
+	if (e != -ENOENT)
+		return e;
 	e = img_records(im, LX_SEC_SWAP, LX_TASK_GLOBAL, sizeof(*ref), sizeof(*ref),
 			(void **)&ref, &n);
 	if (e == -ENOENT)

@@ -141,6 +141,7 @@ struct swapfile {
 	size_t npend, pend_cap;
 	uint64_t pend_pages, pend_written, pend_reused;
 	uint64_t last_snap;	/* committed here, returned by swap_next_snapshot */
+	struct swap_source src;	/* src.read != NULL: not a file (pack.c) */
 };
 
 static void meta_free(struct swapfile *sw);
@@ -445,10 +446,37 @@ int swap_open(struct swapfile **swp, const char *path, int create)
 	return 0;
 }
 
+int swap_open_source(struct swapfile **swp, const char *name, const struct swap_source *src)
+{
+	struct swapfile *sw = calloc(1, sizeof(*sw));
+
+	*swp = NULL;
+	if (!sw || !(sw->path = strdup(name))) {
+		free(sw);
+		if (src->free)
+			src->free(src->ctx);
+		return err_set(-ENOMEM, "%s: out of memory", name);
+	}
+	sw->fd = -1;
+	sw->rdonly = 1;
+	sw->src = *src;
+	memcpy(sw->uuid, src->uuid, sizeof(sw->uuid));
+	sw->slots_end = sw->pending_end = src->slots_end;
+	*swp = sw;
+	return 0;
+}
+
+int swap_is_source(const struct swapfile *sw)
+{
+	return sw->src.read != NULL;
+}
+
 void swap_close(struct swapfile *sw)
 {
 	if (!sw)
 		return;
+	if (sw->src.free)
+		sw->src.free(sw->src.ctx);
 	if (sw->fd >= 0)
 		close(sw->fd);	/* drops the lock and any uncommitted appends */
 	meta_free(sw);
@@ -1261,6 +1289,8 @@ int swap_read(struct swapfile *sw, uint64_t slot, size_t n, void *buf)
 			       "the committed end (%llu slots)", sw->path,
 			       (unsigned long long)slot, n,
 			       (unsigned long long)sw->slots_end);
+	if (sw->src.read)
+		return sw->src.read(sw->src.ctx, slot, n, buf);
 	len = n * SWAP_PAGE;
 	got = pread_all(sw->fd, buf, len, SWAP_DATA_OFFSET + slot * SWAP_PAGE);
 	if (got < 0)

@@ -55,6 +55,22 @@ int swap_snapshots(struct swapfile *sw, struct swap_snap_info **out, size_t *cou
 /* Drop a snapshot and punch out the slots no other snapshot uses. */
 int swap_delete_snapshot(struct swapfile *sw, uint64_t id);
 
+/* A page source other than a swapfile file (the pages packed inside an
+ * image, see pack.c): swap_read of a swapfile opened with swap_open_source
+ * calls read() for slots below slots_end; the writers fail on it. The
+ * source's read() checks its own per-page sums and names what it read. */
+struct swap_source {
+	int (*read)(void *ctx, uint64_t slot, size_t n, void *buf);
+	void (*free)(void *ctx);
+	void *ctx;
+	uint8_t uuid[16];
+	uint64_t slots_end;
+};
+/* Takes ownership of src->ctx (freed by swap_close, or here on failure). */
+int swap_open_source(struct swapfile **sw, const char *name, const struct swap_source *src);
+/* 1 if sw reads from a swap_source, not a swapfile */
+int swap_is_source(const struct swapfile *sw);
+
 /* Checksum of one page (XXH3-64). */
 uint64_t page_sum(const void *page);
 
