@@ -14,8 +14,9 @@ $SUDO apt-get update -qq
 # sanitizer runtimes (libclang-rt-14-dev, not pulled in without recommends);
 # strace for one permission check
 # bench (make bench): gnuplot-nox draws bench/results/bench.png
+# migrate.bats: iproute2 (network namespaces, veth), socat (the TCP link)
 $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential libelf-dev libxxhash-dev zlib1g-dev pkg-config \
 	bats procps psmisc xz-utils \
 	linux-headers-amd64 qemu-system-x86 busybox-static cpio kmod \
-	clang libclang-rt-14-dev strace gnuplot-nox
+	clang libclang-rt-14-dev strace gnuplot-nox iproute2 socat

@@ -642,7 +642,48 @@ int cmd_pack(int argc, char **argv)
 
 struct stream_dir {
 	char dir[4096], image[4200], swap[4200], packed[4200];
+	pid_t *pids;		/* the tree, from the image */
+	size_t npids;
 };
+
+/* The pids of the image's tasks, to wait for after --kill */
+static void note_pids(struct stream_dir *s)
+{
+	struct lx_task *t = NULL;
+	size_t n = 0;
+	struct img im;
+
+	if (img_open(&im, s->image)) {
+		err_clear();
+		return;
+	}
+	if (!img_records(&im, LX_SEC_TASKS, LX_TASK_GLOBAL, sizeof(*t), 32, (void **)&t, &n)) {
+		s->pids = calloc(n ? n : 1, sizeof(*s->pids));
+		for (size_t i = 0; s->pids && i < n; i++)
+			s->pids[s->npids++] = (pid_t)t[i].pid;
+	}
+	free(t);
+	img_close(&im);
+}
+
+/* With --kill, the stream ends (stdout closes) only once the killed
+ * processes are gone, so that a restore reading it on this same machine
+ * finds their pids free: `cryo -p PID -f - --kill | cryo -r -f -` works. */
+static void wait_gone(const struct stream_dir *s)
+{
+	for (int tries = 0; tries < 1000; tries++) {	/* 10 s */
+		size_t left = 0;
+
+		for (size_t i = 0; i < s->npids; i++)
+			if (s->pids[i] > 0 && (kill(s->pids[i], 0) == 0 || errno != ESRCH))
+				left++;
+		if (!left)
+			return;
+		usleep(10000);
+	}
+	warn("stream: killed processes still exist after 10 s (zombies whose parent does "
+	     "not reap them?): a restore on this machine may find their pids in use");
+}
 
 static int stream_dir_make(struct stream_dir *s)
 {
@@ -709,11 +750,13 @@ static int stream_out(const struct dump_opts *o)
 {
 	struct stream_dir *s = o->hook_arg;
 	struct stat st;
+	uint64_t size;
 	int e, fd;
 
 	e = pack_path(s->image, s->swap, s->packed);
 	if (e)
 		return err_ctx(e, "stream");
+	note_pids(s);
 	fd = open(s->packed, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
 		e = err_sys(-errno, "stream: reopening %s", s->packed);
@@ -721,14 +764,15 @@ static int stream_out(const struct dump_opts *o)
 			close(fd);
 		return e;
 	}
-	e = write_fd_all(STDOUT_FILENO, fd, (uint64_t)st.st_size);
+	size = (uint64_t)st.st_size;
+	e = write_fd_all(STDOUT_FILENO, fd, size);
 	close(fd);
 	if (e)
-		return err_sys(e, "stream: writing the image to stdout (%lld bytes); the "
-			       "processes were left running", (long long)st.st_size);
+		return err_sys(e, "stream: writing the image to stdout (%llu bytes); the "
+			       "processes were left running", (unsigned long long)size);
 	if (!fstat(STDOUT_FILENO, &st) && S_ISREG(st.st_mode) && fsync(STDOUT_FILENO))
 		return err_sys(-errno, "stream: fsync of stdout");
-	info("stream: %lld bytes written to stdout", (long long)st.st_size);
+	info("stream: %llu bytes written to stdout", (unsigned long long)size);
 	return 0;
 }
 
@@ -755,9 +799,14 @@ int stream_dump(pid_t pid, const struct dump_opts *o)
 	/* a reader that goes away must fail the write (EPIPE), not kill cryo
 	 * while it holds the tree frozen */
 	old = signal(SIGPIPE, SIG_IGN);
+	s.pids = NULL;
+	s.npids = 0;
 	e = cryo_dump(pid, &d);
 	signal(SIGPIPE, old);
 	stream_dir_remove(&s);
+	if (!e && o->kill_after)
+		wait_gone(&s);
+	free(s.pids);
 	return e;
 }
 
