@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cryo.h"
@@ -674,9 +675,15 @@ static void wait_gone(const struct stream_dir *s)
 	for (int tries = 0; tries < 1000; tries++) {	/* 10 s */
 		size_t left = 0;
 
-		for (size_t i = 0; i < s->npids; i++)
-			if (s->pids[i] > 0 && (kill(s->pids[i], 0) == 0 || errno != ESRCH))
+		for (size_t i = 0; i < s->npids; i++) {
+			if (s->pids[i] <= 0)
+				continue;
+			/* a task killed while we traced it stays our zombie (not
+			 * its parent's) until we wait for it: hand it back */
+			waitpid(s->pids[i], NULL, WNOHANG | __WALL);
+			if (kill(s->pids[i], 0) == 0 || errno != ESRCH)
 				left++;
+		}
 		if (!left)
 			return;
 		usleep(10000);

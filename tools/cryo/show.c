@@ -954,6 +954,25 @@ static void json_header(struct json *j, const struct view *v)
 	j_close(j, '}');
 }
 
+static void json_packed(struct json *j, const struct view *v)
+{
+	struct packed_info pi;
+
+	if (packed_parse(v->im, &pi, NULL, NULL, NULL)) {
+		err_clear();	/* a bad section is already a problem */
+		j_key(j, "packed_pages");
+		fputs("null", j->f);
+		return;
+	}
+	j_open(j, "packed_pages", '{');
+	j_u64(j, "section", (uint64_t)pi.section);
+	j_u64(j, "pages", pi.npages);
+	j_u64(j, "runs", pi.nruns);
+	j_u64(j, "bytes", pi.npages * PAGE);
+	j_bool(j, "used", !v->swap_override);
+	j_close(j, '}');
+}
+
 static void json_swap(struct json *j, const struct view *v)
 {
 	char uuid[33];
@@ -1259,6 +1278,7 @@ static void print_json(struct view *v)
 	j.depth = 1;
 	json_header(&j, v);
 	json_swap(&j, v);
+	json_packed(&j, v);
 	j_open(&j, "tasks", '[');
 	for (size_t i = 0; i < v->ntasks; i++)
 		json_task(&j, v, &v->tasks[i]);
@@ -1587,8 +1607,13 @@ static void print_text(struct view *v)
 {
 	const struct lx_ckpt_header *h = v->im->hdr;
 	FILE *f = stdout;
+	struct packed_info pi;
+	int packed;
 	char sz[16];
 
+	/* pages packed in the image (pack.c) serve unless --swapfile is given */
+	packed = !v->swap_override && !packed_parse(v->im, &pi, NULL, NULL, NULL);
+	err_clear();	/* a bad packed section is already a problem (load_swap) */
 	human(sz, sizeof(sz), v->im->size);
 	fprintf(f, "image    %s: %s, ABI %u.%u, x86_64, %u sections\n", v->im->path, sz,
 		lx_le16_to_cpu(h->version_major), lx_le16_to_cpu(h->version_minor), v->im->nsec);
@@ -1599,7 +1624,9 @@ static void print_text(struct view *v)
 
 		hex_bytes(uuid, v->ref.uuid, 16);
 		fprintf(f, "swapfile %s", v->ref_path);
-		if (v->swap_path && strcmp(v->swap_path, v->ref_path))
+		if (packed)
+			fputs(" (not needed: the pages are packed in the image)", f);
+		else if (v->swap_path && strcmp(v->swap_path, v->ref_path))
 			fprintf(f, " (%s)", v->swap_path);
 		fprintf(f, "\n         uuid %s, snapshot %llu, %llu slots committed at dump\n",
 			uuid, (unsigned long long)v->ref.snapshot,
@@ -1617,6 +1644,10 @@ static void print_text(struct view *v)
 	} else {
 		fputs("swapfile none named\n", f);
 	}
+	if (packed)
+		fprintf(f, "packed   %llu pages (%llu KiB) in %llu runs, section %d\n",
+			(unsigned long long)pi.npages, (unsigned long long)pi.npages * 4,
+			(unsigned long long)pi.nruns, pi.section);
 	fprintf(f, "tree     %zu task%s\n", v->ntasks, v->ntasks == 1 ? "" : "s");
 	for (size_t i = 0; i < v->ntasks; i++)
 		if (!has_parent(v, i))
