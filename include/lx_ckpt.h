@@ -565,12 +565,15 @@ struct lx_packed_run {
  */
 static inline lx_le64 lx_packed_crc_len(const void *sec, lx_le64 len)
 {
-	const struct lx_packed_hdr *p = (const struct lx_packed_hdr *)sec;
-	lx_le64 d;
+	/* byte by byte: callers may not have checked the alignment yet */
+	const lx_u8 *b = (const lx_u8 *)sec + offsetof(struct lx_packed_hdr, data_off);
+	lx_le64 d = 0;
+	int i;
 
-	if (len < sizeof(*p))
+	if (len < sizeof(struct lx_packed_hdr))
 		return len;
-	d = lx_le64_to_cpu(p->data_off);
+	for (i = 7; i >= 0; i--)
+		d = (d << 8) | b[i];
 	return d <= len ? d : len;
 }
 

@@ -28,7 +28,11 @@ static inline void fuzz_fix_crcs(uint8_t *buf, size_t size)
 
 			memcpy(&s, e, sizeof(s));
 			if (s.offset <= size && s.length <= size - s.offset) {
-				s.crc = lx_crc32c(0, buf + s.offset, s.length);
+				/* packed pages: the crc covers the directory only */
+				s.crc = lx_crc32c(0, buf + s.offset,
+						  s.type == LX_SEC_PACKED_PAGES ?
+						  lx_packed_crc_len(buf + s.offset, s.length) :
+						  s.length);
 				memcpy(e, &s, sizeof(s));
 			}
 		}

@@ -144,6 +144,30 @@ static void walk(const struct img *im)
 	str(im, 12345, 1);
 }
 
+/* packed pages (pack.c): validate the section, then read every slot its
+ * runs claim through swap_read, as a restore would (each page is checked
+ * against its sum there) */
+static void packed(const struct img *im)
+{
+	const struct lx_packed_run *runs;
+	struct packed_info pi;
+	struct swapfile *sw = NULL;
+	uint8_t page[LX_CKPT_PAGE_SIZE];
+
+	if (packed_parse(im, &pi, &runs, NULL, NULL) == 0 &&
+	    packed_swap_open(im, &sw, NULL) == 0) {
+		for (uint64_t r = 0; r < pi.nruns && r < 64; r++)
+			for (uint64_t k = 0; k < runs[r].npages && k < 64; k++)
+				if (swap_read(sw, runs[r].slot + k, 1, page) == 0)
+					touch(page, sizeof(page));
+		/* a slot no run holds, and one past the end */
+		(void)swap_read(sw, pi.slots_end ? pi.slots_end - 1 : 0, 1, page);
+		(void)swap_read(sw, pi.slots_end, 1, page);
+		swap_close(sw);
+	}
+	err_clear();
+}
+
 static int devnull = -1;
 
 static void show(int fd, int json)
@@ -189,6 +213,7 @@ static void one(const uint8_t *data, size_t size)
 	err_clear();
 	if (img_open_fd(&im, fd, "fuzz") == 0) {
 		walk(&im);
+		packed(&im);
 		img_close(&im);
 		err_clear();
 		if (!getenv("FUZZ_NO_SHOW")) {

@@ -28,7 +28,11 @@ int packed_swap_open(const struct img *im, struct swapfile **sw, char **path);
  * (swname names it in messages) and checked against im's page sums. */
 int pack_image(const struct img *im, struct swapfile *sw, const char *swname, const char *out);
 
+/* pack the image at path with the pages of its swapfile (swap_override, if
+ * not NULL) or its own packed pages, into out */
+int pack_path(const char *image, const char *swap_override, const char *out);
 int cmd_pack(int argc, char **argv);
+/* stream.c */
 /* cryo -p PID -f -: a packed image to stdout */
 int stream_dump(pid_t pid, const struct dump_opts *o);
 /* cryo -r -f -: stdin into a memfd (or stdin itself if it is a file),
