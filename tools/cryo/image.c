@@ -18,8 +18,10 @@
  * once the header is fixed */
 #include "image.h"
 
-/* Images hold metadata only (pages live in the swapfile), so anything this
- * large is corrupt or not an image, and reading it whole would hurt. */
+/* Images hold metadata (pages live in the swapfile), or also the pages a
+ * packed image carries (cryo pack refuses to make one larger than this):
+ * anything larger is corrupt or not an image, and reading it whole would
+ * hurt. */
 #define IMG_MAX_SIZE	(1ull << 30)
 
 static uint64_t align8(uint64_t x)
