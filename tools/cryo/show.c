@@ -1631,7 +1631,9 @@ static void print_text(struct view *v)
 		fprintf(f, "\n         uuid %s, snapshot %llu, %llu slots committed at dump\n",
 			uuid, (unsigned long long)v->ref.snapshot,
 			(unsigned long long)v->ref.slots_end);
-		if (v->swap_consistent)
+		if (v->swap_consistent && packed)
+			fputs("         the packed pages match the image's page maps\n", f);
+		else if (v->swap_consistent)
 			fprintf(f, "         present and consistent (%llu slots now)\n",
 				(unsigned long long)v->swap_slots);
 		else
