@@ -158,6 +158,21 @@ assert d["swapfile"]["consistent"], d["swapfile"]' || fail "show --json packed_p
 	check_consecutive "$cnt"
 }
 
+@test "stream: a reader that goes away fails the dump and, even with --kill, the process keeps running" {
+	local cnt=$T/counter.txt pid
+	start_prog "$LOG" counter "$cnt"
+	pid=$PROG_PID
+	wait_lines "$cnt" 5
+	# the reader exits at once: the image (over 64 KiB, more than the pipe
+	# holds) cannot be written
+	run bash -c "'$CRYO' -p $pid -f - --kill | true; exit \${PIPESTATUS[0]}"
+	[ "$status" -eq 1 ] || fail "stream dump into a closed pipe exited $status: $output"
+	[[ "$output" == *"writing the image to stdout"*"left running"* ]] || fail "unclear message: $output"
+	assert_running_not_stopped "$pid"
+	check_pass "$pid" "$LOG"
+	[ -z "$(ls -A "$T" | grep cryo-stream)" ] || fail "the failed stream dump left its scratch directory"
+}
+
 @test "stream: a truncated stream fails naming where it ends, and nothing runs" {
 	local cnt=$T/counter.txt pid size
 	start_prog "$LOG" counter "$cnt"
