@@ -101,7 +101,7 @@ assert d["swapfile"]["consistent"], d["swapfile"]' || fail "show --json packed_p
 	check_pass "$pid" "$LOG"
 	stop_restored "$pid"
 	check_consecutive "$cnt"
-	[ -z "$(ls -A "$T" | grep cryo-stream)" ] || fail "the stream dump left its scratch directory: $(ls "$T")"
+	! compgen -G "$T/cryo-stream.*" >/dev/null || fail "the stream dump left its scratch directory: $(ls "$T")"
 }
 
 @test "migration: a counter moves from netns A to netns B over TCP (socat) and runs in B" {
@@ -170,7 +170,7 @@ assert d["swapfile"]["consistent"], d["swapfile"]' || fail "show --json packed_p
 	[[ "$output" == *"writing the image to stdout"*"left running"* ]] || fail "unclear message: $output"
 	assert_running_not_stopped "$pid"
 	check_pass "$pid" "$LOG"
-	[ -z "$(ls -A "$T" | grep cryo-stream)" ] || fail "the failed stream dump left its scratch directory"
+	! compgen -G "$T/cryo-stream.*" >/dev/null || fail "the failed stream dump left its scratch directory"
 }
 
 @test "stream: a truncated stream fails naming where it ends, and nothing runs" {
