@@ -81,6 +81,8 @@ typedef uint64_t lx_le64;
 
 /* header flags */
 #define LX_CKPT_F_SWAPFILE	(1u << 0)	/* pages live in a swapfile */
+#define LX_CKPT_F_PACKED	(1u << 1)	/* pages are carried in the image
+						 * (LX_SEC_PACKED_PAGES), instead */
 
 struct lx_ckpt_header {
 	char	 prelude[LX_CKPT_PRELUDE_LEN];	/* magic + shell line + '\n' */

@@ -69,6 +69,7 @@ import json, sys
 d = json.load(sys.stdin)
 p = d["packed_pages"]
 assert p and p["pages"] > 0 and p["runs"] > 0, p
+assert d["image"]["pages_packed"] and not d["image"]["pages_in_swapfile"], d["image"]
 assert d["swapfile"]["consistent"], d["swapfile"]' || fail "show --json packed_pages: $output"
 	run "$CRYO" core "$PACKED" -o "$T/core"
 	[ "$status" -eq 0 ] || fail "cryo core of the packed image: $output"

@@ -523,6 +523,9 @@ static void fill_header(const struct img_writer *w, struct lx_ckpt_header *h,
 	h->header_size = lx_cpu_to_le32(LX_CKPT_HEADER_SIZE);
 	h->arch = lx_cpu_to_le32(LX_CKPT_ARCH_X86_64);
 	h->flags = lx_cpu_to_le32(LX_CKPT_F_SWAPFILE);
+	for (uint32_t i = 0; i < w->nsec; i++)
+		if (w->sec[i].type == LX_SEC_PACKED_PAGES)	/* cryo pack */
+			h->flags = lx_cpu_to_le32(LX_CKPT_F_PACKED);
 	h->page_size = lx_cpu_to_le32(LX_CKPT_PAGE_SIZE);
 	h->section_count = lx_cpu_to_le32(w->nsec);
 	h->section_entry_size = lx_cpu_to_le32(sizeof(struct lx_ckpt_section));

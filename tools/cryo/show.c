@@ -941,6 +941,7 @@ static void json_header(struct json *j, const struct view *v)
 	j_str(j, "arch", "x86_64");
 	j_u64(j, "page_size", lx_le32_to_cpu(h->page_size));
 	j_bool(j, "pages_in_swapfile", !!(lx_le32_to_cpu(h->flags) & LX_CKPT_F_SWAPFILE));
+	j_bool(j, "pages_packed", !!(lx_le32_to_cpu(h->flags) & LX_CKPT_F_PACKED));
 	{
 		/* the header's exe path is NUL-free but not NUL-terminated */
 		uint64_t off = lx_le64_to_cpu(h->exe_path_offset);
