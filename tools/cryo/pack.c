@@ -50,16 +50,21 @@ static void slot_owner(const struct img *im, uint64_t slot, char *buf, size_t le
 	size_t nt = 0;
 
 	snprintf(buf, len, "slot %llu, mapped by no task", (unsigned long long)slot);
+	/* best effort, for a message about to be set: leave no other behind */
 	if (img_records(im, LX_SEC_TASKS, LX_TASK_GLOBAL, sizeof(*tasks), 8,
-			(void **)&tasks, &nt))
+			(void **)&tasks, &nt)) {
+		err_clear();
 		nt = 0;
+	}
 	for (size_t t = 0; t < nt && t < 4096; t++) {
 		struct lx_page_run *r = NULL;
 		size_t nr = 0;
 
 		if (img_records(im, LX_SEC_PAGEMAP, (uint32_t)t, sizeof(*r), sizeof(*r),
-				(void **)&r, &nr))
+				(void **)&r, &nr)) {
+			err_clear();
 			continue;
+		}
 		for (size_t i = 0; i < nr; i++) {
 			uint64_t s = lx_le64_to_cpu(r[i].slot);
 
@@ -221,10 +226,15 @@ int packed_swap_open(const struct img *im, struct swapfile **sw, char **pathp)
 	if (e)
 		return e;
 	/* the pages must be the ones the image's page maps were made for */
-	if (!img_records(im, LX_SEC_SWAP, LX_TASK_GLOBAL, sizeof(*ref), sizeof(*ref),
-			 (void **)&ref, &n) && n == 1 &&
-	    (memcmp(ref->uuid, pi.uuid, 16) || ref->snapshot != pi.snapshot ||
-	     ref->slots_end != pi.slots_end))
+	e = img_records(im, LX_SEC_SWAP, LX_TASK_GLOBAL, sizeof(*ref), sizeof(*ref),
+			(void **)&ref, &n);
+	if (e == -ENOENT)
+		e = err_set(-EINVAL, "image %s: packed pages but no swap section to match "
+			    "them with", im->path);
+	else if (!e && n != 1)
+		e = err_set(-EINVAL, "image %s: %zu swapfile references, want 1", im->path, n);
+	else if (!e && (memcmp(ref->uuid, pi.uuid, 16) || ref->snapshot != pi.snapshot ||
+			ref->slots_end != pi.slots_end))
 		e = err_set(-ESTALE, "image %s: the packed pages come from another swapfile "
 			    "or snapshot than the image's page maps", im->path);
 	free(ref);
@@ -357,9 +367,13 @@ static int check_sums(const struct img *im, const struct lx_task *tasks, size_t 
 		uint32_t rs;
 		size_t nr = 0;
 
-		if (img_records(im, LX_SEC_PAGEMAP, (uint32_t)t, sizeof(*r), sizeof(*r),
-				(void **)&r, &nr))
+		int e = img_records(im, LX_SEC_PAGEMAP, (uint32_t)t, sizeof(*r), sizeof(*r),
+				    (void **)&r, &nr);
+
+		if (e == -ENOENT)
 			continue;
+		if (e)
+			return e;
 		if (img_find(im, LX_SEC_PAGESUMS, (uint32_t)t, (const void **)&sums, &slen, &rs))
 			slen = 0;
 		for (size_t i = 0; i < nr; i++) {
@@ -374,7 +388,7 @@ static int check_sums(const struct img *im, const struct lx_task *tasks, size_t 
 						       "than stored pages", im->path, t);
 				}
 				if (get64(sums + si * 8) != get64(psums + idx * 8)) {
-					int e = err_set(-EIO, "%s: page at %#llx (slot %llu) of pid "
+					e = err_set(-EIO, "%s: page at %#llx (slot %llu) of pid "
 							"%u fails its checksum (corrupt or deleted "
 							"snapshot); nothing was packed", swname,
 							(unsigned long long)(r[i].vaddr + k * PAGE),

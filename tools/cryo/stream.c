@@ -43,6 +43,7 @@ static void note_pids(struct stream_dir *s)
 		for (size_t i = 0; s->pids && i < n; i++)
 			s->pids[s->npids++] = (pid_t)t[i].pid;
 	}
+	err_clear();	/* best effort: only a wait depends on it */
 	free(t);
 	img_close(&im);
 }
