@@ -223,6 +223,22 @@ assert d["swapfile"]["consistent"], d["swapfile"]' || fail "show --json packed_p
 	[ ! -e "/proc/$pid" ] || fail "pid $pid exists after a failed restore: $(describe_pid "$pid")"
 }
 
+@test "pack: a damaged page in the swapfile is named by its address, and nothing is written" {
+	local cnt=$T/counter.txt pid sw
+	start_prog "$LOG" counter "$cnt"
+	pid=$PROG_PID
+	wait_lines "$cnt" 5
+	dump_kill "$pid" "$IMG"
+	sw=$(swapfile_of "$IMG" "$pid")
+	flip_byte "$sw" $((8192 + 4 * 4096 + 77))	# slot 4 (slots start at 8 KiB)
+	run "$CRYO" pack "$IMG" -o "$PACKED"
+	[ "$status" -eq 1 ] || fail "pack of a damaged swapfile exited $status: $output"
+	[[ "$output" =~ page\ at\ 0x[0-9a-f]+\ \(slot\ 4\)\ of\ pid\ $pid\ fails\ its\ checksum ]] ||
+		fail "pack does not name the bad page: $output"
+	[ ! -e "$PACKED" ] || fail "pack wrote $PACKED despite a bad page"
+	! compgen -G "$T/.packed.cryo.tmp*" >/dev/null || fail "pack left a temporary file: $(ls -a "$T")"
+}
+
 @test "./PACKED runs through binfmt_misc with no swapfile" {
 	local cnt=$T/counter.txt pid n1 runner
 	[ -d /proc/sys/fs/binfmt_misc ] && [ -e /proc/sys/fs/binfmt_misc/register ] ||
