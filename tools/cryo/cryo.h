@@ -21,7 +21,7 @@ struct dump_opts {
 	const char *swapfile;	/* NULL: default beside the image */
 	int kill_after;
 	/* after the image is committed, with the tree still frozen: an error
-	 * fails the dump and leaves the tree running (pack.c: streams) */
+	 * fails the dump and leaves the tree running (stream.c) */
 	int (*after_commit)(const struct dump_opts *o);
 	void *hook_arg;
 };

@@ -181,7 +181,7 @@ static int dump_or_restore(int argc, char **argv)
 	}
 	r.image = image;
 	r.swapfile = swapfile;
-	if (!strcmp(image, "-")) {	/* a stream on stdin (pack.c) */
+	if (!strcmp(image, "-")) {	/* a stream on stdin (stream.c) */
 		r.image = "(stdin)";
 		r.exec_fd = stream_spool_stdin();
 		if (r.exec_fd < 0) {
