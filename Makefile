@@ -92,6 +92,11 @@ test-sanitize: all tools/cryo/cryo-san
 	$(SAN_ENV) CRYO=$(CURDIR)/tools/cryo/cryo-san FUZZ_SMOKE_SECONDS=$${FUZZ_SMOKE_SECONDS:-5} \
 		SOAK_CYCLES=$${SOAK_CYCLES:-5} tests/tools/reaper bats --tap $(SAN_BATS)
 
+# soak (issue #9): SOAK_CYCLES dump/restore cycles (tests/soak/soak.sh)
+SOAK_CYCLES ?= 200
+soak: cryo progs tests/tools/reaper
+	SOAK_CYCLES=$(SOAK_CYCLES) tests/tools/reaper tests/soak/soak.sh
+
 # benchmark suite (bench/REPORT.md): BENCH_QUICK=1 for a short run, CRIU=path to compare
 BENCH_BINS = bench/bin/bench bench/bin/workload bench/bin/basedump bench/bin/baserestore
 
