@@ -17,7 +17,8 @@
 #  - no file leaks: the work directory holds the same names as after the
 #    first cycle (no temporary image or swapfile left behind);
 #  - the swapfile does not grow: each cycle deletes the previous snapshot
-#    (cryo snapshots --delete), so its size settles.
+#    (cryo snapshots --delete), so its allocated size settles (its apparent
+#    size grows: slots are punched out, never reused; see swap.c).
 # Prints one line per failure and, at the end, "soak: N cycles, M failures
 # (S s)"; exits 1 if any cycle failed or a cycle could not run at all.
 #
@@ -253,17 +254,19 @@ for ((cycle = 1; cycle <= CYCLES; cycle++)); do
 		[ "$kfds" = "$base_child_fds" ] ||
 			fail "workload child fds changed: $(diff <(echo "$base_child_fds") <(echo "$kfds") | grep '^[<>]' | tr '\n' ' ')"
 	fi
-	size=$(stat -c %s "$swap" 2>/dev/null)
+	# allocated, not apparent size: the slot space only grows, freed slots
+	# are punched out (swap.c)
+	size=$(stat -c '%b * %B' "$swap" 2>/dev/null) size=$((size))
 	[ "$cycle" -eq 10 ] && swap0=$size
 	if [ -n "$swap0" ] && [ "$size" -gt $((swap0 * 2 + 1048576)) ]; then
-		fail "swapfile grew from $swap0 to $size bytes"
+		fail "swapfile grew from $swap0 to $size bytes allocated"
 		swap0=$size
 	fi
 	done_cycles=$cycle
 	[ -n "${SOAK_VERBOSE:-}" ] &&
 		echo "soak: cycle $cycle: $NREC records, swapfile $size bytes, cryo fds $(echo "$cfds" | wc -l)"
 done
-echo "soak: $last_nrec records in order; swapfile $(stat -c %s "$swap") bytes; files: $(echo $base_files)"
+echo "soak: $last_nrec records in order; swapfile $size bytes allocated ($(stat -c %s "$swap") apparent); files: $(echo $base_files)"
 cycle=end
 kill -TERM "$pid"
 for ((i = 0; i < 100; i++)); do
