@@ -181,6 +181,7 @@ settle() {
 exec 3> >(exec cat >>"$LLOG")
 (exec "$LOAD" "$OUT" </dev/null >&3 2>&1 3>&-) &
 pid=$!
+disown "$pid"	# no job message when the first dump --kill kills it
 for ((i = 0; i < 100; i++)); do
 	grep -qx READY "$LLOG" 2>/dev/null && break
 	sleep 0.05
