@@ -393,6 +393,9 @@ nobody_wrapper() {
 # the cryo an unprivileged user would need to restore at all: with
 # CAP_CHECKPOINT_RESTORE (for clone3 set_tid) and nothing else
 nobody_restorer() {
+	setpriv --reuid=nobody --inh-caps=-all,+checkpoint_restore \
+		--ambient-caps=+checkpoint_restore -- true 2>/dev/null ||
+		skip "cannot give nobody CAP_CHECKPOINT_RESTORE (kernel before 5.9, or not in the bounding set)"
 	nobody_wrapper cryo-nobody "$CRYO" \
 		"--inh-caps=-all,+checkpoint_restore --ambient-caps=+checkpoint_restore"
 }
