@@ -48,7 +48,7 @@ done
 W=${SOAK_DIR:-$(mktemp -d /tmp/cryo-soak.XXXXXX)}
 mkdir -p "$W"
 OUT=$W/out.txt IMG=$W/img.cryo LLOG=$W/load.log	# LLOG: workload and cryo -r output
-failures=0 cycle=0 pid= cpid= fatal=0
+failures=0 cycle=0 pid='' cpid='' fatal=0
 t0=$(date +%s.%N)
 
 fail() {
@@ -187,7 +187,7 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.05
 done
 grep -qx READY "$LLOG" || die "soakload printed no READY"
-base_files= base_cryo_fds= base_parent_fds= base_child_fds= last_nrec=0 swap0=
+base_files='' base_cryo_fds='' base_parent_fds='' base_child_fds='' last_nrec=0 swap0=''
 
 for ((cycle = 1; cycle <= CYCLES; cycle++)); do
 	sleep "$(printf '%d.%03d' $((RUN_MS / 1000)) $((RUN_MS % 1000)))"
@@ -277,5 +277,5 @@ done
 wait "$cpid"
 rc=$?
 [ "$rc" -eq 0 ] || fail "cryo -r exited $rc after SIGTERM to the workload, want 0"
-cpid= pid=
+cpid='' pid=''
 finish
