@@ -3,7 +3,7 @@
 # kill it, restore it from the checkpoint and watch it continue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CRYO=./tools/cryo/cryo
+CRYO=${CRYO:-./tools/cryo/cryo}
 dir=$(mktemp -d /tmp/cryo-demo.XXXXXX)
 # the counter's stdout is a pipe to a `cat`, as in a shell pipeline; that
 # pipe leads outside the checkpointed process, so after the restore the

@@ -17,10 +17,15 @@ setup() {
 	LOG=$T/prog.log
 	MNT=
 	NOBODY_DIR=
+	NOBODY_PIDS=()
 }
 
 teardown() {
 	cryo_teardown
+	local p
+	for p in "${NOBODY_PIDS[@]}"; do	# programs run from $NOBODY_DIR
+		[[ $(readlink "/proc/$p/exe" 2>/dev/null) == "$NOBODY_DIR"/* ]] && kill -KILL "$p"
+	done
 	if [ -n "$MNT" ] && mountpoint -q "$MNT"; then
 		umount -l "$MNT" || true
 	fi
@@ -309,7 +314,9 @@ wait_untraced() {
 	# temp path: its name is random, so check how it is made: an unnamed
 	# O_TMPFILE later linkat'ed (never follows), or O_EXCL|O_NOFOLLOW
 	if command -v strace >/dev/null; then
-		run strace -qq -e trace=openat,linkat -o "$T/strace" "$CRYO" -p "$pid" -f "$IMG"
+		# (LeakSanitizer cannot run under ptrace: off for a sanitized cryo)
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+			run strace -qq -e trace=openat,linkat -o "$T/strace" "$CRYO" -p "$pid" -f "$IMG"
 		[ "$status" -eq 0 ] || fail "dump under strace failed: $output"
 		grep -E 'openat\(.*\.img\.cryo\.tmp' "$T/strace" | grep -vE 'O_EXCL.*O_NOFOLLOW|O_NOFOLLOW.*O_EXCL' |
 			grep -q . && fail "temp image opened without O_EXCL|O_NOFOLLOW: $(grep tmp "$T/strace")"
@@ -362,4 +369,185 @@ run_nobody() {
 	grep -qE '^cryo: ' <<<"$output" || fail "no 'cryo: ...' message: $output"
 	grep -qiE 'uid 0|credentials' <<<"$output" || fail "message does not say why: $output"
 	[ ! -e "/proc/$pid" ] || fail "a process with the image's pid exists: $(describe_pid "$pid")"
+}
+
+# nobody_dir: a root-owned 0755 $NOBODY_DIR (nobody cannot plant anything in
+# it) with a nobody-owned, writable $NOBODY_DIR/out
+nobody_dir() {
+	NOBODY_DIR=$(mktemp -d /tmp/cryo-nobody.XXXXXX)
+	chmod 0755 "$NOBODY_DIR"
+	mkdir "$NOBODY_DIR/out"
+	chown nobody:nogroup "$NOBODY_DIR/out"
+}
+
+# nobody_wrapper NAME CMD [SETPRIV_OPTS]: $NOBODY_DIR/NAME runs CMD with its
+# arguments as uid nobody, gid nogroup, no groups, in the same process (so a
+# pid taken from start_prog or restore_bg is CMD's)
+nobody_wrapper() {
+	local caps=${3:---inh-caps=-all}
+	printf '#!/bin/sh\nexec setpriv --reuid=nobody --regid=nogroup --clear-groups %s -- %s "$@"\n' \
+		"$caps" "$2" >"$NOBODY_DIR/$1"
+	chmod 0755 "$NOBODY_DIR/$1"
+}
+
+# the cryo an unprivileged user would need to restore at all: with
+# CAP_CHECKPOINT_RESTORE (for clone3 set_tid) and nothing else
+nobody_restorer() {
+	setpriv --reuid=nobody --inh-caps=-all,+checkpoint_restore \
+		--ambient-caps=+checkpoint_restore -- true 2>/dev/null ||
+		skip "cannot give nobody CAP_CHECKPOINT_RESTORE (kernel before 5.9, or not in the bounding set)"
+	nobody_wrapper cryo-nobody "$CRYO" \
+		"--inh-caps=-all,+checkpoint_restore --ambient-caps=+checkpoint_restore"
+}
+
+# start_suid_privs MODE: a setuid-root copy of tests/progs/privs run by
+# nobody; sets PROG_PID
+start_suid_privs() {
+	cp "$PROGS/privs" "$NOBODY_DIR/privs-suid"
+	chown root:root "$NOBODY_DIR/privs-suid"
+	chmod 4755 "$NOBODY_DIR/privs-suid"
+	nobody_wrapper run-privs "$NOBODY_DIR/privs-suid"
+	PROGS=$NOBODY_DIR start_prog "$LOG" run-privs "$1"
+	NOBODY_PIDS+=("$PROG_PID")
+}
+
+ids_of() {	# PID -> "Uid: r e s fs / Gid: r e s fs" from /proc/PID/status
+	awk '$1 == "Uid:" || $1 == "Gid:" { printf "%s %s %s %s %s ", $1, $2, $3, $4, $5 }' \
+		"/proc/$1/status" 2>/dev/null
+}
+
+@test "setuid-root program run by a user: the user cannot dump it; its image (euid 0) is refused to that user" {
+	need_root
+	command -v setpriv >/dev/null || skip "setpriv is not installed"
+	local pid ids
+	nobody_dir
+	start_suid_privs keep
+	pid=$PROG_PID
+	ids=$(ids_of "$pid")
+	[[ $ids == "Uid: 65534 0 0 0 Gid: 65534 65534 65534 65534 " ]] ||
+		skip "the setuid copy did not run with euid 0 (nosuid /tmp?): $ids"
+	proc_snapshot "$pid" "$T/before"
+
+	# its user may not trace it
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all -- \
+		"$CRYO" -p "$pid" -f "$NOBODY_DIR/out/img.cryo"
+	echo "# $output" >&3
+	[ "$status" -eq 1 ] || fail "nobody dumping its setuid process exited $status, want 1: $output"
+	grep -qE "^cryo: pid $pid: .*uid 65534 0 0.*setuid" <<<"$output" || fail "message does not say why: $output"
+	[ -z "$(ls -A "$NOBODY_DIR/out")" ] || fail "left files: $(ls -la "$NOBODY_DIR/out")"
+	assert_running_not_stopped "$pid"
+	assert_snapshot_unchanged "$pid" "$T/before"
+
+	# root dumps it; the user may not restore it, even with the capability
+	# a restore needs (CAP_CHECKPOINT_RESTORE)
+	dump_kill "$pid" "$NOBODY_DIR/out/img.cryo"
+	chown nobody "$NOBODY_DIR"/out/*
+	nobody_restorer
+	run timeout "$CRYO_TIMEOUT" "$NOBODY_DIR/cryo-nobody" -r -f "$NOBODY_DIR/out/img.cryo"
+	echo "# $output" >&3
+	[ "$status" -eq 1 ] || fail "nobody restoring a euid-0 image exited $status, want 1: $output"
+	grep -qE "^cryo: pid $pid ran as uid 0 .*credentials you already have" <<<"$output" ||
+		fail "message does not say why: $output"
+	[ ! -e "/proc/$pid" ] || fail "a process with the image's pid exists: $(describe_pid "$pid") $(ids_of "$pid")"
+}
+
+@test "setuid-root program that dropped its privileges: restores for its user with the user's ids only; root gets no euid 0 either" {
+	need_root
+	command -v setpriv >/dev/null || skip "setpriv is not installed"
+	local pid ids want="Uid: 65534 65534 65534 65534 Gid: 65534 65534 65534 65534 "
+	nobody_dir
+	start_suid_privs drop
+	pid=$PROG_PID
+	[ "$(ids_of "$pid")" = "$want" ] || fail "privs drop runs with $(ids_of "$pid")"
+	check_pass "$pid" "$LOG"
+	dump_kill "$pid" "$NOBODY_DIR/out/img.cryo"
+	chown nobody "$NOBODY_DIR"/out/*
+
+	# the user restores it: the exec of the setuid file under the user's
+	# ptrace does not raise the ids
+	nobody_restorer
+	CRYO=$NOBODY_DIR/cryo-nobody restore_bg "$NOBODY_DIR/out/img.cryo" "$LOG" "$pid"
+	ids=$(ids_of "$pid")
+	echo "# restored by nobody: $ids CapEff $(proc_status_field "$pid" CapEff)" >&3
+	[ "$ids" = "$want" ] || fail "restored by nobody with $ids"
+	[ "$(proc_status_field "$pid" CapEff)" = 0000000000000000 ] ||
+		fail "restored with capabilities: $(grep ^Cap "/proc/$pid/status")"
+	check_pass "$pid" "$LOG"
+	stop_restored "$pid"
+
+	# root, trusting the user's image: under root's ptrace the exec would
+	# raise euid to 0; cryo refuses, or restores with the image's ids only
+	run timeout "$CRYO_TIMEOUT" "$CRYO" -r -d -f "$NOBODY_DIR/out/img.cryo" --allow-other-user
+	echo "# restored by root: status $status: $output $(ids_of "$pid")" >&3
+	if [ "$status" -eq 0 ]; then
+		NOBODY_PIDS+=("$pid")
+		[ "$(ids_of "$pid")" = "$want" ] || fail "restored by root with $(ids_of "$pid")"
+		check_pass "$pid" "$LOG"
+	else
+		[ "$status" -eq 1 ] || fail "root restoring it exited $status: $output"
+		grep -qE "^cryo: .*pid $pid: the exec of .* gave it uids 65534 0 0 0.*setuid" <<<"$output" ||
+			fail "message does not say why: $output"
+		[ ! -e "/proc/$pid" ] || fail "a process with the image's pid exists: $(describe_pid "$pid") $(ids_of "$pid")"
+	fi
+}
+
+@test "root restoring an image or swapfile another user owns (or anyone may write) is refused, unless --allow-other-user" {
+	need_root
+	local pid swap
+	start_prog "$LOG" counter "$T/cnt"
+	pid=$PROG_PID
+	dump_kill "$pid" "$IMG"
+	swap=$T/cryo-$pid.swap
+
+	chown nobody "$IMG"
+	run timeout "$CRYO_TIMEOUT" "$CRYO" -r -f "$IMG"
+	echo "# $output" >&3
+	[ "$status" -eq 1 ] || fail "restore of a nobody-owned image exited $status, want 1: $output"
+	grep -qE "^cryo: image $IMG is owned by uid 65534, not root.*--allow-other-user" <<<"$output" ||
+		fail "message does not say why: $output"
+	[ ! -e "/proc/$pid" ] || fail "a refused restore created pid $pid: $(describe_pid "$pid")"
+
+	chown root "$IMG"
+	chown nobody "$swap"
+	run timeout "$CRYO_TIMEOUT" "$CRYO" -r -f "$IMG"
+	[ "$status" -eq 1 ] || fail "restore with a nobody-owned swapfile exited $status, want 1: $output"
+	grep -qE "^cryo: swapfile $swap is owned by uid 65534" <<<"$output" || fail "message does not say why: $output"
+	[ ! -e "/proc/$pid" ] || fail "a refused restore created pid $pid: $(describe_pid "$pid")"
+
+	chown root "$swap"
+	chmod 0666 "$IMG"
+	run timeout "$CRYO_TIMEOUT" "$CRYO" -r -f "$IMG"
+	[ "$status" -eq 1 ] || fail "restore of a world-writable image exited $status, want 1: $output"
+	grep -qE "^cryo: image $IMG is writable by every user" <<<"$output" || fail "message does not say why: $output"
+	[ ! -e "/proc/$pid" ] || fail "a refused restore created pid $pid: $(describe_pid "$pid")"
+
+	# explicitly allowed: restores
+	chmod 0600 "$IMG"
+	chown nobody "$IMG" "$swap"
+	restore_bg "$IMG" "$LOG" "$pid" --allow-other-user
+	check_pass "$pid" "$LOG"
+	stop_restored "$pid"
+}
+
+@test "an unprivileged user cannot dump its own process after PR_SET_DUMPABLE 0: the message says it is not dumpable" {
+	need_root
+	command -v setpriv >/dev/null || skip "setpriv is not installed"
+	local pid
+	nobody_dir
+	nobody_wrapper run-privs "$PROGS/privs"
+	PROGS=$NOBODY_DIR start_prog "$LOG" run-privs nodump
+	pid=$PROG_PID
+	NOBODY_PIDS+=("$pid")
+	[ "$(proc_status_field "$pid" Uid)" = 65534 ] || fail "privs does not run as nobody: $(ids_of "$pid")"
+	proc_snapshot "$pid" "$T/before"
+	run setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all -- \
+		"$CRYO" -p "$pid" -f "$NOBODY_DIR/out/img.cryo"
+	echo "# $output" >&3
+	[ "$status" -eq 1 ] || fail "dump of a non-dumpable process exited $status, want 1: $output"
+	[ "$(grep -c '^cryo: ' <<<"$output")" -eq 1 ] || fail "want one 'cryo: ...' line: $output"
+	grep -qE "^cryo: pid $pid: .*not dumpable.*PR_SET_DUMPABLE" <<<"$output" || fail "message does not say why: $output"
+	[ -z "$(ls -A "$NOBODY_DIR/out")" ] || fail "left files: $(ls -la "$NOBODY_DIR/out")"
+	assert_running_not_stopped "$pid"
+	assert_snapshot_unchanged "$pid" "$T/before"
+	check_pass "$pid" "$LOG"
 }

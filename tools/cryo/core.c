@@ -2,6 +2,7 @@
  * umask, personality, comm, rlimits and prctl flags. */
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@ static int dump_rlimits(struct dump_task *t)
 	for (int r = 0; r < NR_RLIMITS; r++) {
 		struct rlimit cur;
 
-		if (prlimit(t->pid, r, NULL, &cur) < 0)
+		if (prlimit(t->pid, r, NULL, &cur) < 0 &&
+		    (errno != EPERM || proc_rlimit(t->pid, r, &cur) < 0))	/* owner.c */
 			return err_sys(-errno, "pid %d: read rlimit %d", t->pid, r);
 		rl[r].cur = cur.rlim_cur;
 		rl[r].max = cur.rlim_max;
@@ -161,6 +163,17 @@ static int load_core(const struct img *im, uint32_t task, struct lx_core *c)
 	return 0;
 }
 
+static int drop_all_caps(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof(d));
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -1;
+	return (int)syscall(SYS_capset, &h, d);
+}
+
 /* In the new process, before exec: credentials first (only ever dropping:
  * the invoker must already hold what the image asks for), then the state
  * exec keeps. Runs in the child: no allocation that could fail silently,
@@ -186,6 +199,14 @@ int core_restore_preexec(const struct img *im, uint32_t task, char *errbuf, size
 				 c.pid, c.uid[1], c.gid[1], strerror(errno));
 			return -errno;
 		}
+	} else if (drop_all_caps() < 0) {
+		/* an unprivileged cryo may hold capabilities (CAP_CHECKPOINT_RESTORE,
+		 * perhaps ambient) that the image never recorded: they must not
+		 * pass to the restored process, nor through the exec of a setuid
+		 * file */
+		snprintf(errbuf, errlen, "pid %u: drop cryo's capabilities: %s", c.pid,
+			 strerror(errno));
+		return -errno;
 	}
 	/* before the exec, as the process had it: the kernel then ignores the
 	 * executable's setuid/setgid bits and file capabilities */
@@ -240,9 +261,7 @@ int core_restore(struct restore_task *t)
 	if (!e && (c.flags & LX_CORE_CHILD_SUBREAPER))
 		e = restore_sys(t, "set child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1,
 				0, 0, 0, 0, NULL);
-	if (!e)
-		e = restore_sys(t, "set dumpable", SYS_prctl, PR_SET_DUMPABLE, c.dumpable,
-				0, 0, 0, 0, NULL);
+	/* dumpable: late, in core_restore_dumpable */
 	if (!e && (c.flags & LX_CORE_NO_NEW_PRIVS))
 		e = restore_sys(t, "set no_new_privs", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1,
 				0, 0, 0, 0, NULL);
@@ -258,16 +277,45 @@ int core_restore(struct restore_task *t)
 	for (size_t r = 0; r < n && r < NR_RLIMITS && !e; r++) {
 		struct rlimit want = { rl[r].cur, rl[r].max }, have;
 
-		if (prlimit(t->pid, r, NULL, &have) == 0 && have.rlim_cur == want.rlim_cur &&
-		    have.rlim_max == want.rlim_max)
+		if ((prlimit(t->pid, r, NULL, &have) == 0 || proc_rlimit(t->pid, r, &have) == 0) &&
+		    have.rlim_cur == want.rlim_cur && have.rlim_max == want.rlim_max)
 			continue;
-		if (prlimit(t->pid, r, &want, NULL) < 0)
-			e = err_sys(-errno, "pid %d: set rlimit %zu to %llu/%llu (this needs"
+		if (prlimit(t->pid, r, &want, NULL) == 0)
+			continue;
+		if (errno == EPERM) {
+			/* another user's process, and cryo lacks CAP_SYS_RESOURCE:
+			 * the process sets its own (owner.c has the dump side) */
+			uint64_t addr;
+
+			e = restore_put(t, 0, &want, sizeof(want), &addr);
+			if (!e)
+				e = restore_sys(t, "set rlimit", SYS_prlimit64, 0, r, addr, 0, 0,
+						0, NULL);
+		} else {
+			e = -errno;
+		}
+		if (e)
+			e = err_ctx(e, "pid %d: set rlimit %zu to %llu/%llu (this needs"
 				    " CAP_SYS_RESOURCE when raising the hard limit)", t->pid, r,
 				    (unsigned long long)want.rlim_cur,
 				    (unsigned long long)want.rlim_max);
 	}
 	free(rl);
+	return e;
+}
+
+/* The dumpable flag, once cryo is done with the task's memory and fds: an
+ * unprivileged cryo (no CAP_SYS_PTRACE) can no longer write the memory of
+ * a non-dumpable tracee, nor look at its fds. Called by threads_restore
+ * before the final registers. */
+int core_restore_dumpable(struct restore_task *t)
+{
+	struct lx_core c;
+	int e = load_core(t->im, t->index, &c);
+
+	if (!e)
+		e = restore_sys(t, "set dumpable", SYS_prctl, PR_SET_DUMPABLE, c.dumpable,
+				0, 0, 0, 0, NULL);
 	return e;
 }
 

@@ -32,7 +32,19 @@ struct restore_opts {
 	int detach;
 	int allow_changed_files;
 	int exec_fd;		/* >= 0: image handed over by binfmt (AT_EXECFD) */
+	int allow_other_user;	/* root: restore files another user owns */
 };
+
+/* owner.c: as root, restore only what root wrote (or --allow-other-user) */
+int restore_check_owner(int fd, const char *what, const char *path, int allow_other_user);
+int restore_img_open(struct img *im, const struct restore_opts *o);
+struct restore_task;
+int core_restore_dumpable(struct restore_task *t);	/* core.c */
+/* why PTRACE_SEIZE of pid failed, for the error message */
+void trace_refusal_reason(pid_t pid, char *buf, size_t len);
+/* rlimit of another user's process without CAP_SYS_RESOURCE (/proc/PID/limits) */
+struct rlimit;
+int proc_rlimit(pid_t pid, int resource, struct rlimit *rl);
 
 /* One process being dumped: frozen, with its /proc state read once. */
 struct dump_task {

@@ -155,8 +155,10 @@ static int freeze_task(struct dump_task *t)
 			t->zombie = 1;
 			return 0;
 		}
-		return err_set(-EPERM, "pid %d: cannot trace it (another user's process, not"
-			       " dumpable, or already traced)", t->pid);
+		char why[320];
+
+		trace_refusal_reason(t->pid, why, sizeof(why));	/* owner.c */
+		return err_set(-EPERM, "pid %d: cannot trace it: %s", t->pid, why);
 	}
 	t->seized = 1;
 	e = pt_interrupt_wait(t->pid);

@@ -20,6 +20,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: cryo -p PID -f IMAGE [--kill] [--swapfile PATH]\n"
 "       cryo -r -f IMAGE [-d] [--swapfile PATH] [--allow-changed-files]\n"
+"               [--allow-other-user]\n"
 "       cryo register | unregister\n"
 "       cryo show IMAGE [--json] [--verify] [--swapfile PATH]\n"
 "       cryo check [--json]\n"
@@ -44,6 +45,8 @@ static void usage(FILE *f)
 "  -d, --detach             with -r: print the restored pid and exit 0 at once\n"
 "      --allow-changed-files  restore even if an open or mapped file changed size\n"
 "                           or mtime since the dump\n"
+"      --allow-other-user   as root: restore an image or swapfile that another user\n"
+"                           owns or may write (refused by default)\n"
 "  -q, --quiet              no warnings;  -v, --verbose: more detail\n"
 "      --log-file PATH      also append every message, at every level, to PATH\n"
 "  -h, --help               this text;    -V, --version: the version\n"
@@ -109,7 +112,7 @@ int main(int argc, char **argv)
 
 static int dump_or_restore(int argc, char **argv)
 {
-	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE };
+	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE, OPT_ALLOW_OTHER_USER };
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "file", required_argument, NULL, 'f' },
@@ -118,6 +121,7 @@ static int dump_or_restore(int argc, char **argv)
 		{ "detach", no_argument, NULL, 'd' },
 		{ "kill", no_argument, NULL, OPT_KILL },
 		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
+		{ "allow-other-user", no_argument, NULL, OPT_ALLOW_OTHER_USER },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -150,6 +154,7 @@ static int dump_or_restore(int argc, char **argv)
 		case 'd': r.detach = 1; break;
 		case OPT_KILL: d.kill_after = 1; break;
 		case OPT_ALLOW_CHANGED: r.allow_changed_files = 1; break;
+		case OPT_ALLOW_OTHER_USER: r.allow_other_user = 1; break;
 		case 'q': log_level = 0; break;
 		case OPT_LOG_FILE:
 			if (log_open(optarg)) {

@@ -25,7 +25,14 @@
 
 static int open_swap(const struct img *im, const struct restore_opts *o, struct swapfile **sw)
 {
-	return image_swap_open(im, o->swapfile, sw, NULL);
+	char *path = NULL;
+	int e = image_swap_open(im, o->swapfile, sw, &path);
+
+	if (!e)
+		e = restore_check_owner(swap_fd(*sw), "swapfile", path ? path : "?",
+					o->allow_other_user);
+	free(path);
+	return e;
 }
 
 /* NUL-separated blob -> NULL-terminated vector pointing into a copy */
@@ -340,7 +347,7 @@ static int ctx_init(struct restore_ctx *c, const struct restore_opts *o)
 	c->o = o;
 	c->image_fd = -1;
 	c->ack[0] = c->ack[1] = -1;
-	e = o->exec_fd >= 0 ? img_open_fd(&c->im, o->exec_fd, o->image) : img_open(&c->im, o->image);
+	e = restore_img_open(&c->im, o);	/* owner.c */
 	if (e)
 		return e;
 	e = img_records(&c->im, LX_SEC_TASKS, LX_TASK_GLOBAL, sizeof(*c->tasks), 32,

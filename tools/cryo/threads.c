@@ -688,6 +688,8 @@ int threads_restore(struct restore_task *t)
 		if (th[i].rseq_addr)
 			e = thread_sys(t, i ? &inj[i] : &t->inj, "rseq", SYS_rseq, th[i].rseq_addr,
 				       th[i].rseq_len, 0, th[i].rseq_sig, NULL);
+	if (!e)
+		e = core_restore_dumpable(t);	/* late: see core.c */
 	for (size_t i = 0; i < n && !e; i++)
 		e = thread_final(i ? &inj[i] : &t->inj, &gp[i], xs + i * rs + 8, rs - 8,
 				 th[i].sigmask);
