@@ -25,6 +25,8 @@ static void usage(FILE *f)
 "       cryo check [--json]\n"
 "       cryo core IMAGE -o CORE [--pid PID] [--swapfile PATH]\n"
 "       cryo snapshots [--delete ID] SWAPFILE\n"
+"       cryo run --cache [--cache-dir DIR] [--cache-point stop|stdin] -- CMD [ARGS...]\n"
+"       cryo cache ls | rm KEY... | rm --all | gc [--max-age DAYS] [--max-size MIB]\n"
 "       cryo --help | --version\n"
 "\n"
 "Checkpoint a running process to IMAGE, or restart it from IMAGE.\n"
@@ -88,6 +90,8 @@ static const struct verb {
 	{ "check", cmd_check, "probe this kernel for what cryo can do here" },
 	{ "core", cmd_core, "write an ELF core file of an image for gdb" },
 	{ "snapshots", cmd_snapshots, "list or delete the snapshots in a swapfile" },
+	{ "run", cmd_run, "run a command from its cached warmed-up state" },
+	{ "cache", cmd_cache, "list, remove or prune the run cache" },
 };
 
 static int dump_or_restore(int argc, char **argv);

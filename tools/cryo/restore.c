@@ -110,8 +110,10 @@ static pid_t clone_with_pid(pid_t pid)
 
 	memset(&ca, 0, sizeof(ca));
 	ca.exit_signal = SIGCHLD;
-	ca.set_tid = (uint64_t)(uintptr_t)&pid;
-	ca.set_tid_size = 1;
+	if (pid) {	/* 0: fresh_pids, the kernel picks */
+		ca.set_tid = (uint64_t)(uintptr_t)&pid;
+		ca.set_tid_size = 1;
+	}
 	return (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 }
 
@@ -350,6 +352,13 @@ static int ctx_init(struct restore_ctx *c, const struct restore_opts *o)
 	if (!c->ntasks || c->ntasks > 4096)
 		return err_set(-EINVAL, "image %s: %zu tasks", c->im.path, c->ntasks);
 	e = check_tasks(c);
+	/* a new pid is only consistent for one process of one thread: the
+	 * pids of other tasks and threads are kept in user memory (glibc's
+	 * thread descriptors) and in the image's parent/thread links */
+	if (!e && o->fresh_pids && (c->ntasks != 1 || c->tasks[0].nr_threads != 1))
+		e = err_set(-EOPNOTSUPP, "image %s: %zu processes, %u threads: a restore with"
+			    " new pids needs one single-threaded process", c->im.path, c->ntasks,
+			    c->tasks[0].nr_threads);
 	c->plans = calloc(c->ntasks, sizeof(*c->plans));
 	if (!c->plans)
 		return -ENOMEM;
@@ -725,12 +734,22 @@ static int create_tree(struct restore_ctx *c)
 		return e;
 	}
 	fflush(NULL);
-	root = clone_with_pid((pid_t)c->tasks[0].pid);
+	root = clone_with_pid(c->o->fresh_pids ? 0 : (pid_t)c->tasks[0].pid);
 	if (root == 0)
 		task_main(c, 0);
 	if (root < 0) {
 		free(live);
 		return explain_clone_failure((pid_t)c->tasks[0].pid, errno);
+	}
+	if (c->o->fresh_pids) {
+		/* from here on the task is known by the pid it got */
+		struct lx_task *t = &c->tasks[0];
+
+		if (t->sid == t->pid)
+			t->sid = (uint32_t)root;
+		if (t->pgid == t->pid)
+			t->pgid = (uint32_t)root;
+		t->pid = (uint32_t)root;
 	}
 	c->created[0] = 1;
 	{
