@@ -67,7 +67,8 @@ test: all
 	tests/tools/reaper bats --tap tests/bats
 
 # benchmark suite (bench/REPORT.md): BENCH_QUICK=1 for a short run, CRIU=path to compare
-BENCH_BINS = bench/bin/bench bench/bin/workload bench/bin/basedump bench/bin/baserestore
+BENCH_BINS = bench/bin/bench bench/bin/workload bench/bin/basedump bench/bin/baserestore \
+	bench/bin/startup
 
 bench/bin/%: bench/%.c
 	@mkdir -p bench/bin
