@@ -6,6 +6,7 @@
 # Needs `make cryo progs`.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 : "${BATS_TEST_TIMEOUT:=120}"
 
@@ -204,4 +205,17 @@ entries() {
 	[ "$(entries)" -eq 1 ] || fail "gc removed a good entry: $output"
 	run "$CRYO" cache gc --cache-dir "$D" --max-size 0
 	[ "$(entries)" -eq 0 ] || fail "gc --max-size 0 kept an entry: $output"
+}
+
+@test "a damaged entry is not restored: a warning, a fresh run, and the entry is replaced" {
+	crun a 1 -- "$T/warm"
+	key=$(basename "$(find "$D" -mindepth 1 -maxdepth 1 -type d ! -name '.*')")
+	printf 'garbage' | dd of="$D/$key/image" bs=1 seek=5000 conv=notrunc 2>/dev/null
+	crun b 2 -- "$T/warm"
+	[ "$ST" -eq 0 ] && grep -qx 2 "$T/b.out" || fail "run with a damaged entry: $ST $(cat "$T/b.out" "$T/b.err")"
+	grep -q "warning.*cache entry $key.*checksum mismatch; running it afresh" "$T/b.err" ||
+		fail "no warning: $(cat "$T/b.err")"
+	initialised b || fail "the damaged entry was used"
+	crun c 3 -- "$T/warm"
+	! initialised c && grep -qx 3 "$T/c.out" || fail "entry not replaced: $(cat "$T/c.out" "$T/c.err")"
 }
