@@ -10,7 +10,7 @@
  *   DIR/KEY/meta        what the entry depends on, text (see write_meta)
  *   DIR/.new-XXXXXX/    an entry being built by a first run
  *
- * KEY is a hash of the command line, the executable's path, the cwd, the
+ * KEY is a hash of the command line, the executable's path as found, the cwd, the
  * environment minus a short ignore list, the cache point and the user.
  * The identities of the executable and of every file mapped at the cache
  * point (device, inode, size, mtime, ELF build-id) are in meta and are
@@ -132,7 +132,7 @@ int cache_key(const struct cache_cmd *c, char key[CACHE_KEY_LEN + 1])
 	hash_str(s, "cryo-cache-key", "1");
 	hash_str(s, "uid", uid);
 	hash_str(s, "point", c->point);
-	hash_str(s, "exe", c->exe);
+	hash_str(s, "path", c->path);
 	hash_str(s, "cwd", c->cwd);
 	for (char **a = c->argv; *a; a++)
 		hash_str(s, "arg", *a);

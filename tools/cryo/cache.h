@@ -10,7 +10,9 @@
 /* What a key is made of: the command as it will run, where, and with
  * which environment (minus cache_env_ignored()), and the cache point. */
 struct cache_cmd {
-	const char *exe;	/* the file that runs: PATH resolved, then realpath */
+	const char *path;	/* CMD as execvp would find it: what runs */
+	const char *exe;	/* its realpath: checked at lookup, not keyed, so
+				 * a symlink moved to a new target replaces the entry */
 	char **argv;
 	char **envp;
 	const char *cwd;

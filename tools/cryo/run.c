@@ -68,7 +68,7 @@ static char *resolve(const char *cmd)
 	char buf[PATH_MAX];
 
 	if (strchr(cmd, '/'))
-		return realpath(cmd, NULL);
+		return strdup(cmd);
 	if (!path)
 		path = "/usr/local/bin:/usr/bin:/bin";
 	while (*path) {
@@ -80,7 +80,7 @@ static char *resolve(const char *cmd)
 		else
 			snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, cmd);
 		if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
-			return realpath(buf, NULL);
+			return strdup(buf);
 		path += n + (path[n] == ':');
 	}
 	return NULL;
@@ -185,7 +185,8 @@ static int trace_to_stdin(pid_t pid, int *st)
 	if (!WIFSTOPPED(*st))
 		return 0;	/* the exec failed: it said why */
 	if (ptrace(PTRACE_SETOPTIONS, pid, 0,
-		   (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)) < 0)
+		   (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
+				  PTRACE_O_TRACEEXEC)) < 0)
 		return err_sys(-errno, "pid %d: PTRACE_SETOPTIONS", pid);
 	for (;;) {
 		if (ptrace(PTRACE_SYSCALL, pid, 0, (void *)(long)sig) < 0)
@@ -198,8 +199,8 @@ static int trace_to_stdin(pid_t pid, int *st)
 		}
 		if (WIFEXITED(*st) || WIFSIGNALED(*st))
 			return 0;
-		if (!WIFSTOPPED(*st))
-			continue;
+		if (!WIFSTOPPED(*st) || (*st >> 16))
+			continue;	/* an exec (a script's interpreter) */
 		if (WSTOPSIG(*st) == (SIGTRAP | 0x80)) {
 			struct __ptrace_syscall_info si;
 
@@ -316,8 +317,8 @@ static int first_run(const char *dir, const char *key, const struct cache_cmd *c
 			fprintf(stderr, "cryo: run: PTRACE_TRACEME: %s\n", strerror(errno));
 			_exit(127);
 		}
-		execve(c->exe, c->argv, c->envp);
-		fprintf(stderr, "cryo: run: exec %s: %s\n", c->exe, strerror(errno));
+		execve(c->path, c->argv, c->envp);
+		fprintf(stderr, "cryo: run: exec %s: %s\n", c->path, strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
 	}
 	run_child = pid;
@@ -417,7 +418,7 @@ int cmd_run(int argc, char **argv)
 		{ 0 }
 	};
 	const char *dir_opt = NULL, *point = "stop";
-	char key[CACHE_KEY_LEN + 1], cwd[PATH_MAX], *dir = NULL, *exe;
+	char key[CACHE_KEY_LEN + 1], cwd[PATH_MAX], *dir = NULL, *exe, *path;
 	struct cache_cmd c;
 	int opt, use_cache = 0, e, status;
 
@@ -449,16 +450,21 @@ int cmd_run(int argc, char **argv)
 		run_usage(stderr);
 		return 2;
 	}
-	exe = resolve(argv[optind]);
+	path = resolve(argv[optind]);
+	exe = path ? realpath(path, NULL) : NULL;
 	if (!exe) {
-		fprintf(stderr, "cryo: run: %s: command not found\n", argv[optind]);
+		fprintf(stderr, "cryo: run: %s: %s\n", argv[optind],
+			path ? strerror(errno) : "command not found");
+		free(path);
 		return 127;
 	}
 	if (!getcwd(cwd, sizeof(cwd))) {
 		report_error("run: getcwd: %s", strerror(errno));
 		free(exe);
+		free(path);
 		return 1;
 	}
+	c.path = path;
 	c.exe = exe;
 	c.argv = argv + optind;
 	c.envp = environ;
@@ -473,6 +479,7 @@ int cmd_run(int argc, char **argv)
 		err_clear();
 		status = first_run(NULL, NULL, &c, 0);
 		free(exe);
+		free(path);
 		return status;
 	}
 	e = cache_lookup(dir, key, &c);
@@ -490,5 +497,6 @@ int cmd_run(int argc, char **argv)
 out:
 	free(dir);
 	free(exe);
+	free(path);
 	return status;
 }
