@@ -219,3 +219,21 @@ entries() {
 	crun c 3 -- "$T/warm"
 	! initialised c && grep -qx 3 "$T/c.out" || fail "entry not replaced: $(cat "$T/c.out" "$T/c.err")"
 }
+
+@test "what a new pid would break is not cached: a warning, and the program runs on" {
+	py=$(command -v python3) || skip "python3 is not installed"
+	crun a in -- "$py" -c 'import os, signal, sys
+f = open("/proc/self/status")
+os.kill(os.getpid(), signal.SIGSTOP)
+print("ran", sys.stdin.read().strip())'
+	[ "$ST" -eq 0 ] && grep -qx "ran in" "$T/a.out" || fail "$ST $(cat "$T/a.out" "$T/a.err")"
+	grep -q "not cached: fd 3 is /proc/[0-9]*/status, a file of the process itself" "$T/a.err" ||
+		fail "no warning: $(cat "$T/a.err")"
+	crun b in -- "$py" -c 'import os, signal, sys, threading, time
+threading.Thread(target=time.sleep, args=(0.3,)).start()
+os.kill(os.getpid(), signal.SIGSTOP)
+print("ran", sys.stdin.read().strip())'
+	[ "$ST" -eq 0 ] && grep -qx "ran in" "$T/b.out" || fail "$ST $(cat "$T/b.out" "$T/b.err")"
+	grep -q "not cached: 2 threads at the cache point" "$T/b.err" || fail "no warning: $(cat "$T/b.err")"
+	[ "$(entries)" -eq 0 ] || fail "an entry was made"
+}

@@ -399,10 +399,13 @@ int cache_write_meta(const char *tmp, const struct cache_cmd *c, pid_t pid)
 		goto out_free;
 	e = img_records(&im, LX_SEC_TASKS, LX_TASK_GLOBAL, sizeof(*tasks), 32, (void **)&tasks,
 			&ntasks);
-	if (!e && (ntasks != 1 || tasks[0].nr_threads != 1))
-		e = err_set(-EOPNOTSUPP, "%zu processes and %u threads at the cache point: a"
-			    " cached run gets a new pid, which works for one single-threaded"
-			    " process only", ntasks, ntasks ? tasks[0].nr_threads : 0);
+	if (!e && ntasks != 1)
+		e = err_set(-EOPNOTSUPP, "%zu processes at the cache point: a cached run gets a"
+			    " new pid, which works for one single-threaded process only", ntasks);
+	if (!e && tasks[0].nr_threads != 1)
+		e = err_set(-EOPNOTSUPP, "%u threads at the cache point: a cached run gets a"
+			    " new pid, which works for one single-threaded process only",
+			    tasks[0].nr_threads);
 	free(tasks);
 	if (!e)
 		e = check_pid_deps(&im, pid);
