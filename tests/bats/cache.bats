@@ -54,6 +54,7 @@ entries() {
 	grep -qx two "$T/second.out" || fail "cached run did not echo its stdin: $(cat "$T/second.out")"
 	! grep -qx one "$T/second.out" || fail "cached run echoed the first run's input"
 	grep -q "state lost" "$T/second.err" && fail "cached run lost its memory: $(cat "$T/second.err")"
+	grep -q "stale thread id" "$T/second.err" && fail "glibc's thread id: $(cat "$T/second.err")"
 	p1=$(awk '/^pid/ { print $2 }' "$T/first.out")
 	p2=$(awk '/^pid/ { print $2 }' "$T/second.out")
 	[ -n "$p2" ] && [ "$p1" != "$p2" ] || fail "cached run had pid '$p2', the first '$p1'"

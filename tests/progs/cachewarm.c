@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,15 @@ int main(int argc, char **argv)
 		sum += state[i];
 	if (sum != (len / 4096) * 1)	/* i*7+1 at multiples of 4096 is 1 mod 256 */
 		fprintf(stderr, "cachewarm: state lost (sum %zu)\n", sum);
+	{
+		/* where the kernel clears the thread id at exit, glibc keeps its
+		 * copy of it: after a restore under a new pid it must be the new */
+		pid_t *tidp = NULL;
+
+		if (prctl(PR_GET_TID_ADDRESS, &tidp) == 0 && tidp && *tidp != getpid())
+			fprintf(stderr, "cachewarm: stale thread id %d, pid %d\n", *tidp,
+				(int)getpid());
+	}
 	printf("pid %d\n", (int)getpid());
 	fflush(stdout);
 	while ((n = read(0, buf, sizeof(buf))) > 0)

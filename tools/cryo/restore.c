@@ -658,6 +658,30 @@ static int restore_task_state(struct restore_task *t)
 	return e;
 }
 
+/* fresh_pids: threading libraries keep the thread id where the kernel
+ * clears it at exit (glibc's pd->tid is its set_tid_address): the dumped
+ * id found there becomes the new one, so the library agrees with getpid */
+static int renumber_tid_word(struct restore_task *t)
+{
+	struct lx_thread *th = NULL;
+	uint32_t v;
+	size_t n = 0;
+	int e = img_records(t->im, LX_SEC_THREADS, t->index, sizeof(*th), 8, (void **)&th, &n);
+
+	if (e)
+		return e;
+	if (n == 1 && th[0].clear_tid_addr) {
+		if (!mem_read(t->pid, th[0].clear_tid_addr, &v, sizeof(v)) && v == th[0].tid) {
+			v = (uint32_t)t->pid;
+			e = mem_write(t->pid, th[0].clear_tid_addr, &v, sizeof(v));
+		} else {
+			err_clear();	/* no thread id there: nothing to renumber */
+		}
+	}
+	free(th);
+	return e;
+}
+
 static int rebuild(struct restore_ctx *c, size_t i)
 {
 	struct restore_task t;
@@ -672,6 +696,8 @@ static int rebuild(struct restore_ctx *c, size_t i)
 	e = check_exec(t.pid, &c->plans[i]);
 	if (!e)
 		e = restore_task_state(&t);
+	if (!e && c->o->fresh_pids)
+		e = renumber_tid_word(&t);
 	/* the other threads go now, whole; the leader with the tree below */
 	if (!e)
 		e = threads_detach(&t);
