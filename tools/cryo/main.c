@@ -49,6 +49,10 @@ static void usage(FILE *f)
 "Restored stdio: fds 0-2 that were a terminal, pipe or socket from outside\n"
 "the process are taken from cryo's own fds 0-2.\n"
 "\n"
+"cryo run --cache -- CMD starts CMD from a cached checkpoint of its warmed-up\n"
+"state (made by its first run at the cache point: CMD raises SIGSTOP, or with\n"
+"--cache-point stdin, first waits for input on fd 0); see cryo run --help.\n"
+"\n"
 "Exit status: 0 success; 1 dump or restore failed (one line on stderr names\n"
 "the pid, the object and the reason); 2 usage error; with -r and no -d,\n"
 "the restored process's exit status.\n");
