@@ -383,6 +383,7 @@ static int cached_run(const char *dir, const char *key, int *status)
 	if (e)
 		return e;
 	cache_touch(dir, key);
+	info("restored from cache entry %s as pid %d", key, pid);
 	run_child = pid;
 	parent_signals();
 	*status = wait_root(pid);
