@@ -238,3 +238,22 @@ print("ran", sys.stdin.read().strip())'
 	grep -q "not cached: 2 threads at the cache point" "$T/b.err" || fail "no warning: $(cat "$T/b.err")"
 	[ "$(entries)" -eq 0 ] || fail "an entry was made"
 }
+
+@test "the stdin cache point: poll/select and epoll on fd 0, and a SIGSTOP before any read" {
+	py=$(command -v python3) || skip "python3 is not installed"
+	sel='import select, sys; select.select([sys.stdin], [], []); print("got", sys.stdin.readline().strip())'
+	ep='import select, sys; e = select.epoll(); e.register(0, select.EPOLLIN); e.poll(); print("got", sys.stdin.readline().strip())'
+	for prog in "$sel" "$ep"; do
+		crun a one -v --cache-point stdin -- "$py" -c "$prog"
+		[ "$ST" -eq 0 ] && grep -qx "got one" "$T/a.out" || fail "first: $ST $(cat "$T/a.out" "$T/a.err")"
+		grep -q "cached as" "$T/a.err" || fail "first run not cached: $(cat "$T/a.err")"
+		crun b two -v --cache-point stdin -- "$py" -c "$prog"
+		[ "$ST" -eq 0 ] && grep -qx "got two" "$T/b.out" || fail "cached: $ST $(cat "$T/b.out" "$T/b.err")"
+		grep -q "restored from cache entry" "$T/b.err" || fail "not from the cache: $(cat "$T/b.err")"
+	done
+	# a program that stops itself before reading: that is its cache point
+	crun c three --cache-point stdin -- "$T/warm" 1
+	crun d four --cache-point stdin -- "$T/warm" 1
+	[ "$ST" -eq 1 ] && grep -qx four "$T/d.out" && ! initialised d ||
+		fail "SIGSTOP under --cache-point stdin: $ST $(cat "$T/d.out" "$T/d.err")"
+}

@@ -478,6 +478,8 @@ static int hexval(int c)
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+_Static_assert(2 * LX_CKPT_BUILD_ID_MAX + 1 == 65, "parse_dep reads at most 65 hex digits");
+
 static int parse_dep(char *s, struct dep *d)
 {
 	unsigned long long dev, ino, size, mt;
@@ -485,7 +487,7 @@ static int parse_dep(char *s, struct dep *d)
 	int used = 0;
 
 	memset(d, 0, sizeof(*d));
-	if (sscanf(s, "%llu %llu %llu %llu %41s %n", &dev, &ino, &size, &mt, bid, &used) != 5 ||
+	if (sscanf(s, "%llu %llu %llu %llu %65s %n", &dev, &ino, &size, &mt, bid, &used) != 5 ||
 	    !used || s[used] != '/')
 		return -1;
 	d->id.dev = dev;
