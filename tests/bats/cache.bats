@@ -257,3 +257,22 @@ print("ran", sys.stdin.read().strip())'
 	[ "$ST" -eq 1 ] && grep -qx four "$T/d.out" && ! initialised d ||
 		fail "SIGSTOP under --cache-point stdin: $ST $(cat "$T/d.out" "$T/d.err")"
 }
+
+@test "a changed input the program read before its cache point (a Python module) makes the entry stale" {
+	py=$(command -v python3) || skip "python3 is not installed"
+	mkdir "$T/app"
+	cd "$T/app"
+	printf 'import os, signal, sys, mod\nos.kill(os.getpid(), signal.SIGSTOP)\nprint(mod.V, sys.stdin.read().strip())\n' >app.py
+	echo 'V = "v1"' >mod.py
+	crun a in1 -v -- "$py" app.py
+	crun b in2 -v -- "$py" app.py
+	grep -qx "v1 in2" "$T/b.out" && grep -q "restored from cache entry" "$T/b.err" ||
+		fail "second run: $(cat "$T/b.out" "$T/b.err")"
+	echo 'V = "v2"' >mod.py
+	crun c in3 -v -- "$py" app.py
+	grep -qx "v2 in3" "$T/c.out" || fail "changed module: $(cat "$T/c.out" "$T/c.err")"
+	grep -q "mod.py changed" "$T/c.err" || fail "no staleness reason: $(cat "$T/c.err")"
+	crun d in4 -v -- "$py" app.py
+	grep -qx "v2 in4" "$T/d.out" && grep -q "restored from cache entry" "$T/d.err" ||
+		fail "after replacement: $(cat "$T/d.out" "$T/d.err")"
+}

@@ -379,7 +379,21 @@ static int write_file_synced(const char *path, FILE *f)
 	return e;
 }
 
-int cache_write_meta(const char *tmp, const struct cache_cmd *c, pid_t pid)
+static int file_ident(const char *path, struct cache_read *r)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	r->dev = st.st_dev;
+	r->ino = st.st_ino;
+	r->size = (uint64_t)st.st_size;
+	r->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+	return 0;
+}
+
+int cache_write_meta(const char *tmp, const struct cache_cmd *c, pid_t pid,
+		     const struct cache_read *reads, size_t nreads)
 {
 	struct img im;
 	struct lx_task *tasks = NULL;
@@ -442,6 +456,45 @@ int cache_write_meta(const char *tmp, const struct cache_cmd *c, pid_t pid)
 		put_esc(f, deps[i].path);
 		fputc('\n', f);
 	}
+	/* the file CMD named (a script is read, not mapped), then what the
+	 * program read; each by its identity now, which must still be the
+	 * one it had when it was opened */
+	{
+		struct cache_read self = { 0 };
+
+		if (!file_ident(c->exe, &self)) {
+			self.path = (char *)c->exe;
+			fprintf(f, "read %llu %llu %llu %llu ", (unsigned long long)self.dev,
+				(unsigned long long)self.ino, (unsigned long long)self.size,
+				(unsigned long long)self.mtime_ns);
+			put_esc(f, c->exe);
+			fputc('\n', f);
+		}
+	}
+	for (size_t i = 0; i < nreads && !e; i++) {
+		const struct cache_read *r = &reads[i];
+		struct cache_read now;
+		size_t k;
+
+		for (k = 0; k < ndeps && (deps[k].id.dev != r->dev || deps[k].id.ino != r->ino); k++)
+			;
+		if (k < ndeps)
+			continue;	/* mapped: checked with its build-id */
+		if (file_ident(r->path, &now) || now.dev != r->dev || now.ino != r->ino ||
+		    now.size != r->size || now.mtime_ns != r->mtime_ns)
+			e = err_set(-ESTALE, "%s changed while the first run was being cached",
+				    r->path);
+		fprintf(f, "read %llu %llu %llu %llu ", (unsigned long long)r->dev,
+			(unsigned long long)r->ino, (unsigned long long)r->size,
+			(unsigned long long)r->mtime_ns);
+		put_esc(f, r->path);
+		fputc('\n', f);
+	}
+	if (e) {
+		fclose(f);
+		unlink(mtmp);
+		goto out_free;
+	}
 	e = write_file_synced(mtmp, f);
 	if (!e && rename(mtmp, mpath) < 0)
 		e = err_sys(-errno, "cache: rename %s", mtmp);
@@ -462,6 +515,8 @@ struct meta {
 	size_t nargs;
 	struct dep *deps;
 	size_t ndeps;
+	struct cache_read *reads;	/* paths point into text */
+	size_t nreads;
 	time_t used;		/* mtime of meta: the last run from it */
 };
 
@@ -470,6 +525,7 @@ static void meta_free(struct meta *m)
 	free(m->text);
 	free(m->args);
 	free(m->deps);	/* paths point into text */
+	free(m->reads);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -567,6 +623,23 @@ static int meta_read(const char *dir, const char *key, struct meta *m)
 			m->args = nv;
 			m->args[m->nargs] = line + 4;
 			unesc(m->args[m->nargs++]);
+		} else if (!strncmp(line, "read ", 5)) {
+			struct cache_read *nv = realloc(m->reads, (m->nreads + 1) * sizeof(*nv));
+			unsigned long long dev, ino, size, mt;
+			int used = 0;
+
+			if (!nv) {
+				e = -ENOMEM;
+				break;
+			}
+			m->reads = nv;
+			if (sscanf(line + 5, "%llu %llu %llu %llu %n", &dev, &ino, &size, &mt,
+				   &used) != 4 || !used || line[5 + used] != '/') {
+				e = -EINVAL;
+				break;
+			}
+			nv[m->nreads] = (struct cache_read){ dev, ino, size, mt, line + 5 + used };
+			unesc(nv[m->nreads++].path);
 		} else if (!strncmp(line, "dep ", 4)) {
 			struct dep *nv = realloc(m->deps, (m->ndeps + 1) * sizeof(*nv));
 
@@ -618,6 +691,17 @@ static int meta_check(const char *dir, const char *key, const struct meta *m)
 		if (now.build_id_len != d->id.build_id_len ||
 		    memcmp(now.build_id, d->id.build_id, now.build_id_len))
 			return err_set(-ESTALE, "%s has another build-id", d->path);
+	}
+	for (size_t i = 0; i < m->nreads; i++) {
+		const struct cache_read *r = &m->reads[i];
+		struct cache_read now;
+
+		if (file_ident(r->path, &now))
+			return err_set(-ESTALE, "%s is gone", r->path);
+		if (now.dev != r->dev || now.ino != r->ino)
+			return err_set(-ESTALE, "%s was replaced", r->path);
+		if (now.size != r->size || now.mtime_ns != r->mtime_ns)
+			return err_set(-ESTALE, "%s changed (size or mtime)", r->path);
 	}
 	return 0;
 }

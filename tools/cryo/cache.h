@@ -39,10 +39,17 @@ char *cache_path(const char *dir, const char *key, const char *file);
 int cache_lookup(const char *dir, const char *key, const struct cache_cmd *c);
 /* A new entry is built in a private directory and renamed into place */
 int cache_new_tmp(const char *dir, char **tmp);
-/* Record what the image in tmp depends on (the executable and every file
- * mapped, with their identities) and refuse images a restore under a new
- * pid would get wrong; -EOPNOTSUPP with a message: not cacheable. */
-int cache_write_meta(const char *tmp, const struct cache_cmd *c, pid_t pid);
+/* A regular file the first run opened read-only before its cache point */
+struct cache_read {
+	uint64_t dev, ino, size, mtime_ns;
+	char *path;
+};
+/* Record what the image in tmp depends on (the executable, every file
+ * mapped, with their identities and build-ids, and the files in reads)
+ * and refuse images a restore under a new pid would get wrong;
+ * -EOPNOTSUPP with a message: not cacheable. */
+int cache_write_meta(const char *tmp, const struct cache_cmd *c, pid_t pid,
+		     const struct cache_read *reads, size_t nreads);
 int cache_install(const char *dir, const char *key, const char *tmp);
 int cache_remove_dir(const char *path);	/* an entry or a tmp directory */
 void cache_touch(const char *dir, const char *key);	/* last used: now */

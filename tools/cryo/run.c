@@ -173,12 +173,71 @@ static int back_up(pid_t pid)
 	return 0;
 }
 
-/* Trace the traced-from-exec child until its cache point. Returns 1 when
- * it is there (detached, in a group stop), 0 when it exited (*st), or
- * -errno (it was let go untraced). */
-static int trace_to_stdin(pid_t pid, int *st)
+/* The files a first run read before its cache point: its inputs, whose
+ * change makes the entry stale (a script, its modules, its configuration) */
+struct reads {
+	struct cache_read *v;
+	size_t n;
+};
+
+#define READS_MAX 100000
+/* A first run that reaches no cache point within this many system calls
+ * goes on untraced (and uncached): tracing costs two stops per call */
+#define TRACE_MAX_SYSCALLS 200000
+
+static void reads_free(struct reads *r)
 {
-	int sig = 0;
+	for (size_t i = 0; i < r->n; i++)
+		free(r->v[i].path);
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+/* At the exit of a successful open: a regular file opened read-only (not
+ * created or truncated) is an input. Outputs, directories, pseudo-files
+ * and deleted files are not: they would make every entry stale. */
+static void note_open(pid_t pid, uint64_t flags, long fd, struct reads *r)
+{
+	char link[64], path[PATH_MAX];
+	struct cache_read *nv;
+	struct stat st;
+	ssize_t n;
+
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_PATH)) ||
+	    r->n >= READS_MAX)
+		return;
+	snprintf(link, sizeof(link), "/proc/%d/fd/%ld", pid, fd);
+	if (stat(link, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0)
+		return;
+	path[n] = 0;
+	if (path[0] != '/' || !strncmp(path, "/proc/", 6) || !strncmp(path, "/sys/", 5) ||
+	    (n > 10 && !strcmp(path + n - 10, " (deleted)")))
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].dev == st.st_dev && r->v[i].ino == st.st_ino)
+			return;
+	nv = realloc(r->v, (r->n + 1) * sizeof(*nv));
+	if (!nv)
+		return;
+	r->v = nv;
+	nv[r->n] = (struct cache_read){ st.st_dev, st.st_ino, (uint64_t)st.st_size,
+		(uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec,
+		strdup(path) };
+	if (nv[r->n].path)
+		r->n++;
+}
+
+/* Trace the traced-from-exec child until its cache point, noting the
+ * files it reads. Returns 1 when it is there (detached, in a group stop),
+ * 0 when it exited (*st), or -errno (it was let go untraced). */
+static int trace_to_point(pid_t pid, int *st, int stdin_point, struct reads *rd)
+{
+	uint64_t open_flags = 0;
+	int sig = 0, in_open = 0;
+	long calls = 0;
 
 	if (waitpid(pid, st, 0) != pid)
 		return err_sys(-errno, "wait for pid %d", pid);
@@ -206,7 +265,28 @@ static int trace_to_stdin(pid_t pid, int *st)
 
 			if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, (void *)sizeof(si), &si) <= 0)
 				return err_sys(-errno, "pid %d: PTRACE_GET_SYSCALL_INFO", pid);
-			if (si.op != PTRACE_SYSCALL_INFO_ENTRY || !waits_on_stdin(pid, &si))
+			if (si.op == PTRACE_SYSCALL_INFO_EXIT) {
+				if (in_open && !si.exit.is_error)
+					note_open(pid, open_flags, (long)si.exit.rval, rd);
+				in_open = 0;
+				continue;
+			}
+			if (si.op != PTRACE_SYSCALL_INFO_ENTRY)
+				continue;
+			if (++calls > TRACE_MAX_SYSCALLS) {
+				ptrace(PTRACE_DETACH, pid, 0, 0);
+				return err_set(-ETIME, "no cache point in its first %d system calls",
+					       TRACE_MAX_SYSCALLS);
+			}
+			in_open = 1;
+			if (si.entry.nr == SYS_open)
+				open_flags = si.entry.args[1];
+			else if (si.entry.nr == SYS_openat)
+				open_flags = si.entry.args[2];
+			else if (si.entry.nr != SYS_openat2 ||
+				 read_mem(pid, si.entry.args[2], &open_flags, sizeof(open_flags)))
+				in_open = 0;
+			if (!stdin_point || !waits_on_stdin(pid, &si))
 				continue;
 			if (back_up(pid)) {
 				ptrace(PTRACE_DETACH, pid, 0, 0);
@@ -229,23 +309,6 @@ static int trace_to_stdin(pid_t pid, int *st)
 	}
 }
 
-/* The stop cache point: the child stops itself with SIGSTOP (other stops,
- * such as a terminal's SIGTSTP, are not cache points) */
-static int wait_for_stop(pid_t pid, int *st)
-{
-	for (;;) {
-		if (waitpid(pid, st, WUNTRACED) != pid) {
-			if (errno == EINTR)
-				continue;
-			return err_sys(-errno, "wait for pid %d", pid);
-		}
-		if (WIFEXITED(*st) || WIFSIGNALED(*st))
-			return 0;
-		if (WIFSTOPPED(*st) && WSTOPSIG(*st) == SIGSTOP)
-			return 1;
-	}
-}
-
 /* A cached run hands its own fds 0-2 to the restored program, so the
  * program's 0-2 at the cache point must still be the ones it was given */
 static int stdio_unchanged(pid_t pid)
@@ -261,7 +324,8 @@ static int stdio_unchanged(pid_t pid)
 }
 
 /* At the cache point (stopped): checkpoint into a new entry */
-static int make_entry(const char *dir, const char *key, const struct cache_cmd *c, pid_t pid)
+static int make_entry(const char *dir, const char *key, const struct cache_cmd *c, pid_t pid,
+		      const struct reads *rd)
 {
 	struct dump_opts d = { 0 };
 	char *tmp = NULL, *img = NULL, *swp = NULL;
@@ -286,7 +350,7 @@ static int make_entry(const char *dir, const char *key, const struct cache_cmd *
 	log_level = quiet;
 	umask(old_umask);
 	if (!e)
-		e = cache_write_meta(tmp, c, pid);
+		e = cache_write_meta(tmp, c, pid, rd->v, rd->n);
 	if (!e)
 		e = cache_install(dir, key, tmp);
 out:
@@ -298,9 +362,40 @@ out:
 	return e;
 }
 
-/* Run CMD; at its cache point, make the entry and let it go on */
+/* Until the program exits. A tracing error may leave it traced: let it go
+ * from any ptrace stop. uncached: a SIGSTOP meant as its cache point (the
+ * first one) is answered with SIGCONT, since no entry is made. */
+static int wait_child(pid_t pid, int uncached)
+{
+	int st;
+
+	for (;;) {
+		if (waitpid(pid, &st, WUNTRACED) != pid) {
+			if (errno == EINTR)
+				continue;
+			report_error("wait for pid %d: %s", pid, strerror(errno));
+			return 1;
+		}
+		if (WIFEXITED(st) || WIFSIGNALED(st))
+			return wait_status(st);
+		if (!WIFSTOPPED(st))
+			continue;
+		if (ptrace(PTRACE_DETACH, pid, 0, (void *)(long)((st >> 16) ||
+			   (WSTOPSIG(st) & 0x80) ? 0 : WSTOPSIG(st))) == 0)
+			continue;	/* it was a ptrace stop */
+		if (uncached && WSTOPSIG(st) == SIGSTOP) {
+			uncached = 0;
+			kill(pid, SIGCONT);
+		}
+	}
+}
+
+/* Run CMD, traced; at its cache point, make the entry and let it go on.
+ * Tracing is what finds the stdin cache point and the files the program
+ * reads before its cache point; it ends there. */
 static int first_run(const char *dir, const char *key, const struct cache_cmd *c, int stdin_point)
 {
+	struct reads rd = { 0 };
 	int st, e;
 	pid_t pid;
 
@@ -313,7 +408,7 @@ static int first_run(const char *dir, const char *key, const struct cache_cmd *c
 	if (pid == 0) {
 		/* only stdio goes to CMD: a cached run could not hand it more */
 		syscall(SYS_close_range, 3, ~0u, 0);
-		if (stdin_point && ptrace(PTRACE_TRACEME, 0, 0, 0) < 0) {
+		if (dir && ptrace(PTRACE_TRACEME, 0, 0, 0) < 0) {
 			fprintf(stderr, "cryo: run: PTRACE_TRACEME: %s\n", strerror(errno));
 			_exit(127);
 		}
@@ -323,12 +418,11 @@ static int first_run(const char *dir, const char *key, const struct cache_cmd *c
 	}
 	run_child = pid;
 	parent_signals();
-	e = stdin_point ? trace_to_stdin(pid, &st) : wait_for_stop(pid, &st);
-	if (e == 1 && !dir) {
-		kill(pid, SIGCONT);	/* no cache to put it in */
-		e = 0;
+	e = dir ? trace_to_point(pid, &st, stdin_point, &rd) : 0;
+	if (!dir) {
+		e = 0;		/* no cache: just run it, and wait */
 	} else if (e == 1) {
-		e = make_entry(dir, key, c, pid);
+		e = make_entry(dir, key, c, pid, &rd);
 		if (e)
 			warn("%s: not cached: %s", c->argv[0], err_msg());
 		else
@@ -341,16 +435,11 @@ static int first_run(const char *dir, const char *key, const struct cache_cmd *c
 		err_clear();
 		kill(pid, SIGCONT);
 	} else {
+		reads_free(&rd);
 		return wait_status(st);	/* exited before any cache point */
 	}
-	for (;;) {
-		if (waitpid(pid, &st, 0) == pid)
-			return wait_status(st);
-		if (errno != EINTR) {
-			report_error("wait for pid %d: %s", pid, strerror(errno));
-			return 1;
-		}
-	}
+	reads_free(&rd);
+	return wait_child(pid, !dir || e < 0);
 }
 
 /* Restore the entry under a new pid with this invocation's stdio. 0 and
