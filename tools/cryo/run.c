@@ -178,9 +178,10 @@ static int back_up(pid_t pid)
 struct reads {
 	struct cache_read *v;
 	size_t n;
+	int overflow;		/* more than READS_MAX: not cached */
 };
 
-#define READS_MAX 100000
+#define READS_MAX 50000
 /* A first run that reaches no cache point within this many system calls
  * goes on untraced (and uncached): tracing costs two stops per call */
 #define TRACE_MAX_SYSCALLS 200000
@@ -203,8 +204,7 @@ static void note_open(pid_t pid, uint64_t flags, long fd, struct reads *r)
 	struct stat st;
 	ssize_t n;
 
-	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_PATH)) ||
-	    r->n >= READS_MAX)
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_PATH)))
 		return;
 	snprintf(link, sizeof(link), "/proc/%d/fd/%ld", pid, fd);
 	if (stat(link, &st) < 0 || !S_ISREG(st.st_mode))
@@ -216,18 +216,22 @@ static void note_open(pid_t pid, uint64_t flags, long fd, struct reads *r)
 	if (path[0] != '/' || !strncmp(path, "/proc/", 6) || !strncmp(path, "/sys/", 5) ||
 	    (n > 10 && !strcmp(path + n - 10, " (deleted)")))
 		return;
-	for (size_t i = 0; i < r->n; i++)
+	/* the last few catch re-opens; other duplicates only cost a stat */
+	for (size_t i = r->n > 8 ? r->n - 8 : 0; i < r->n; i++)
 		if (r->v[i].dev == st.st_dev && r->v[i].ino == st.st_ino)
 			return;
-	nv = realloc(r->v, (r->n + 1) * sizeof(*nv));
-	if (!nv)
+	if (r->n >= READS_MAX || !(nv = realloc(r->v, (r->n + 1) * sizeof(*nv)))) {
+		r->overflow = 1;
 		return;
+	}
 	r->v = nv;
 	nv[r->n] = (struct cache_read){ st.st_dev, st.st_ino, (uint64_t)st.st_size,
 		(uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec,
 		strdup(path) };
 	if (nv[r->n].path)
 		r->n++;
+	else
+		r->overflow = 1;
 }
 
 /* Trace the traced-from-exec child until its cache point, noting the
@@ -332,7 +336,10 @@ static int make_entry(const char *dir, const char *key, const struct cache_cmd *
 	mode_t old_umask;
 	int e, quiet = log_level;
 
-	e = stdio_unchanged(pid);
+	e = rd->overflow ? err_set(-E2BIG, "it read more than %d files before its cache point",
+				   READS_MAX) : 0;
+	if (!e)
+		e = stdio_unchanged(pid);
 	if (!e)
 		e = cache_new_tmp(dir, &tmp);
 	if (e)
@@ -409,7 +416,8 @@ static int first_run(const char *dir, const char *key, const struct cache_cmd *c
 		/* only stdio goes to CMD: a cached run could not hand it more */
 		syscall(SYS_close_range, 3, ~0u, 0);
 		if (dir && ptrace(PTRACE_TRACEME, 0, 0, 0) < 0) {
-			fprintf(stderr, "cryo: run: PTRACE_TRACEME: %s\n", strerror(errno));
+			fprintf(stderr, "cryo: run: PTRACE_TRACEME: %s (a first run is traced by"
+				" cryo: run it without strace -f or a debugger)\n", strerror(errno));
 			_exit(127);
 		}
 		execve(c->path, c->argv, c->envp);
