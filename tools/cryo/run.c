@@ -497,7 +497,11 @@ static void run_usage(FILE *f)
 "environment, and unchanged executable and libraries); otherwise run it,\n"
 "checkpoint it at its cache point into the cache, and let it continue.\n"
 "Cache points: stop (default), CMD stops itself with raise(SIGSTOP);\n"
-"stdin, CMD first waits for input on fd 0 (or stops itself).\n"
+"stdin, CMD first waits for input on fd 0 (or stops itself). The first run\n"
+"is traced until then; the files it reads, the executable and its libraries\n"
+"are checked at every lookup, and a change makes the run start afresh.\n"
+"CMD gets fds 0-2 only; a cached run gets a new pid and this invocation's\n"
+"stdin, stdout and stderr.\n"
 "Exit status: CMD's (128+N if killed by signal N); 127 if CMD is not found.\n"
 "See also: cryo cache ls | rm | gc.\n");
 }
