@@ -80,6 +80,13 @@ entries() {
 		[ "$(stat -c %a "$f")" = 600 ] || fail "$f has mode $(stat -c %a "$f")"
 	done
 	[ "$n" -ge 3 ] || fail "entry has $n files: $(ls -la "$dir"/*)"
+	# a directory others can read is refused (not changed), the program still runs
+	mkdir -m 755 "$T/open"
+	printf 'y\n' | "$CRYO" run --cache --cache-dir "$T/open" -- "$T/warm" >"$T/o.out" 2>"$T/o.err" || true
+	grep -qx y "$T/o.out" || fail "program did not run: $(cat "$T/o.out" "$T/o.err")"
+	grep -q "not cached: cache: $T/open is open to other users (mode 755)" "$T/o.err" ||
+		fail "no refusal: $(cat "$T/o.err")"
+	[ "$(stat -c %a "$T/open")" = 755 ] && [ -z "$(ls "$T/open")" ] || fail "$T/open was changed"
 }
 
 @test "touching the binary invalidates the entry: the next run starts afresh and replaces it" {

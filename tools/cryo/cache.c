@@ -103,8 +103,11 @@ int cache_dir(const char *override, char **dir)
 	if (!e && st.st_uid != geteuid())
 		e = err_set(-EPERM, "cache: %s belongs to uid %u, not to you (uid %u)", d,
 			    st.st_uid, geteuid());
-	if (!e && (st.st_mode & 077) && chmod(d, 0700) < 0)
-		e = err_sys(-errno, "cache: chmod 0700 %s", d);
+	/* entries hold the memory of the programs: never in a shared place
+	 * (and never chmod what the user named: it could be /tmp) */
+	if (!e && (st.st_mode & 077))
+		e = err_set(-EPERM, "cache: %s is open to other users (mode %03o): use a private"
+			    " directory (chmod 700 %s)", d, st.st_mode & 0777, d);
 	if (e) {
 		free(d);
 		return e;
