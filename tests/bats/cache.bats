@@ -61,12 +61,20 @@ entries() {
 	echo "first run $first_ms ms, cached run $MS ms"
 	[ "$MS" -lt $((first_ms - 200)) ] ||
 		fail "cached run took $MS ms, the first $first_ms ms: not from the cache?"
-	# the new invocation's stdio, whatever the first run had: a file now
-	echo three >"$T/in.txt"
-	"$CRYO" run --cache --cache-dir "$D" -- "$T/warm" 3 <"$T/in.txt" >"$T/third.out" 2>&1 || ST=$?
-	[ "$ST" -eq 3 ] || fail "run with a file as stdin exited $ST"
-	grep -qx three "$T/third.out" || fail "stdin from a file: $(cat "$T/third.out")"
 	[ "$(entries)" -eq 1 ] || fail "$(entries) cache entries, expected 1"
+	# stdin a file: another kind of stdin, another entry; its cached run
+	# reads its own file, not the one the first run had
+	echo three >"$T/in3.txt"
+	echo four >"$T/in4.txt"
+	for i in 3 4; do
+		ST=0
+		"$CRYO" run --cache --cache-dir "$D" -- "$T/warm" 3 <"$T/in$i.txt" >"$T/f$i.out" 2>"$T/f$i.err" || ST=$?
+		[ "$ST" -eq 3 ] || fail "run with a file as stdin exited $ST: $(cat "$T/f$i.err")"
+	done
+	grep -qx three "$T/f3.out" || fail "stdin from a file: $(cat "$T/f3.out")"
+	grep -qx four "$T/f4.out" && ! grep -qx three "$T/f4.out" || fail "cached run read: $(cat "$T/f4.out")"
+	! initialised f4 || fail "run with stdin from a file was not cached"
+	[ "$(entries)" -eq 2 ] || fail "$(entries) cache entries, expected 2 (stdin a pipe, a file)"
 }
 
 @test "the cache is private: directory 0700, files 0600, under XDG_STATE_HOME by default" {

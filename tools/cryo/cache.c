@@ -11,7 +11,8 @@
  *   DIR/.new-XXXXXX/    an entry being built by a first run
  *
  * KEY is a hash of the command line, the executable's path as found, the cwd, the
- * environment minus a short ignore list, the cache point and the user.
+ * environment minus a short ignore list, the kinds of fds 0-2 (terminal,
+ * pipe, file...), the cache point and the user.
  * The identities of the executable and of every file mapped at the cache
  * point (device, inode, size, mtime, ELF build-id) are in meta and are
  * checked at every lookup: a changed file makes the entry stale, and the
@@ -122,11 +123,39 @@ static void hash_str(XXH3_state_t *s, const char *tag, const char *v)
 	XXH3_128bits_update(s, v, strlen(v) + 1);
 }
 
+/* What kind of file each of fds 0-2 is: programs look at that when they
+ * start (isatty for buffering and colours), so a run whose stdout is a
+ * terminal and one whose stdout is a pipe get different entries */
+static void stdio_kinds(char out[4])
+{
+	for (int fd = 0; fd < 3; fd++) {
+		struct stat st;
+		char k = '-';
+
+		if (fstat(fd, &st) == 0) {
+			if (isatty(fd))
+				k = 't';
+			else if (S_ISFIFO(st.st_mode))
+				k = 'p';
+			else if (S_ISSOCK(st.st_mode))
+				k = 's';
+			else if (S_ISREG(st.st_mode))
+				k = 'f';
+			else if (S_ISCHR(st.st_mode))
+				k = 'c';
+			else
+				k = 'o';
+		}
+		out[fd] = k;
+	}
+	out[3] = 0;
+}
+
 int cache_key(const struct cache_cmd *c, char key[CACHE_KEY_LEN + 1])
 {
 	XXH3_state_t *s = XXH3_createState();
 	XXH128_hash_t h;
-	char uid[32];
+	char uid[32], kinds[4];
 
 	if (!s)
 		return -ENOMEM;
@@ -137,6 +166,8 @@ int cache_key(const struct cache_cmd *c, char key[CACHE_KEY_LEN + 1])
 	hash_str(s, "point", c->point);
 	hash_str(s, "path", c->path);
 	hash_str(s, "cwd", c->cwd);
+	stdio_kinds(kinds);
+	hash_str(s, "stdio", kinds);
 	for (char **a = c->argv; *a; a++)
 		hash_str(s, "arg", *a);
 	for (char **v = c->envp; *v; v++)
