@@ -98,7 +98,8 @@ soak: cryo progs tests/tools/reaper
 	SOAK_CYCLES=$(SOAK_CYCLES) tests/tools/reaper tests/soak/soak.sh
 
 # benchmark suite (bench/REPORT.md): BENCH_QUICK=1 for a short run, CRIU=path to compare
-BENCH_BINS = bench/bin/bench bench/bin/workload bench/bin/basedump bench/bin/baserestore
+BENCH_BINS = bench/bin/bench bench/bin/workload bench/bin/basedump bench/bin/baserestore \
+	bench/bin/startup
 
 bench/bin/%: bench/%.c
 	@mkdir -p bench/bin

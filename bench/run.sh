@@ -9,7 +9,9 @@ mkdir -p "$results"
 rm -f "$results/mem.dat" "$results/bench.png"
 status=0
 bench/bin/bench -o "$results" || status=$?
-[ -s "$results/mem.dat" ] || exit "$status"
+# the startup cache (issue #11): cold vs cached start of a Python program
+bench/bin/startup -o "$results" || status=$?
+grep -q "^[0-9]" "$results/mem.dat" 2>/dev/null || exit "$status"	# no memory workload ran
 if ! command -v gnuplot >/dev/null 2>&1; then
 	echo "gnuplot is not installed: no plot (apt-get install gnuplot-nox)"
 	exit "$status"

@@ -33,6 +33,8 @@ struct restore_opts {
 	int allow_changed_files;
 	int exec_fd;		/* >= 0: image handed over by binfmt (AT_EXECFD) */
 	int allow_other_user;	/* root: restore files another user owns */
+	int fresh_pids;		/* cryo run --cache: the kernel picks the pid (a
+				 * single-process, single-threaded image only) */
 };
 
 /* owner.c: as root, restore only what root wrote (or --allow-other-user) */
@@ -129,6 +131,8 @@ int files_shared_count(const struct img *im, uint32_t task, size_t *max);
 int files_open_shared(const struct img *im, uint32_t task, int *shared, size_t nshared);
 void files_shared_done(void);	/* after the last files_open_shared */
 int files_restore(struct restore_task *t);
+/* set by cryo run --cache: fds 0-2 come from the restorer whatever they were */
+extern int files_stdio_from_restorer;
 
 /* core.c: identity, creds, umask, rlimits, personality, comm, prctl state */
 int core_dump(struct dump_task *t);
@@ -174,6 +178,8 @@ int cmd_show(int argc, char **argv);			/* show.c */
 int cmd_check(int argc, char **argv);			/* check.c */
 int cmd_core(int argc, char **argv);			/* coredump.c */
 int cmd_snapshots(int argc, char **argv);		/* snapshots.c */
+int cmd_run(int argc, char **argv);			/* run.c */
+int cmd_cache(int argc, char **argv);			/* cache.c */
 /* show.c: open the swapfile an image names (or override), resolved as a
  * restore does, and check it is that swapfile and holds the image's pages;
  * *path (if not NULL) gets the resolved path, malloc'ed, even on failure */

@@ -568,6 +568,10 @@ static int needs_path(uint32_t kind)
 	       kind == LX_FD_DELETED || kind == LX_FD_MEMFD;
 }
 
+/* cryo run --cache: fds 0-2 are the new invocation's own, whatever the
+ * cached run had there (a file, /dev/null, a pipe, a terminal) */
+int files_stdio_from_restorer;
+
 static int load_fds(const struct img *im, uint32_t task, struct lx_fd **fds, size_t *n)
 {
 	int e = img_records(im, LX_SEC_FDS, task, sizeof(**fds), 64, (void **)fds, n);
@@ -591,6 +595,17 @@ static int load_fds(const struct img *im, uint32_t task, struct lx_fd **fds, siz
 		if (bad) {
 			free(*fds);
 			return err_set(-EINVAL, "image: task %u: fd record %zu is malformed", task, i);
+		}
+	}
+	for (size_t i = 0; files_stdio_from_restorer && i < *n; i++) {
+		struct lx_fd *r = &(*fds)[i];
+
+		if (r->fd < 3) {
+			r->kind = LX_FD_INHERIT;
+			r->dup_of = 0;
+			r->share_id = 0;
+		} else if (r->dup_of && r->dup_of - 1 < 3) {
+			r->kind = LX_FD_INHERIT;	/* a dup of the new stdio fd */
 		}
 	}
 	return 0;

@@ -27,6 +27,8 @@ static void usage(FILE *f)
 "       cryo core IMAGE -o CORE [--pid PID] [--swapfile PATH]\n"
 "       cryo snapshots [--delete ID] SWAPFILE\n"
 "       cryo pack IMAGE -o OUT [--swapfile PATH]\n"
+"       cryo run --cache [--cache-dir DIR] [--cache-point stop|stdin] -- CMD [ARGS...]\n"
+"       cryo cache ls | rm KEY... | rm --all | gc [--max-age DAYS] [--max-size MIB]\n"
 "       cryo --help | --version\n"
 "\n"
 "Checkpoint a running process to IMAGE, or restart it from IMAGE.\n"
@@ -53,6 +55,10 @@ static void usage(FILE *f)
 "\n"
 "Restored stdio: fds 0-2 that were a terminal, pipe or socket from outside\n"
 "the process are taken from cryo's own fds 0-2.\n"
+"\n"
+"cryo run --cache -- CMD starts CMD from a cached checkpoint of its warmed-up\n"
+"state (made by its first run at the cache point: CMD raises SIGSTOP, or with\n"
+"--cache-point stdin, first waits for input on fd 0); see cryo run --help.\n"
 "\n"
 "Exit status: 0 success; 1 dump or restore failed (one line on stderr names\n"
 "the pid, the object and the reason); 2 usage error; with -r and no -d,\n"
@@ -96,6 +102,8 @@ static const struct verb {
 	{ "core", cmd_core, "write an ELF core file of an image for gdb" },
 	{ "snapshots", cmd_snapshots, "list or delete the snapshots in a swapfile" },
 	{ "pack", cmd_pack, "write a self-contained image: its pages inside it" },
+	{ "run", cmd_run, "run a command from its cached warmed-up state" },
+	{ "cache", cmd_cache, "list, remove or prune the run cache" },
 };
 
 static int dump_or_restore(int argc, char **argv);

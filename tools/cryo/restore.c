@@ -117,8 +117,10 @@ static pid_t clone_with_pid(pid_t pid)
 
 	memset(&ca, 0, sizeof(ca));
 	ca.exit_signal = SIGCHLD;
-	ca.set_tid = (uint64_t)(uintptr_t)&pid;
-	ca.set_tid_size = 1;
+	if (pid) {	/* 0: fresh_pids, the kernel picks */
+		ca.set_tid = (uint64_t)(uintptr_t)&pid;
+		ca.set_tid_size = 1;
+	}
 	return (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
 }
 
@@ -357,6 +359,13 @@ static int ctx_init(struct restore_ctx *c, const struct restore_opts *o)
 	if (!c->ntasks || c->ntasks > 4096)
 		return err_set(-EINVAL, "image %s: %zu tasks", c->im.path, c->ntasks);
 	e = check_tasks(c);
+	/* a new pid is only consistent for one process of one thread: the
+	 * pids of other tasks and threads are kept in user memory (glibc's
+	 * thread descriptors) and in the image's parent/thread links */
+	if (!e && o->fresh_pids && (c->ntasks != 1 || c->tasks[0].nr_threads != 1))
+		e = err_set(-EOPNOTSUPP, "image %s: %zu processes, %u threads: a restore with"
+			    " new pids needs one single-threaded process", c->im.path, c->ntasks,
+			    c->tasks[0].nr_threads);
 	c->plans = calloc(c->ntasks, sizeof(*c->plans));
 	if (!c->plans)
 		return -ENOMEM;
@@ -656,6 +665,30 @@ static int restore_task_state(struct restore_task *t)
 	return e;
 }
 
+/* fresh_pids: threading libraries keep the thread id where the kernel
+ * clears it at exit (glibc's pd->tid is its set_tid_address): the dumped
+ * id found there becomes the new one, so the library agrees with getpid */
+static int renumber_tid_word(struct restore_task *t)
+{
+	struct lx_thread *th = NULL;
+	uint32_t v;
+	size_t n = 0;
+	int e = img_records(t->im, LX_SEC_THREADS, t->index, sizeof(*th), 8, (void **)&th, &n);
+
+	if (e)
+		return e;
+	if (n == 1 && th[0].clear_tid_addr) {
+		if (!mem_read(t->pid, th[0].clear_tid_addr, &v, sizeof(v)) && v == th[0].tid) {
+			v = (uint32_t)t->pid;
+			e = mem_write(t->pid, th[0].clear_tid_addr, &v, sizeof(v));
+		} else {
+			err_clear();	/* no thread id there: nothing to renumber */
+		}
+	}
+	free(th);
+	return e;
+}
+
 static int rebuild(struct restore_ctx *c, size_t i)
 {
 	struct restore_task t;
@@ -670,6 +703,8 @@ static int rebuild(struct restore_ctx *c, size_t i)
 	e = check_exec(t.pid, &c->plans[i]);
 	if (!e)
 		e = restore_task_state(&t);
+	if (!e && c->o->fresh_pids)
+		e = renumber_tid_word(&t);
 	/* the other threads go now, whole; the leader with the tree below */
 	if (!e)
 		e = threads_detach(&t);
@@ -732,12 +767,22 @@ static int create_tree(struct restore_ctx *c)
 		return e;
 	}
 	fflush(NULL);
-	root = clone_with_pid((pid_t)c->tasks[0].pid);
+	root = clone_with_pid(c->o->fresh_pids ? 0 : (pid_t)c->tasks[0].pid);
 	if (root == 0)
 		task_main(c, 0);
 	if (root < 0) {
 		free(live);
 		return explain_clone_failure((pid_t)c->tasks[0].pid, errno);
+	}
+	if (c->o->fresh_pids) {
+		/* from here on the task is known by the pid it got */
+		struct lx_task *t = &c->tasks[0];
+
+		if (t->sid == t->pid)
+			t->sid = (uint32_t)root;
+		if (t->pgid == t->pid)
+			t->pgid = (uint32_t)root;
+		t->pid = (uint32_t)root;
 	}
 	c->created[0] = 1;
 	{

@@ -225,7 +225,7 @@ int signals_restore_pending(struct restore_task *t, struct injector *inj, pid_t 
 		/* queued by the task to itself: every si_code is allowed then */
 		if (!e && tid)
 			e = thread_sys(t, inj, "queue pending signal", SYS_rt_tgsigqueueinfo,
-				       t->pid, tid, si.si_signo, a, NULL);
+				       t->pid, inj->tid, si.si_signo, a, NULL);
 		else if (!e)
 			e = thread_sys(t, inj, "queue pending signal", SYS_rt_sigqueueinfo,
 				       t->pid, si.si_signo, a, 0, NULL);
