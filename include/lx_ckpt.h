@@ -345,6 +345,7 @@ enum lx_fd_kind {
 	LX_FD_INOTIFY,		/* watches in LX_SEC_INOTIFY */
 	LX_FD_SOCKET,		/* lx_socket */
 	LX_FD_PIDFD,		/* pidfd of the process itself */
+	LX_FD_PTY,		/* an end of a pseudo-terminal of the tree: lx_tty_fd */
 	LX_FD_KIND_MAX
 };
 
@@ -516,6 +517,44 @@ struct lx_options {
 #define LX_LEAK_SOCKET		(1u << 4)
 #define LX_LEAK_NS		(1u << 5)	/* a namespace */
 
+/*
+ * LX_SEC_TTYS, global: the terminals of the tree, one lx_tty each; fds and
+ * controlling terminals refer to them by index. Per task: one lx_tty_fd
+ * per LX_FD_PTY fd.
+ */
+struct lx_tty {
+	lx_le32 kind;		/* LX_TTY_* */
+	lx_le32 index;		/* LX_TTY_PTY: pts number at dump (informative) */
+	lx_le32 flags;		/* LX_TTYF_* */
+	lx_le32 sid;		/* session (its leader is in the tree) whose
+				 * controlling terminal this is; 0: none */
+	lx_le32 fg_pgid;	/* that session's foreground process group, a
+				 * group of the tree; 0: none, or outside */
+	lx_le32 iflag, oflag, cflag, lflag;	/* termios as tcgetattr gives it */
+	lx_le16 rows, cols, xpixel, ypixel;	/* TIOCGWINSZ */
+	lx_u8	line;
+	lx_u8	cc[32];
+	lx_u8	reserved[7];
+	lx_le32 reserved2;
+};
+enum lx_tty_kind {
+	LX_TTY_PTY = 1,		/* a pty pair whose master is held in the tree */
+	LX_TTY_SHELL,		/* --shell-job: the user's terminal, outside the
+				 * tree; only sid = 0 and fg_pgid are meaningful */
+};
+#define LX_TTYF_LOCKED		(1u << 0)	/* TIOCGPTLCK: slave locked */
+#define LX_TTYF_PACKET		(1u << 1)	/* TIOCPKT packet mode on the master */
+#define LX_TTYF_TERMIOS		(1u << 2)	/* termios and window size are valid */
+
+struct lx_tty_fd {
+	lx_le32 fd;
+	lx_le32 tty;		/* index into the global LX_SEC_TTYS */
+	lx_le32 end;		/* LX_TTY_MASTER or LX_TTY_SLAVE */
+	lx_le32 reserved;
+};
+#define LX_TTY_MASTER	1
+#define LX_TTY_SLAVE	2
+
 _Static_assert(sizeof(struct lx_ckpt_header) == LX_CKPT_HEADER_SIZE,
 	       "header must fill exactly BINPRM_BUF_SIZE");
 _Static_assert(sizeof(LX_CKPT_PRELUDE) < LX_CKPT_PRELUDE_LEN,
@@ -528,6 +567,8 @@ _Static_assert(sizeof(struct lx_timerfd) % 8 == 0, "timerfd record alignment");
 _Static_assert(sizeof(struct lx_inotify_watch) % 8 == 0, "inotify record alignment");
 _Static_assert(sizeof(struct lx_core) % 8 == 0, "core record alignment");
 _Static_assert(sizeof(struct lx_thread) % 8 == 0, "thread record alignment");
+_Static_assert(sizeof(struct lx_tty) % 8 == 0, "tty record alignment");
+_Static_assert(sizeof(struct lx_tty_fd) % 8 == 0, "tty fd record alignment");
 
 /* Validator error codes (negative), stable for messages and tests. */
 enum lx_ckpt_err {

@@ -19,6 +19,7 @@ struct dump_opts {
 	const char *image;
 	const char *swapfile;	/* NULL: default beside the image */
 	int kill_after;
+	int shell_job;		/* --shell-job: accept the user's terminal */
 };
 
 struct restore_opts {
