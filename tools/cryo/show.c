@@ -188,6 +188,7 @@ static const char *fd_kind(const struct lx_fd *f)
 		[LX_FD_PIPE] = "pipe", [LX_FD_EVENTFD] = "eventfd", [LX_FD_TIMERFD] = "timerfd",
 		[LX_FD_SIGNALFD] = "signalfd", [LX_FD_EPOLL] = "epoll",
 		[LX_FD_INOTIFY] = "inotify", [LX_FD_SOCKET] = "socket", [LX_FD_PIDFD] = "pidfd",
+		[LX_FD_PTY] = "pty",
 	};
 
 	if (f->kind == LX_FD_REG)
@@ -1247,6 +1248,43 @@ static void json_sections(struct json *j, const struct view *v)
 	j_close(j, ']');
 }
 
+static void json_ttys(struct json *j, struct view *v)
+{
+	struct lx_options *o = NULL;
+	struct lx_tty *t = NULL;
+	size_t no = 0, nt = 0;
+
+	j_open(j, "options", '{');
+	if (records(v, LX_SEC_OPTIONS, LX_TASK_GLOBAL, sizeof(*o), 8, (void **)&o, &no) > 0 && no) {
+		j_bool(j, "shell_job", !!(o->flags & LX_OPT_SHELL_JOB));
+		j_hex(j, "flags", o->flags);
+		j_hex(j, "allow_leak", o->allow_leak);
+	} else {
+		j_bool(j, "shell_job", 0);
+	}
+	j_close(j, '}');
+	j_open(j, "ttys", '[');
+	if (records(v, LX_SEC_TTYS, LX_TASK_GLOBAL, sizeof(*t), 64, (void **)&t, &nt) > 0) {
+		for (size_t i = 0; i < nt; i++) {
+			j_open(j, NULL, '{');
+			j_str(j, "kind", t[i].kind == LX_TTY_PTY ? "pty" :
+			      t[i].kind == LX_TTY_SHELL ? "shell" : "unknown");
+			j_u64(j, "index", t[i].index);
+			j_bool(j, "packet", !!(t[i].flags & LX_TTYF_PACKET));
+			j_bool(j, "locked", !!(t[i].flags & LX_TTYF_LOCKED));
+			j_u64(j, "rows", t[i].rows);
+			j_u64(j, "cols", t[i].cols);
+			j_hex(j, "lflag", t[i].lflag);
+			j_u64(j, "sid", t[i].sid);
+			j_u64(j, "fg_pgid", t[i].fg_pgid);
+			j_close(j, '}');
+		}
+	}
+	j_close(j, ']');
+	free(o);
+	free(t);
+}
+
 static void print_json(struct view *v)
 {
 	struct json j = { .f = stdout, .first = 1 };
@@ -1259,6 +1297,7 @@ static void print_json(struct view *v)
 	for (size_t i = 0; i < v->ntasks; i++)
 		json_task(&j, v, &v->tasks[i]);
 	j_close(&j, ']');
+	json_ttys(&j, v);
 	json_sections(&j, v);
 	/* last, so that problems found while printing are in it too */
 	j_open(&j, "problems", '[');
@@ -1579,6 +1618,38 @@ static void text_task(FILE *f, struct view *v, const struct task_view *tv)
 	text_rlimits(f, tv);
 }
 
+/* LX_SEC_OPTIONS and the global LX_SEC_TTYS */
+static void text_ttys(FILE *f, struct view *v)
+{
+	struct lx_options *o = NULL;
+	struct lx_tty *t = NULL;
+	size_t no = 0, nt = 0;
+
+	if (records(v, LX_SEC_OPTIONS, LX_TASK_GLOBAL, sizeof(*o), 8, (void **)&o, &no) > 0 && no)
+		fprintf(f, "options  %s%s allow-leak %#x\n",
+			o->flags & LX_OPT_SHELL_JOB ? "shell-job" : "-",
+			o->flags & ~(uint32_t)LX_OPT_SHELL_JOB ? " (unknown flags)" : "",
+			o->allow_leak);
+	if (records(v, LX_SEC_TTYS, LX_TASK_GLOBAL, sizeof(*t), 64, (void **)&t, &nt) > 0)
+		fprintf(f, "ttys     %zu\n", nt);
+	for (size_t i = 0; i < nt; i++) {
+		if (t[i].kind == LX_TTY_PTY)
+			fprintf(f, "    %zu pty /dev/pts/%u (at dump) %ux%u%s%s", i, t[i].index,
+				t[i].cols, t[i].rows, t[i].flags & LX_TTYF_PACKET ? ", packet" : "",
+				t[i].flags & LX_TTYF_LOCKED ? ", locked" : "");
+		else
+			fprintf(f, "    %zu %s", i, t[i].kind == LX_TTY_SHELL ?
+				"the user's terminal (shell job)" : "unknown kind");
+		if (t[i].sid)
+			fprintf(f, ", controlling terminal of session %u", t[i].sid);
+		if (t[i].fg_pgid)
+			fprintf(f, ", foreground group %u", t[i].fg_pgid);
+		fputc('\n', f);
+	}
+	free(o);
+	free(t);
+}
+
 static void print_text(struct view *v)
 {
 	const struct lx_ckpt_header *h = v->im->hdr;
@@ -1617,6 +1688,7 @@ static void print_text(struct view *v)
 	for (size_t i = 0; i < v->ntasks; i++)
 		if (!has_parent(v, i))
 			text_tree(v, f, i, 0);
+	text_ttys(f, v);
 	for (size_t i = 0; i < v->ntasks; i++)
 		text_task(f, v, &v->tasks[i]);
 
