@@ -172,10 +172,10 @@ int main(int argc, char **argv)
 			_exit(0);
 		}
 		waitpid(mid, NULL, 0);
-		if (dup2(open(name, O_RDWR | O_NOCTTY), 3) != 3)
-			scn_die("slave: %s", strerror(errno));
 		close(m);
 		m = -1;
+		if (open(name, O_RDWR | O_NOCTTY) != 3)
+			scn_die("slave: not fd 3: %s", strerror(errno));
 		scn_install_check();
 		scn_ready();
 		for (;;) {
