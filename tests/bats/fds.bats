@@ -153,3 +153,35 @@ refused() {
 	roundtrip evfd
 	stop_restored "$RESTORED_PID"
 }
+
+# Sockets cryo cannot restore: each refused with pid, fd, kind and reason,
+# the process left running as it was.
+@test "sockets: a listening unix socket with a connection not yet accepted is refused by name" {
+	start_prog "$LOG" skrefuse unixlisten
+	refused "$PROG_PID" 'fd 3: listening unix socket with 1 connection\(s\) not yet accepted: not supported'
+}
+
+@test "sockets: a TCP listener with a connection not yet accepted is refused by name" {
+	start_prog "$LOG" skrefuse tcplisten
+	refused "$PROG_PID" 'fd 3: TCP listening socket 127\.0\.0\.1:[0-9]+ with 1 connection\(s\) not yet accepted: not supported'
+}
+
+@test "sockets: a unix socket connected outside the tree is refused by name" {
+	start_prog "$LOG" skrefuse outside
+	refused "$PROG_PID" 'fd 3: a unix socket connected to a socket outside the process is not supported'
+}
+
+@test "sockets: a unix stream socket whose peer is gone is refused by name" {
+	start_prog "$LOG" skrefuse peergone
+	refused "$PROG_PID" 'fd 3: unix socket whose peer is gone \(closed by the other side\): not supported'
+}
+
+@test "sockets: a datagram queued on an unconnected unix socket is refused by name" {
+	start_prog "$LOG" skrefuse dgramqueued
+	refused "$PROG_PID" 'fd 3: unconnected unix socket with 1 bytes queued \(their senders cannot be restored\): not supported'
+}
+
+@test "sockets: a datagram queued on a UDP socket is refused by name" {
+	start_prog "$LOG" skrefuse udpqueued
+	refused "$PROG_PID" 'fd 3: UDP socket 127\.0\.0\.1:[0-9]+ with datagrams queued: not supported'
+}
