@@ -555,6 +555,31 @@ struct lx_tty_fd {
 #define LX_TTY_MASTER	1
 #define LX_TTY_SLAVE	2
 
+/*
+ * LX_SEC_SCM_RIGHTS, per task: one record per file in flight (SCM_RIGHTS)
+ * in the receive queue of a unix socket pair of the task, in queue order;
+ * the records of one message are consecutive and share data_at.
+ */
+struct lx_scm_fd {
+	lx_le32 fd;		/* the socket whose receive queue holds it */
+	lx_le32 kind;		/* LX_SCM_* */
+	lx_le64 data_at;	/* its message in the socket's queued data: stream:
+				 * offset of the message's first byte; datagram:
+				 * offset of its le32 length */
+	lx_le64 data_len;	/* stream: the message's length; datagram: 0 */
+	lx_le32 ref_fd;		/* LX_SCM_DUP, LX_SCM_PIPE: a fd of the task */
+	lx_le32 flags;		/* O_* of the file in flight */
+	lx_le64 pos;		/* LX_SCM_FILE: file offset */
+	lx_le64 dev, ino;	/* LX_SCM_FILE: identity, checked at restore */
+	lx_le32 path_off;	/* LX_SCM_FILE: strtab */
+	lx_le32 reserved;
+};
+enum lx_scm_kind {
+	LX_SCM_DUP = 1,		/* the open file description of ref_fd */
+	LX_SCM_FILE,		/* a regular file or directory, reopened by path */
+	LX_SCM_PIPE,		/* a new description of the pipe held at ref_fd */
+};
+
 _Static_assert(sizeof(struct lx_ckpt_header) == LX_CKPT_HEADER_SIZE,
 	       "header must fill exactly BINPRM_BUF_SIZE");
 _Static_assert(sizeof(LX_CKPT_PRELUDE) < LX_CKPT_PRELUDE_LEN,
@@ -568,6 +593,7 @@ _Static_assert(sizeof(struct lx_inotify_watch) % 8 == 0, "inotify record alignme
 _Static_assert(sizeof(struct lx_core) % 8 == 0, "core record alignment");
 _Static_assert(sizeof(struct lx_thread) % 8 == 0, "thread record alignment");
 _Static_assert(sizeof(struct lx_tty) % 8 == 0, "tty record alignment");
+_Static_assert(sizeof(struct lx_scm_fd) % 8 == 0, "scm_rights record alignment");
 _Static_assert(sizeof(struct lx_tty_fd) % 8 == 0, "tty fd record alignment");
 
 /* Validator error codes (negative), stable for messages and tests. */

@@ -185,3 +185,18 @@ refused() {
 	start_prog "$LOG" skrefuse udpqueued
 	refused "$PROG_PID" 'fd 3: UDP socket 127\.0\.0\.1:[0-9]+ with datagrams queued: not supported'
 }
+
+@test "SCM_RIGHTS in flight: a file and a pipe end queued on a socketpair arrive after restore, with the bytes in order, and work" {
+	roundtrip scmfds "$T/scm.data"
+	run "$CRYO" show "$IMG"
+	grep -qE 'scm_rights +task 0 .*3 records' <<<"$output" || fail "cryo show: $output"
+	kill -USR2 "$RESTORED_PID"
+	wait_log "$LOG" '^RECEIVED '
+	grep -qx 'RECEIVED ok' "$LOG" || fail "after restore: $(grep '^RECEIVED' "$LOG")"
+	stop_restored "$RESTORED_PID"
+}
+
+@test "SCM_RIGHTS in flight: a file cryo cannot reopen (an eventfd) is refused by name" {
+	start_prog "$LOG" scmfds "$T/scm.data" eventfd
+	refused "$PROG_PID" 'fd [0-9]+: a file in flight \(SCM_RIGHTS\) on this unix socket, anon_inode:\[eventfd\], is not supported'
+}

@@ -123,6 +123,8 @@ void pipes_tree_done(void);
 int socket_open(struct fd_restore *c, size_t i);
 /* phase 4: every fd is at its number */
 int epoll_restore_late(struct fd_restore *c);
+/* socket pairs with files in flight: refilled once every fd has its number */
+int sockets_restore_late(struct fd_restore *c);
 /* after exec, by injection */
 int timerfd_restore(struct restore_task *t, const struct lx_fd *fds, size_t n);
 int locks_restore(struct restore_task *t);

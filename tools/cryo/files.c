@@ -475,7 +475,7 @@ static int list_fds(pid_t pid, int **out, size_t *count)
 
 static const uint32_t kind_secs[] = {
 	LX_SEC_PIPES, LX_SEC_EVENTFDS, LX_SEC_TIMERFDS, LX_SEC_SIGNALFDS, LX_SEC_EPOLL,
-	LX_SEC_INOTIFY, LX_SEC_SOCKETS, LX_SEC_LOCKS, LX_SEC_TTYS,
+	LX_SEC_INOTIFY, LX_SEC_SOCKETS, LX_SEC_LOCKS, LX_SEC_TTYS, LX_SEC_SCM_RIGHTS,
 };
 
 static size_t kind_rec_size(uint32_t type)
@@ -490,6 +490,7 @@ static size_t kind_rec_size(uint32_t type)
 	case LX_SEC_SOCKETS: return sizeof(struct lx_socket);
 	case LX_SEC_LOCKS: return sizeof(struct lx_lock);
 	case LX_SEC_TTYS: return sizeof(struct lx_tty_fd);
+	case LX_SEC_SCM_RIGHTS: return sizeof(struct lx_scm_fd);
 	}
 	return 0;
 }
@@ -1067,6 +1068,8 @@ int files_restore_preexec(const struct img *im, uint32_t task, int *keep, int nk
 	/* phase 4: what refers to other fds by number */
 	if (!e)
 		e = epoll_restore_late(&c);
+	if (!e)
+		e = sockets_restore_late(&c);
 	fr_free(&c);
 	return e;
 }
