@@ -730,6 +730,7 @@ int tty_restore_fg(pid_t pid, char *msg, size_t len)
 }
 
 static int shell_tty = -1;	/* cryo's terminal, given to a restored job */
+static pid_t shell_pgrp;	/* ... whose group got the foreground */
 
 int tty_restore_tree_made(const struct img *im)
 {
@@ -746,6 +747,13 @@ int tty_restore_tree_made(const struct img *im)
 				     " no controlling terminal: restored without one", im->path);
 				continue;
 			}
+			if (tcgetpgrp(fd) != getpgrp()) {
+				/* cryo itself runs in the background: so does the job */
+				info("%s: cryo is not in its terminal's foreground: the restored"
+				     " job stays in the background", im->path);
+				close(fd);
+				continue;
+			}
 			e = set_fg(fd, (pid_t)r->fg_pgid);
 			if (e) {
 				e = err_sys(e, "give the terminal's foreground to the restored group"
@@ -753,6 +761,7 @@ int tty_restore_tree_made(const struct img *im)
 				close(fd);
 			} else {
 				shell_tty = fd;
+				shell_pgrp = (pid_t)r->fg_pgid;
 			}
 		}
 		if (r->kind == LX_TTY_PTY && rt.master[k] >= 0) {
@@ -767,9 +776,14 @@ int tty_restore_tree_made(const struct img *im)
 
 void tty_restore_giveback(void)
 {
+	pid_t cur;
+
 	if (shell_tty < 0)
 		return;
-	set_fg(shell_tty, getpgrp());
+	/* still the job's (or its group is gone): the terminal is cryo's again */
+	cur = tcgetpgrp(shell_tty);
+	if (cur == shell_pgrp || (cur > 0 && kill(-cur, 0) < 0))
+		set_fg(shell_tty, getpgrp());
 	close(shell_tty);
 	shell_tty = -1;
 }
