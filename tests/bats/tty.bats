@@ -88,9 +88,9 @@ start_on_pty() {
 	CRYO_TEST_PIDS+=("$PTY_PID")
 }
 
-@test "--shell-job: a job of a shell's terminal is refused without it; restored, it owns cryo's terminal, foreground, input and output" {
+@test "--shell-job: a job of a shell's terminal is refused without it; restored, it owns cryo's terminal, foreground, input and output (and /dev/tty)" {
 	local pid i st
-	start_on_pty "$T/in1" "$LOG" sh -c "$PROGS/ttyjob fg; echo shell-done"
+	start_on_pty "$T/in1" "$LOG" sh -c "$PROGS/ttyjob fg devtty; echo shell-done"
 	wait_ready "$PTY_PID" "$LOG"
 	pid=$(awk '$1 == "PID" { print $2 }' "$LOG")
 	CRYO_TEST_PIDS+=("$pid")

@@ -516,10 +516,24 @@ int tty_dump(struct fd_dump *d, struct lx_fd *r, const char *link)
 		close(dfd);
 		k = tty_of_index(idx);
 		end = LX_TTY_MASTER;
+	} else if ((dev_t)r->rdev == makedev(5, 0) && !strcmp(link, "/dev/tty")) {
+		pid_t sid, tpg;
+		dev_t ctty;
+		int e = stat_tty(d->pid, &sid, &ctty, &tpg);
+
+		/* "the controlling terminal": reopened by name in the restored
+		 * process, which gets its terminal back before its files */
+		if (e)
+			return e;
+		if (!ctty || r->share_id)
+			return err_set(-EOPNOTSUPP, "pid %d fd %u: /dev/tty %s: not supported", d->pid,
+				       r->fd, ctty ? "shared with another process of the tree" :
+				       "of a process that has no controlling terminal any more");
+		r->kind = LX_FD_CHR;
+		r->path_off = img_str(d->t->w, d->t->index, "/dev/tty");
+		return 0;
 	} else {
 		tty_name((dev_t)r->rdev, name, sizeof(name));
-		if ((dev_t)r->rdev == makedev(5, 0))
-			snprintf(name, sizeof(name), "/dev/tty");
 		return err_set(-EOPNOTSUPP, "pid %d fd %u: a terminal, %s (%s), is not supported"
 			       " (only pseudo-terminals whose master is in the tree)", d->pid, r->fd,
 			       name, link);
