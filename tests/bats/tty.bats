@@ -71,6 +71,26 @@ tree_pids() {
 	check_pass "$pid" "$LOG"
 }
 
+@test "a console and a serial line are refused by name" {
+	local pid dev what
+	for dev in console serial; do
+		if [ "$dev" = console ]; then what='the console /dev/console'; else what='the serial line /dev/ttyS0'; fi
+		[ -e "/dev/$([ $dev = console ] && echo console || echo ttyS0)" ] || continue
+		LOG=$T/$dev.log
+		start_prog "$LOG" ptypair "$dev" || {
+			grep -q '^SKIP' "$LOG" && continue
+			return 1
+		}
+		pid=$PROG_PID
+		run timeout "$CRYO_TIMEOUT" "$CRYO" -p "$pid" -f "$IMG"
+		[ "$status" -eq 1 ] || fail "cryo exited $status: $output"
+		grep -qE "^cryo: pid $pid fd 3: a terminal, $what \(/dev/[a-zS0]+\), is not supported" <<<"$output" ||
+			fail "message: $output"
+		check_pass "$pid" "$LOG"
+		kill "$pid"
+	done
+}
+
 # start_on_pty FIFO LOG CMD...: run CMD under ptyrun (a new terminal whose
 # input comes from FIFO), output appended to LOG; sets PTY_PID
 start_on_pty() {

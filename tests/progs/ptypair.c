@@ -8,7 +8,8 @@
  * argv[1] = "queued": the child never reads, and the root leaves a line
  * unread in the slave's input (the dump must refuse it). "orphan": the
  * master is handed to a process outside the tree, the root keeps the
- * slave as fd 3 (refused too). */
+ * slave as fd 3 (refused too). "console", "serial": fd 3 is /dev/console or
+ * /dev/ttyS0 (refused by name; exits 77 if it cannot be opened). */
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -147,6 +148,25 @@ int main(int argc, char **argv)
 	int one = 1;
 
 	scn_init("ptypair");
+	if (!strcmp(mode, "console") || !strcmp(mode, "serial")) {
+		const char *dev = mode[0] == 'c' ? "/dev/console" : "/dev/ttyS0";
+
+		if (open(dev, O_RDONLY | O_NOCTTY | O_NONBLOCK) != 3) {
+			printf("SKIP %s: %s\n", dev, strerror(errno));
+			return 77;
+		}
+		scn_install_check();
+		scn_ready();
+		for (;;) {
+			if (scn_check_requested) {
+				scn_check_requested = 0;
+				scn_check_begin();
+				SCN_EXPECT(isatty(3), "fd 3 is no terminal");
+				scn_check_end();
+			}
+			scn_sleep_ms(50);
+		}
+	}
 	m = posix_openpt(O_RDWR | O_NOCTTY);
 	m2 = posix_openpt(O_RDWR | O_NOCTTY);
 	if (m < 0 || m2 < 0 || grantpt(m) || unlockpt(m) || ptsname_r(m, name, sizeof(name)))

@@ -399,6 +399,11 @@ static int check_sessions(struct dump_task *t, size_t n, int shell_job, struct l
 				e = err_set(-EOPNOTSUPP, "pid %d: its controlling terminal %s is a pty"
 					    " of the tree, but its session %d is led outside the tree:"
 					    " not supported", t[i].pid, name, sid);
+			for (size_t j = 0; j < n && !e; j++)
+				if (t[j].pid == sid && t[j].zombie)
+					e = err_set(-EOPNOTSUPP, "pid %d: the leader of its session %d,"
+						    " whose controlling terminal is %s, has exited: not"
+						    " supported", t[i].pid, sid, name);
 			else if (tpg > 0 && !tree_has_pgrp(t, n, tpg))
 				e = err_set(-EOPNOTSUPP, "pid %d: the foreground process group %d of"
 					    " its terminal %s is outside the tree: not supported",
