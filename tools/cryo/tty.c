@@ -14,6 +14,7 @@
  * lines. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,6 +268,17 @@ static int pty_settings(struct dump_task *t, size_t k)
 			    " read (and %d of output queued): a tty queue cannot be saved without"
 			    " consuming it; dump when the program has read them", t[s->task].pid,
 			    s->fd, dt.tty_index[k], sin, sout);
+	if (!e && ioctl(mfd, TIOCGPKT, &v) == 0 && v) {
+		/* packet mode: a status change waiting for the master's reader
+		 * shows as POLLPRI, and no byte count has it */
+		struct pollfd p = { mfd, POLLPRI, 0 };
+
+		if (poll(&p, 1, 0) == 1 && (p.revents & POLLPRI))
+			e = err_set(-EOPNOTSUPP, "pid %d fd %d: pty master of /dev/pts/%d in packet mode"
+				    " has a status change not yet read: a tty queue cannot be saved"
+				    " without consuming it; dump when the program has read it",
+				    t[m->task].pid, m->fd, dt.tty_index[k]);
+	}
 	if (!e && tcgetattr(mfd, &tio) == 0 && ioctl(mfd, TIOCGWINSZ, &ws) == 0) {
 		rec->flags |= LX_TTYF_TERMIOS;
 		rec->iflag = tio.c_iflag;
