@@ -29,6 +29,7 @@
 #include "cryo.h"
 #include "err.h"
 #include "fds.h"
+#include "options.h"
 #include "tty.h"
 
 #ifndef TIOCGPTPEER
@@ -579,12 +580,17 @@ static struct {
 /* Load and check the global records against the tasks */
 int tty_check(const struct img *im)
 {
+	struct lx_options opt;
 	struct lx_task *tasks = NULL;
 	size_t nt = 0;
 	int e;
 
 	if (rt.loaded)
 		return 0;
+	/* unknown options (a newer cryo's) would be ignored: refuse them */
+	e = options_read(im, &opt);
+	if (e)
+		return e;
 	e = img_records(im, LX_SEC_TTYS, LX_TASK_GLOBAL, sizeof(*rt.ttys), 64,
 			(void **)&rt.ttys, &rt.n);
 	if (e == -ENOENT) {
@@ -615,7 +621,7 @@ int tty_check(const struct img *im)
 				fg_ok = 1;
 		}
 		if ((r->kind != LX_TTY_PTY && r->kind != LX_TTY_SHELL) || !sid_ok || !fg_ok ||
-		    (r->kind == LX_TTY_SHELL && r->sid))
+		    (r->kind == LX_TTY_SHELL && (r->sid || !(opt.flags & LX_OPT_SHELL_JOB))))
 			e = err_set(-EINVAL, "image %s: tty record %zu is malformed", im->path, k);
 	}
 	free(tasks);
