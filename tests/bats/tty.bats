@@ -108,28 +108,31 @@ start_on_pty() {
 	CRYO_TEST_PIDS+=("$PTY_PID")
 }
 
-@test "--shell-job: a job of a shell's terminal is refused without it; restored, it owns cryo's terminal, foreground, input and output (and /dev/tty)" {
+# shell_job JOB_ARGS...: a ttyjob started by a shell on a terminal is
+# refused without --shell-job, dumped with it, and restored under cryo on
+# a new terminal, where it passes its checks and reads a line.
+shell_job() {
 	local pid i st
-	start_on_pty "$T/in1" "$LOG" sh -c "$PROGS/ttyjob fg devtty; echo shell-done"
-	wait_ready "$PTY_PID" "$LOG"
+	start_on_pty "$T/in1" "$LOG" sh -c "$PROGS/ttyjob $*; echo shell-done"
+	wait_ready "$PTY_PID" "$LOG" || return 1
 	pid=$(awk '$1 == "PID" { print $2 }' "$LOG")
 	CRYO_TEST_PIDS+=("$pid")
-	check_pass "$pid" "$LOG"
+	check_pass "$pid" "$LOG" || return 1
 	echo one >"$T/in1"
-	wait_log "$LOG" '^GOT one$'
+	wait_log "$LOG" '^GOT one$' || return 1
 
 	run timeout "$CRYO_TIMEOUT" "$CRYO" -p "$pid" -f "$IMG"
-	[ "$status" -eq 1 ] || fail "cryo without --shell-job exited $status: $output"
+	[ "$status" -eq 1 ] || fail "cryo without --shell-job exited $status: $output" || return 1
 	grep -qE "^cryo: pid $pid: its session [0-9]+ and controlling terminal /dev/pts/[0-9]+ belong to a process outside the tree .*use --shell-job" <<<"$output" ||
-		fail "message: $output"
-	assert_running_not_stopped "$pid"
-	check_pass "$pid" "$LOG"
+		fail "message: $output" || return 1
+	assert_running_not_stopped "$pid" || return 1
+	check_pass "$pid" "$LOG" || return 1
 
-	cryo_dump "$pid" "$IMG" --shell-job --kill
-	wait_gone "$pid" 5
-	wait_log "$LOG" '^shell-done$'
+	cryo_dump "$pid" "$IMG" --shell-job --kill || return 1
+	wait_gone "$pid" 5 || return 1
+	wait_log "$LOG" '^shell-done$' || return 1
 	run "$CRYO" show "$IMG"
-	grep -q 'shell-job' <<<"$output" || fail "cryo show does not say shell-job: $output"
+	grep -q 'shell-job' <<<"$output" || fail "cryo show does not say shell-job: $output" || return 1
 
 	# restore on a new terminal, cryo its session leader
 	start_on_pty "$T/in2" "$LOG" "$CRYO" -r -f "$IMG"
@@ -140,12 +143,20 @@ start_on_pty() {
 		fi
 		sleep 0.05
 	done
-	alive "$pid" || fail "pid $pid not restored: $(cat "$LOG")"
-	check_pass "$pid" "$LOG"
+	alive "$pid" || fail "pid $pid not restored: $(cat "$LOG")" || return 1
+	check_pass "$pid" "$LOG" || return 1
 	echo two >"$T/in2"
-	wait_log "$LOG" '^GOT two$'
+	wait_log "$LOG" '^GOT two$' || return 1
 	kill -TERM "$pid"
 	st=0
 	wait "$PTY_PID" || st=$?
 	[ "$st" -eq 0 ] || fail "cryo -r under ptyrun exited $st: $(cat "$LOG")"
+}
+
+@test "--shell-job: a job of a shell's terminal is refused without it; restored, it owns cryo's terminal, foreground, input and output (and /dev/tty)" {
+	shell_job fg devtty
+}
+
+@test "--shell-job: a job in the shell's own process group joins cryo's group and reads the terminal" {
+	shell_job
 }
