@@ -1058,11 +1058,37 @@ static void json_vmas(struct json *j, struct view *v, const struct task_view *tv
 	j_close(j, ']');
 }
 
+/* The pty end of fd (LX_SEC_TTYS of the task), NULL if none */
+static const struct lx_tty_fd *tty_fd_of(const struct lx_tty_fd *t, size_t n, uint32_t fd)
+{
+	for (size_t k = 0; k < n; k++)
+		if (t[k].fd == fd)
+			return &t[k];
+	return NULL;
+}
+
+/* Files in flight queued on socket fd (LX_SEC_SCM_RIGHTS of the task) */
+static size_t scm_count(const struct lx_scm_fd *s, size_t n, uint32_t fd)
+{
+	size_t c = 0;
+
+	for (size_t k = 0; k < n; k++)
+		c += s[k].fd == fd;
+	return c;
+}
+
 static void json_fds(struct json *j, struct view *v, const struct task_view *tv)
 {
+	struct lx_tty_fd *tt = NULL;
+	struct lx_scm_fd *sc = NULL;
+	size_t ntt = 0, nsc = 0;
+
+	records(v, LX_SEC_TTYS, tv->index, sizeof(*tt), 12, (void **)&tt, &ntt);
+	records(v, LX_SEC_SCM_RIGHTS, tv->index, sizeof(*sc), 16, (void **)&sc, &nsc);
 	j_open(j, "fds", '[');
 	for (size_t i = 0; i < tv->nfds; i++) {
 		const struct lx_fd *f = &tv->fds[i];
+		const struct lx_tty_fd *te = tty_fd_of(tt, ntt, f->fd);
 
 		j_open(j, NULL, '{');
 		j_u64(j, "fd", f->fd);
@@ -1076,9 +1102,17 @@ static void json_fds(struct json *j, struct view *v, const struct task_view *tv)
 		j_u64(j, "pos", f->pos);
 		j_key(j, "mode");
 		fprintf(j->f, "\"%#o\"", f->mode);
+		if (f->kind == LX_FD_PTY && te) {
+			j_u64(j, "tty", te->tty);
+			j_str(j, "end", te->end == LX_TTY_MASTER ? "master" : "slave");
+		}
+		if (f->kind == LX_FD_SOCKET)
+			j_u64(j, "files_in_flight", scm_count(sc, nsc, f->fd));
 		j_close(j, '}');
 	}
 	j_close(j, ']');
+	free(tt);
+	free(sc);
 }
 
 static void json_signals(struct json *j, const struct task_view *tv)
@@ -1485,6 +1519,12 @@ static void text_vmas(FILE *f, struct view *v, const struct task_view *tv)
 
 static void text_fds(FILE *f, struct view *v, const struct task_view *tv)
 {
+	struct lx_tty_fd *tt = NULL;
+	struct lx_scm_fd *sc = NULL;
+	size_t ntt = 0, nsc = 0;
+
+	records(v, LX_SEC_TTYS, tv->index, sizeof(*tt), 12, (void **)&tt, &ntt);
+	records(v, LX_SEC_SCM_RIGHTS, tv->index, sizeof(*sc), 16, (void **)&sc, &nsc);
 	fprintf(f, "  fds      %zu\n", tv->nfds);
 	for (size_t i = 0; i < tv->nfds; i++) {
 		const struct lx_fd *d = &tv->fds[i];
@@ -1500,8 +1540,15 @@ static void text_fds(FILE *f, struct view *v, const struct task_view *tv)
 			fprintf(f, " pos %llu", (unsigned long long)d->pos);
 		if (d->fdflags & FD_CLOEXEC)
 			fputs(" cloexec", f);
+		if (d->kind == LX_FD_PTY && tty_fd_of(tt, ntt, d->fd))
+			fprintf(f, " %s of tty %u", tty_fd_of(tt, ntt, d->fd)->end == LX_TTY_MASTER ?
+				"master" : "slave", tty_fd_of(tt, ntt, d->fd)->tty);
+		if (d->kind == LX_FD_SOCKET && scm_count(sc, nsc, d->fd))
+			fprintf(f, ", %zu file(s) in flight", scm_count(sc, nsc, d->fd));
 		fputc('\n', f);
 	}
+	free(tt);
+	free(sc);
 }
 
 static void text_signals(FILE *f, const struct task_view *tv)
