@@ -189,7 +189,7 @@ refused() {
 @test "SCM_RIGHTS in flight: a file and a pipe end queued on a socketpair arrive after restore, with the bytes in order, and work" {
 	roundtrip scmfds "$T/scm.data"
 	run "$CRYO" show "$IMG"
-	grep -qE 'scm_rights +task 0 .*3 records' <<<"$output" || fail "cryo show: $output"
+	grep -qE 'scm_rights +task 0 .*4 records' <<<"$output" || fail "cryo show: $output"
 	kill -USR2 "$RESTORED_PID"
 	wait_log "$LOG" '^RECEIVED '
 	grep -qx 'RECEIVED ok' "$LOG" || fail "after restore: $(grep '^RECEIVED' "$LOG")"

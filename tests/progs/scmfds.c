@@ -2,7 +2,9 @@
  * in order: "file" carrying an fd of the regular file argv[1] (offset 4,
  * closed by the sender), "mid" carrying nothing, "pipe" carrying a second
  * open of a pipe's read end (closed by the sender; the process keeps both
- * ends); a datagram pair holds "dg" carrying the pipe's write end itself.
+ * ends); a datagram pair holds "dg" carrying the pipe's write end itself,
+ * then "half" carrying the only read end of a second pipe, which holds
+ * "queued" (the process keeps its write end only).
  * Reads take what one read returns: a stream read stops after a message
  * with files and glues the ones without before it ("midpipe").
  * Check (SIGUSR1, repeatable): the queues hold 11 and 2 bytes. SIGUSR2:
@@ -18,7 +20,7 @@
 
 #include "scenario.h"
 
-static int sv[2], dv[2], p[2];
+static int sv[2], dv[2], p[2], p2[2];
 static ino_t file_ino;
 static volatile sig_atomic_t recv_requested;
 static int dgram_bytes = 2;
@@ -133,6 +135,16 @@ static void receive(void)
 			scn_fail("datagram: the pipe does not work ('%s')", r);
 		close(fd);
 	}
+	/* the read end of the second pipe, with its queued bytes */
+	if (recvfd(dv[1], b, 16, &fd) != 4 || strcmp(b, "half") || fd < 0) {
+		scn_fail("datagram 2: '%s' fd %d", b, fd);
+	} else {
+		memset(r, 0, sizeof(r));
+		if (write(p2[1], "+more", 5) != 5 || read(fd, r, sizeof(r) - 1) != 11 ||
+		    strcmp(r, "queued+more"))
+			scn_fail("datagram 2: the pipe gave '%s'", r);
+		close(fd);
+	}
 	printf("RECEIVED %s%s\n", scn_nfail ? "bad: " : "ok", scn_nfail ? scn_fail_buf : "");
 	fflush(stdout);
 }
@@ -153,7 +165,7 @@ int main(int argc, char **argv)
 		scn_die("%s: %s", argv[1], strerror(errno));
 	file_ino = st.st_ino;
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || socketpair(AF_UNIX, SOCK_DGRAM, 0, dv) ||
-	    pipe(p))
+	    pipe(p) || pipe(p2))
 		scn_die("socketpair/pipe: %s", strerror(errno));
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p[0]);
 	q = open(proc, O_RDONLY | O_NONBLOCK);
@@ -162,6 +174,9 @@ int main(int argc, char **argv)
 		scn_die("send: %s", strerror(errno));
 	close(f);
 	close(q);
+	if (write(p2[1], "queued", 6) != 6 || sendfd(dv[0], "half", p2[0]))
+		scn_die("second pipe: %s", strerror(errno));
+	close(p2[0]);
 	if (argc > 2 && !strcmp(argv[2], "eventfd")) {
 		int ev = eventfd(3, 0);
 

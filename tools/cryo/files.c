@@ -532,10 +532,11 @@ int files_dump(struct dump_task *t)
 	}
 	for (size_t i = 0; i < n && !e; i++)
 		e = dump_fd(&d, i, links);
-	if (!e)
-		e = pipes_dump_finish(&d);
+	/* sockets first: a pipe end in flight on one completes a pipe */
 	if (!e)
 		e = sockets_dump_finish(&d);
+	if (!e)
+		e = pipes_dump_finish(&d);
 	if (!e)
 		e = img_add(t->w, LX_SEC_FDS, t->index, sizeof(*d.recs), d.recs, n * sizeof(*d.recs));
 	for (size_t k = 0; k < sizeof(kind_secs) / sizeof(kind_secs[0]) && !e; k++) {

@@ -587,6 +587,22 @@ int sockets_dump_finish(struct fd_dump *d)
 	return e;
 }
 
+int sockets_pipe_in_flight(struct fd_dump *d, uint64_t ino, int want_write)
+{
+	const struct lx_scm_fd *s = (const struct lx_scm_fd *)d->sec[LX_SEC_SCM_RIGHTS].p;
+	size_t n = d->sec[LX_SEC_SCM_RIGHTS].len / sizeof(*s);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct lx_fd *ref = fd_rec(d, (int)s[i].ref_fd);
+		unsigned acc = s[i].flags & O_ACCMODE;
+
+		if (s[i].kind == LX_SCM_PIPE && ref && ref->ino == ino &&
+		    (want_write ? acc != O_RDONLY : acc != O_WRONLY))
+			return 1;
+	}
+	return 0;
+}
+
 /* ---- restore ---- */
 
 static int set_opts(struct fd_restore *c, const struct lx_socket *sk, int s)
