@@ -200,3 +200,18 @@ refused() {
 	start_prog "$LOG" scmfds "$T/scm.data" eventfd
 	refused "$PROG_PID" 'fd [0-9]+: a file in flight \(SCM_RIGHTS\) on this unix socket, anon_inode:\[eventfd\], is not supported'
 }
+
+@test "sockets: a unix socket whose bound file was removed is refused by name" {
+	start_prog "$LOG" skrefuse unlinked "$T/gone.sock"
+	refused "$PROG_PID" "fd 3: unix socket bound to $T/gone.sock, whose file was removed or replaced .*: not supported"
+}
+
+@test "sockets: a connection the process made to its own named listener is refused by name" {
+	start_prog "$LOG" skrefuse selfconn
+	refused "$PROG_PID" 'fd [45]: a named unix socket connected to fd [45] of the same process is not supported'
+}
+
+@test "sockets: a raw IPv4 socket is refused by name" {
+	start_prog "$LOG" skrefuse raw || { grep -q '^SKIP' "$LOG" && skip "no raw sockets here: $(grep '^SKIP' "$LOG")"; return 1; }
+	refused "$PROG_PID" 'fd 3: an IPv4 socket of type 3 protocol 17 is not supported'
+}

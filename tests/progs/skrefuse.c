@@ -6,6 +6,9 @@
  *   peergone    a unix stream socket whose peer was closed
  *   dgramqueued an unconnected unix datagram socket with a datagram queued
  *   udpqueued   a UDP socket with a datagram queued
+ *   unlinked    a unix socket bound to argv[2], which was then removed
+ *   selfconn    a connection the process made to its own named listener
+ *   raw         a raw IPv4 socket (exits 77 without CAP_NET_RAW)
  * Check: the socket (fd 3) is still there, with its state. */
 #include <netinet/in.h>
 #include <stddef.h>
@@ -118,8 +121,29 @@ int main(int argc, char **argv)
 			scn_die("sendto: %s", strerror(errno));
 		close(c);
 		scn_sleep_ms(20);
+	} else if (!strcmp(kind, "unlinked") && argc > 2) {
+		memset(&ua, 0, sizeof(ua));
+		ua.sun_family = AF_UNIX;
+		snprintf(ua.sun_path, sizeof(ua.sun_path), "%s", argv[2]);
+		s = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (s != 3 || bind(s, (struct sockaddr *)&ua, sizeof(ua)) || unlink(argv[2]))
+			scn_die("bind %s: %s", argv[2], strerror(errno));
+	} else if (!strcmp(kind, "selfconn")) {
+		s = socket(AF_UNIX, SOCK_STREAM, 0);
+		ul = uname_of(&ua, "s");
+		if (s != 3 || bind(s, (struct sockaddr *)&ua, ul) || listen(s, 4))
+			scn_die("listen: %s", strerror(errno));
+		c = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (connect(c, (struct sockaddr *)&ua, ul) || accept(s, NULL, NULL) < 0)
+			scn_die("connect/accept: %s", strerror(errno));
+	} else if (!strcmp(kind, "raw")) {
+		s = socket(AF_INET, SOCK_RAW, IPPROTO_UDP);
+		if (s < 0) {
+			printf("SKIP raw: %s\n", strerror(errno));
+			return 77;
+		}
 	} else {
-		scn_die("usage: skrefuse unixlisten|tcplisten|outside|peergone|dgramqueued|udpqueued");
+		scn_die("usage: skrefuse unixlisten|tcplisten|outside|peergone|dgramqueued|udpqueued|unlinked PATH|selfconn|raw");
 	}
 	scn_install_check();
 	scn_ready();
