@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CRYO=${CRYO:-./tools/cryo/cryo}
 dir=$(mktemp -d /tmp/cryo-demo.XXXXXX)
+# (--shell-job: run from a terminal, the counter's session and terminal are
+# the caller's; without one it changes nothing)
 # the counter's stdout is a pipe to a `cat`, as in a shell pipeline; that
 # pipe leads outside the checkpointed process, so after the restore the
 # counter continues on cryo's stdout (as a shell job takes its terminal)
@@ -18,8 +20,8 @@ trap 'rc=$?; kill $pid 2>/dev/null || true; rm -rf "$dir"; exit $rc' EXIT
 exec {out}>&-
 sleep 1.6
 
-say "cryo -p $pid -f $dir/ticker.img --kill"
-$CRYO -p "$pid" -f "$dir/ticker.img" --kill
+say "cryo -p $pid -f $dir/ticker.img --kill --shell-job"
+$CRYO -p "$pid" -f "$dir/ticker.img" --kill --shell-job
 wait "$pid" 2>/dev/null || true
 say "the counter (pid $pid) is gone; the checkpoint:"
 ls -l "$dir"

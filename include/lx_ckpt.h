@@ -347,6 +347,7 @@ enum lx_fd_kind {
 	LX_FD_INOTIFY,		/* watches in LX_SEC_INOTIFY */
 	LX_FD_SOCKET,		/* lx_socket */
 	LX_FD_PIDFD,		/* pidfd of the process itself */
+	LX_FD_PTY,		/* an end of a pseudo-terminal of the tree: lx_tty_fd */
 	LX_FD_KIND_MAX
 };
 
@@ -579,6 +580,69 @@ static inline lx_le64 lx_packed_crc_len(const void *sec, lx_le64 len)
 	return d <= len ? d : len;
 }
 
+/*
+ * LX_SEC_TTYS, global: the terminals of the tree, one lx_tty each; fds and
+ * controlling terminals refer to them by index. Per task: one lx_tty_fd
+ * per LX_FD_PTY fd.
+ */
+struct lx_tty {
+	lx_le32 kind;		/* LX_TTY_* */
+	lx_le32 index;		/* LX_TTY_PTY: pts number at dump (informative) */
+	lx_le32 flags;		/* LX_TTYF_* */
+	lx_le32 sid;		/* session (its leader is in the tree) whose
+				 * controlling terminal this is; 0: none */
+	lx_le32 fg_pgid;	/* that session's foreground process group, a
+				 * group of the tree; 0: none, or outside */
+	lx_le32 iflag, oflag, cflag, lflag;	/* termios as tcgetattr gives it */
+	lx_le16 rows, cols, xpixel, ypixel;	/* TIOCGWINSZ */
+	lx_u8	line;
+	lx_u8	cc[32];
+	lx_u8	reserved[7];
+	lx_le32 reserved2;
+};
+enum lx_tty_kind {
+	LX_TTY_PTY = 1,		/* a pty pair whose master is held in the tree */
+	LX_TTY_SHELL,		/* --shell-job: the user's terminal, outside the
+				 * tree; only sid = 0 and fg_pgid are meaningful */
+};
+#define LX_TTYF_LOCKED		(1u << 0)	/* TIOCGPTLCK: slave locked */
+#define LX_TTYF_PACKET		(1u << 1)	/* TIOCPKT packet mode on the master */
+#define LX_TTYF_TERMIOS		(1u << 2)	/* termios and window size are valid */
+
+struct lx_tty_fd {
+	lx_le32 fd;
+	lx_le32 tty;		/* index into the global LX_SEC_TTYS */
+	lx_le32 end;		/* LX_TTY_MASTER or LX_TTY_SLAVE */
+	lx_le32 reserved;
+};
+#define LX_TTY_MASTER	1
+#define LX_TTY_SLAVE	2
+
+/*
+ * LX_SEC_SCM_RIGHTS, per task: one record per file in flight (SCM_RIGHTS)
+ * in the receive queue of a unix socket pair of the task, in queue order;
+ * the records of one message are consecutive and share data_at.
+ */
+struct lx_scm_fd {
+	lx_le32 fd;		/* the socket whose receive queue holds it */
+	lx_le32 kind;		/* LX_SCM_* */
+	lx_le64 data_at;	/* its message in the socket's queued data: stream:
+				 * offset of the message's first byte; datagram:
+				 * offset of its le32 length */
+	lx_le64 data_len;	/* stream: the message's length; datagram: 0 */
+	lx_le32 ref_fd;		/* LX_SCM_DUP, LX_SCM_PIPE: a fd of the task */
+	lx_le32 flags;		/* O_* of the file in flight */
+	lx_le64 pos;		/* LX_SCM_FILE: file offset */
+	lx_le64 dev, ino;	/* LX_SCM_FILE: identity, checked at restore */
+	lx_le32 path_off;	/* LX_SCM_FILE: strtab */
+	lx_le32 reserved;
+};
+enum lx_scm_kind {
+	LX_SCM_DUP = 1,		/* the open file description of ref_fd */
+	LX_SCM_FILE,		/* a regular file or directory, reopened by path */
+	LX_SCM_PIPE,		/* a new description of the pipe held at ref_fd */
+};
+
 _Static_assert(sizeof(struct lx_ckpt_header) == LX_CKPT_HEADER_SIZE,
 	       "header must fill exactly BINPRM_BUF_SIZE");
 _Static_assert(sizeof(LX_CKPT_PRELUDE) < LX_CKPT_PRELUDE_LEN,
@@ -593,6 +657,9 @@ _Static_assert(sizeof(struct lx_core) % 8 == 0, "core record alignment");
 _Static_assert(sizeof(struct lx_thread) % 8 == 0, "thread record alignment");
 _Static_assert(sizeof(struct lx_packed_hdr) == 96, "packed pages header");
 _Static_assert(sizeof(struct lx_packed_run) == 24, "packed run alignment");
+_Static_assert(sizeof(struct lx_tty) % 8 == 0, "tty record alignment");
+_Static_assert(sizeof(struct lx_scm_fd) % 8 == 0, "scm_rights record alignment");
+_Static_assert(sizeof(struct lx_tty_fd) % 8 == 0, "tty fd record alignment");
 
 /* Validator error codes (negative), stable for messages and tests. */
 enum lx_ckpt_err {

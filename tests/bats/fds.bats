@@ -153,3 +153,65 @@ refused() {
 	roundtrip evfd
 	stop_restored "$RESTORED_PID"
 }
+
+# Sockets cryo cannot restore: each refused with pid, fd, kind and reason,
+# the process left running as it was.
+@test "sockets: a listening unix socket with a connection not yet accepted is refused by name" {
+	start_prog "$LOG" skrefuse unixlisten
+	refused "$PROG_PID" 'fd 3: listening unix socket with 1 connection\(s\) not yet accepted: not supported'
+}
+
+@test "sockets: a TCP listener with a connection not yet accepted is refused by name" {
+	start_prog "$LOG" skrefuse tcplisten
+	refused "$PROG_PID" 'fd 3: TCP listening socket 127\.0\.0\.1:[0-9]+ with 1 connection\(s\) not yet accepted: not supported'
+}
+
+@test "sockets: a unix socket connected outside the tree is refused by name" {
+	start_prog "$LOG" skrefuse outside
+	refused "$PROG_PID" 'fd 3: a unix socket connected to a socket outside the process is not supported'
+}
+
+@test "sockets: a unix stream socket whose peer is gone is refused by name" {
+	start_prog "$LOG" skrefuse peergone
+	refused "$PROG_PID" 'fd 3: unix socket whose peer is gone \(closed by the other side\): not supported'
+}
+
+@test "sockets: a datagram queued on an unconnected unix socket is refused by name" {
+	start_prog "$LOG" skrefuse dgramqueued
+	refused "$PROG_PID" 'fd 3: unconnected unix socket with 1 bytes queued \(their senders cannot be restored\): not supported'
+}
+
+@test "sockets: a datagram queued on a UDP socket is refused by name" {
+	start_prog "$LOG" skrefuse udpqueued
+	refused "$PROG_PID" 'fd 3: UDP socket 127\.0\.0\.1:[0-9]+ with datagrams queued: not supported'
+}
+
+@test "SCM_RIGHTS in flight: a file and a pipe end queued on a socketpair arrive after restore, with the bytes in order, and work" {
+	roundtrip scmfds "$T/scm.data"
+	run "$CRYO" show "$IMG"
+	grep -qE 'scm_rights +task 0 .*4 records' <<<"$output" || fail "cryo show: $output"
+	kill -USR2 "$RESTORED_PID"
+	wait_log "$LOG" '^RECEIVED '
+	grep -qx 'RECEIVED ok' "$LOG" || fail "after restore: $(grep '^RECEIVED' "$LOG")"
+	stop_restored "$RESTORED_PID"
+}
+
+@test "SCM_RIGHTS in flight: a file cryo cannot reopen (an eventfd) is refused by name" {
+	start_prog "$LOG" scmfds "$T/scm.data" eventfd
+	refused "$PROG_PID" 'fd [0-9]+: a file in flight \(SCM_RIGHTS\) on this unix socket, anon_inode:\[eventfd\], is not supported'
+}
+
+@test "sockets: a unix socket whose bound file was removed is refused by name" {
+	start_prog "$LOG" skrefuse unlinked "$T/gone.sock"
+	refused "$PROG_PID" "fd 3: unix socket bound to $T/gone.sock, whose file was removed or replaced .*: not supported"
+}
+
+@test "sockets: a connection the process made to its own named listener is refused by name" {
+	start_prog "$LOG" skrefuse selfconn
+	refused "$PROG_PID" 'fd [45]: a named unix socket connected to fd [45] of the same process is not supported'
+}
+
+@test "sockets: a raw IPv4 socket is refused by name" {
+	start_prog "$LOG" skrefuse raw || { grep -q '^SKIP' "$LOG" && skip "no raw sockets here: $(grep '^SKIP' "$LOG")"; return 1; }
+	refused "$PROG_PID" 'fd 3: an IPv4 socket of type 3 protocol 17 is not supported'
+}

@@ -24,6 +24,7 @@ struct dump_opts {
 	 * fails the dump and leaves the tree running (stream.c) */
 	int (*after_commit)(const struct dump_opts *o);
 	void *hook_arg;
+	int shell_job;		/* --shell-job: accept the user's terminal */
 };
 
 struct restore_opts {

@@ -16,6 +16,8 @@
 
 #include "cryo.h"
 #include "err.h"
+#include "options.h"
+#include "tty.h"
 
 #define RED_ZONE 128
 
@@ -535,6 +537,7 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	struct img_writer *w = NULL;
 	struct swapfile *sw = NULL;
 	struct lx_swap_ref ref;
+	struct lx_options opt = { 0 };
 	int e;
 
 	e = check_ids(tr);
@@ -546,6 +549,10 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 		e = swap_open(&sw, swap_path, 1);
 	if (!e)
 		e = write_tasks(tr, w);
+	if (!e)
+		e = tty_dump_tree(tr->t, tr->n, o->shell_job, w, &opt);
+	if (!e)
+		e = options_write(w, &opt);
 	for (size_t i = 0; i < tr->n && !e; i++) {
 		struct dump_task *t = &tr->t[i];
 

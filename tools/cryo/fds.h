@@ -71,6 +71,9 @@ int locks_dump(struct fd_dump *d, struct lx_fd *r, const char *info);
 /* after every fd has its record: cross-fd checks (pipe ends, peers) */
 int pipes_dump_finish(struct fd_dump *d);
 int sockets_dump_finish(struct fd_dump *d);
+/* An end of pipe ino (a writer if want_write, else a reader) is in flight
+ * on a socket of the process (after sockets_dump_finish) */
+int sockets_pipe_in_flight(struct fd_dump *d, uint64_t ino, int want_write);
 
 /* ---- restore ---- */
 struct fd_sec {
@@ -123,6 +126,8 @@ void pipes_tree_done(void);
 int socket_open(struct fd_restore *c, size_t i);
 /* phase 4: every fd is at its number */
 int epoll_restore_late(struct fd_restore *c);
+/* socket pairs with files in flight: refilled once every fd has its number */
+int sockets_restore_late(struct fd_restore *c);
 /* after exec, by injection */
 int timerfd_restore(struct restore_task *t, const struct lx_fd *fds, size_t n);
 int locks_restore(struct restore_task *t);

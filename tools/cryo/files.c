@@ -27,6 +27,7 @@
 #include "cryo.h"
 #include "err.h"
 #include "fds.h"
+#include "tty.h"
 
 #ifndef F_LINUX_SPECIFIC_BASE
 #define F_LINUX_SPECIFIC_BASE 1024
@@ -314,7 +315,7 @@ static int is_outside_stdio(struct fd_dump *d, size_t i, char **links)
 	if (r->fd > 2)
 		return 0;
 	if (S_ISCHR(r->mode) && is_tty_path(links[i]))
-		return 1;
+		return tty_is_outside(r);
 	if (S_ISFIFO(r->mode) && !strncmp(links[i], "pipe:", 5)) {
 		const struct fd_share *sh = dump_share(d->t, (int)r->fd);
 
@@ -392,8 +393,7 @@ static int dump_fd(struct fd_dump *d, size_t i, char **links)
 	} else if (S_ISSOCK(st.st_mode)) {
 		e = socket_dump(d, r, link);
 	} else if (S_ISCHR(st.st_mode) && is_tty_path(link)) {
-		e = err_set(-EOPNOTSUPP, "pid %d fd %d: a terminal (%s) is not supported", d->pid,
-			    fd, link);
+		e = tty_dump(d, r, link);
 	} else if (!strncmp(link, "/memfd:", 7) && strstr(link, " (deleted)")) {
 		e = dump_memfd(d, r, link);
 	} else if (link[0] != '/') {
@@ -421,7 +421,7 @@ static int dump_fd(struct fd_dump *d, size_t i, char **links)
 	/* shared across processes: one description, opened by the restorer
 	 * and inherited (files_open_shared); only plain files so far */
 	if (!e && r->share_id && r->kind != LX_FD_REG && r->kind != LX_FD_CHR &&
-	    r->kind != LX_FD_PIPE)
+	    r->kind != LX_FD_PIPE && r->kind != LX_FD_PTY)
 		e = err_set(-EOPNOTSUPP, "pid %d fd %d: %s shared with another process of the"
 			    " tree is not supported yet", d->pid, fd, link);
 	if (!e && r->kind != LX_FD_INHERIT && !(r->flags & O_PATH))
@@ -475,7 +475,7 @@ static int list_fds(pid_t pid, int **out, size_t *count)
 
 static const uint32_t kind_secs[] = {
 	LX_SEC_PIPES, LX_SEC_EVENTFDS, LX_SEC_TIMERFDS, LX_SEC_SIGNALFDS, LX_SEC_EPOLL,
-	LX_SEC_INOTIFY, LX_SEC_SOCKETS, LX_SEC_LOCKS,
+	LX_SEC_INOTIFY, LX_SEC_SOCKETS, LX_SEC_LOCKS, LX_SEC_TTYS, LX_SEC_SCM_RIGHTS,
 };
 
 static size_t kind_rec_size(uint32_t type)
@@ -489,6 +489,8 @@ static size_t kind_rec_size(uint32_t type)
 	case LX_SEC_INOTIFY: return sizeof(struct lx_inotify_watch);
 	case LX_SEC_SOCKETS: return sizeof(struct lx_socket);
 	case LX_SEC_LOCKS: return sizeof(struct lx_lock);
+	case LX_SEC_TTYS: return sizeof(struct lx_tty_fd);
+	case LX_SEC_SCM_RIGHTS: return sizeof(struct lx_scm_fd);
 	}
 	return 0;
 }
@@ -530,10 +532,11 @@ int files_dump(struct dump_task *t)
 	}
 	for (size_t i = 0; i < n && !e; i++)
 		e = dump_fd(&d, i, links);
-	if (!e)
-		e = pipes_dump_finish(&d);
+	/* sockets first: a pipe end in flight on one completes a pipe */
 	if (!e)
 		e = sockets_dump_finish(&d);
+	if (!e)
+		e = pipes_dump_finish(&d);
 	if (!e)
 		e = img_add(t->w, LX_SEC_FDS, t->index, sizeof(*d.recs), d.recs, n * sizeof(*d.recs));
 	for (size_t k = 0; k < sizeof(kind_secs) / sizeof(kind_secs[0]) && !e; k++) {
@@ -899,6 +902,8 @@ static int open_one(struct fd_restore *c, size_t i)
 		return inotify_open(c, i);
 	case LX_FD_SOCKET:
 		return socket_open(c, i);
+	case LX_FD_PTY:
+		return tty_open(c, i);
 	case LX_FD_PIDFD:
 		fd = (int)syscall(SYS_pidfd_open, getpid(),
 				  (r->flags & O_NONBLOCK) ? PIDFD_NONBLOCK : 0);
@@ -1079,6 +1084,8 @@ int files_restore_preexec(const struct img *im, uint32_t task, int *keep, int nk
 	/* phase 4: what refers to other fds by number */
 	if (!e)
 		e = epoll_restore_late(&c);
+	if (!e)
+		e = sockets_restore_late(&c);
 	fr_free(&c);
 	return e;
 }
@@ -1141,7 +1148,8 @@ int files_open_shared(const struct img *im, uint32_t task, int *shared, size_t n
 		if (r->share_id > nshared)
 			e = err_set(-EINVAL, "image: task %u fd %u: bad share id", task, r->fd);
 		else if (shared[r->share_id - 1] < 0) {
-			if (r->kind != LX_FD_REG && r->kind != LX_FD_CHR && r->kind != LX_FD_PIPE)
+			if (r->kind != LX_FD_REG && r->kind != LX_FD_CHR && r->kind != LX_FD_PIPE &&
+			    r->kind != LX_FD_PTY)
 				e = err_set(-EOPNOTSUPP, "task %u fd %u: sharing this kind of file"
 					    " between processes is not supported", task, r->fd);
 			fd = e ? -1 : r->kind == LX_FD_PIPE ? pipe_open_tree(&c, i) : open_one(&c, i);

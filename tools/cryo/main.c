@@ -12,14 +12,15 @@
 
 #include "cryo.h"
 #include "err.h"
+#include "tty.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: cryo -p PID -f IMAGE [--kill] [--swapfile PATH]\n"
-"       cryo -r -f IMAGE [-d] [--swapfile PATH] [--allow-changed-files]\n"
+"usage: cryo -p PID -f IMAGE [--kill] [--shell-job] [--swapfile PATH]\n"
+"       cryo -r -f IMAGE [-d] [--shell-job] [--swapfile PATH] [--allow-changed-files]\n"
 "               [--allow-other-user]\n"
 "       cryo register | unregister\n"
 "       cryo show IMAGE [--json] [--verify] [--swapfile PATH]\n"
@@ -45,6 +46,10 @@ static void usage(FILE *f)
 "                           with the restored process's status (128+N if killed by\n"
 "                           signal N)\n"
 "  -d, --detach             with -r: print the restored pid and exit 0 at once\n"
+"      --shell-job          dump a job started from the user's shell: its session\n"
+"                           and controlling terminal are outside the tree; the\n"
+"                           restore (implied by the image) joins cryo's session\n"
+"                           and terminal and takes the foreground if it had it\n"
 "      --allow-changed-files  restore even if an open or mapped file changed size\n"
 "                           or mtime since the dump\n"
 "      --allow-other-user   as root: restore an image or swapfile that another user\n"
@@ -120,7 +125,8 @@ int main(int argc, char **argv)
 
 static int dump_or_restore(int argc, char **argv)
 {
-	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE, OPT_ALLOW_OTHER_USER };
+	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE, OPT_ALLOW_OTHER_USER,
+	       OPT_SHELL_JOB };
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "file", required_argument, NULL, 'f' },
@@ -130,6 +136,7 @@ static int dump_or_restore(int argc, char **argv)
 		{ "kill", no_argument, NULL, OPT_KILL },
 		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
 		{ "allow-other-user", no_argument, NULL, OPT_ALLOW_OTHER_USER },
+		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -163,6 +170,8 @@ static int dump_or_restore(int argc, char **argv)
 		case OPT_KILL: d.kill_after = 1; break;
 		case OPT_ALLOW_CHANGED: r.allow_changed_files = 1; break;
 		case OPT_ALLOW_OTHER_USER: r.allow_other_user = 1; break;
+		/* restore: implied by the image, accepted for symmetry */
+		case OPT_SHELL_JOB: d.shell_job = 1; break;
 		case 'q': log_level = 0; break;
 		case OPT_LOG_FILE:
 			if (log_open(optarg)) {
@@ -213,5 +222,7 @@ static int dump_or_restore(int argc, char **argv)
 		printf("%d\n", pid);
 		return EXIT_OK;
 	}
-	return wait_root(pid);
+	e = wait_root(pid);
+	tty_restore_giveback();
+	return e;
 }

@@ -1,6 +1,7 @@
 /* Pipes and FIFOs. An anonymous pipe is restored when the process holds
- * both of its ends (otherwise the other end is in another process, or
- * closed, and cannot be told apart: refused). A FIFO is reopened by path.
+ * both of its ends, or one while the other is in flight on one of its unix
+ * sockets (otherwise the other end is in another process, or closed, and
+ * cannot be told apart: refused). A FIFO is reopened by path.
  * Queued bytes are copied at dump with tee() from a read end into cryo's
  * own pipe: tee duplicates the buffers without consuming them, so the
  * dumped process reads exactly what it would have. */
@@ -137,7 +138,10 @@ int pipes_dump_finish(struct fd_dump *d)
 		}
 		if (!first)
 			continue;
-		if (r->kind == LX_FD_PIPE && (!rd || !wr)) {
+		/* the other end in flight on a unix socket of the process is
+		 * reopened from this one at restore (LX_SCM_PIPE) */
+		if (r->kind == LX_FD_PIPE && (!rd || !wr) &&
+		    !sockets_pipe_in_flight(d, r->ino, !wr)) {
 			/* a leak: name who holds the other side, if anyone */
 			pid_t other = proc_fd_holder(r->dev, r->ino, d->pid);
 

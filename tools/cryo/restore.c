@@ -22,6 +22,7 @@
 
 #include "cryo.h"
 #include "err.h"
+#include "tty.h"
 
 static int open_swap(const struct img *im, const struct restore_opts *o, struct swapfile **sw)
 {
@@ -456,6 +457,8 @@ static void __attribute__((noreturn)) exec_task(struct restore_ctx *c, uint32_t 
 
 	if (core_restore_preexec(&c->im, idx, msg, sizeof(msg)) < 0)
 		task_fail(c, idx, msg);
+	if (tty_restore_fg((pid_t)c->tasks[idx].pid, msg, sizeof(msg)) < 0)
+		task_fail(c, idx, msg);
 	if (files_restore_preexec(&c->im, idx, keep, 3, c->shared, (int)c->nshared, msg,
 				  sizeof(msg)) < 0)
 		task_fail(c, idx, msg);
@@ -492,6 +495,9 @@ static void __attribute__((noreturn)) task_main(struct restore_ctx *c, uint32_t 
 		snprintf(msg, sizeof(msg), "pid %u: setsid: %s", t->pid, strerror(errno));
 		task_fail(c, idx, msg);
 	}
+	/* before any child: members inherit the controlling terminal */
+	if (t->sid == t->pid && tty_restore_ctty((pid_t)t->pid, msg, sizeof(msg)) < 0)
+		task_fail(c, idx, msg);
 	for (size_t k = idx + 1; k < c->ntasks; k++) {
 		pid_t pid;
 
@@ -761,6 +767,8 @@ static int create_tree(struct restore_ctx *c)
 			e = err_sys(-errno, "pipe");
 	}
 	if (!e)
+		e = tty_check(&c->im);
+	if (!e)
 		e = open_shared(c);
 	if (e) {
 		free(live);
@@ -802,6 +810,8 @@ static int create_tree(struct restore_ctx *c)
 		e = wait_acks(c, 'D', live);
 	if (!e)
 		e = set_groups(c);
+	if (!e)
+		e = tty_restore_tree_made(&c->im);
 	/* trace each task, let it exec, and catch it before its first
 	 * instruction */
 	for (size_t i = 0; i < c->ntasks && !e; i++) {

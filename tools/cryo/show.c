@@ -192,6 +192,7 @@ static const char *fd_kind(const struct lx_fd *f)
 		[LX_FD_PIPE] = "pipe", [LX_FD_EVENTFD] = "eventfd", [LX_FD_TIMERFD] = "timerfd",
 		[LX_FD_SIGNALFD] = "signalfd", [LX_FD_EPOLL] = "epoll",
 		[LX_FD_INOTIFY] = "inotify", [LX_FD_SOCKET] = "socket", [LX_FD_PIDFD] = "pidfd",
+		[LX_FD_PTY] = "pty",
 	};
 
 	if (f->kind == LX_FD_REG)
@@ -1081,11 +1082,37 @@ static void json_vmas(struct json *j, struct view *v, const struct task_view *tv
 	j_close(j, ']');
 }
 
+/* The pty end of fd (LX_SEC_TTYS of the task), NULL if none */
+static const struct lx_tty_fd *tty_fd_of(const struct lx_tty_fd *t, size_t n, uint32_t fd)
+{
+	for (size_t k = 0; k < n; k++)
+		if (t[k].fd == fd)
+			return &t[k];
+	return NULL;
+}
+
+/* Files in flight queued on socket fd (LX_SEC_SCM_RIGHTS of the task) */
+static size_t scm_count(const struct lx_scm_fd *s, size_t n, uint32_t fd)
+{
+	size_t c = 0;
+
+	for (size_t k = 0; k < n; k++)
+		c += s[k].fd == fd;
+	return c;
+}
+
 static void json_fds(struct json *j, struct view *v, const struct task_view *tv)
 {
+	struct lx_tty_fd *tt = NULL;
+	struct lx_scm_fd *sc = NULL;
+	size_t ntt = 0, nsc = 0;
+
+	records(v, LX_SEC_TTYS, tv->index, sizeof(*tt), 12, (void **)&tt, &ntt);
+	records(v, LX_SEC_SCM_RIGHTS, tv->index, sizeof(*sc), 16, (void **)&sc, &nsc);
 	j_open(j, "fds", '[');
 	for (size_t i = 0; i < tv->nfds; i++) {
 		const struct lx_fd *f = &tv->fds[i];
+		const struct lx_tty_fd *te = tty_fd_of(tt, ntt, f->fd);
 
 		j_open(j, NULL, '{');
 		j_u64(j, "fd", f->fd);
@@ -1099,9 +1126,17 @@ static void json_fds(struct json *j, struct view *v, const struct task_view *tv)
 		j_u64(j, "pos", f->pos);
 		j_key(j, "mode");
 		fprintf(j->f, "\"%#o\"", f->mode);
+		if (f->kind == LX_FD_PTY && te) {
+			j_u64(j, "tty", te->tty);
+			j_str(j, "end", te->end == LX_TTY_MASTER ? "master" : "slave");
+		}
+		if (f->kind == LX_FD_SOCKET)
+			j_u64(j, "files_in_flight", scm_count(sc, nsc, f->fd));
 		j_close(j, '}');
 	}
 	j_close(j, ']');
+	free(tt);
+	free(sc);
 }
 
 static void json_signals(struct json *j, const struct task_view *tv)
@@ -1271,6 +1306,43 @@ static void json_sections(struct json *j, const struct view *v)
 	j_close(j, ']');
 }
 
+static void json_ttys(struct json *j, struct view *v)
+{
+	struct lx_options *o = NULL;
+	struct lx_tty *t = NULL;
+	size_t no = 0, nt = 0;
+
+	j_open(j, "options", '{');
+	if (records(v, LX_SEC_OPTIONS, LX_TASK_GLOBAL, sizeof(*o), 8, (void **)&o, &no) > 0 && no) {
+		j_bool(j, "shell_job", !!(o->flags & LX_OPT_SHELL_JOB));
+		j_hex(j, "flags", o->flags);
+		j_hex(j, "allow_leak", o->allow_leak);
+	} else {
+		j_bool(j, "shell_job", 0);
+	}
+	j_close(j, '}');
+	j_open(j, "ttys", '[');
+	if (records(v, LX_SEC_TTYS, LX_TASK_GLOBAL, sizeof(*t), 64, (void **)&t, &nt) > 0) {
+		for (size_t i = 0; i < nt; i++) {
+			j_open(j, NULL, '{');
+			j_str(j, "kind", t[i].kind == LX_TTY_PTY ? "pty" :
+			      t[i].kind == LX_TTY_SHELL ? "shell" : "unknown");
+			j_u64(j, "index", t[i].index);
+			j_bool(j, "packet", !!(t[i].flags & LX_TTYF_PACKET));
+			j_bool(j, "locked", !!(t[i].flags & LX_TTYF_LOCKED));
+			j_u64(j, "rows", t[i].rows);
+			j_u64(j, "cols", t[i].cols);
+			j_hex(j, "lflag", t[i].lflag);
+			j_u64(j, "sid", t[i].sid);
+			j_u64(j, "fg_pgid", t[i].fg_pgid);
+			j_close(j, '}');
+		}
+	}
+	j_close(j, ']');
+	free(o);
+	free(t);
+}
+
 static void print_json(struct view *v)
 {
 	struct json j = { .f = stdout, .first = 1 };
@@ -1284,6 +1356,7 @@ static void print_json(struct view *v)
 	for (size_t i = 0; i < v->ntasks; i++)
 		json_task(&j, v, &v->tasks[i]);
 	j_close(&j, ']');
+	json_ttys(&j, v);
 	json_sections(&j, v);
 	/* last, so that problems found while printing are in it too */
 	j_open(&j, "problems", '[');
@@ -1471,6 +1544,12 @@ static void text_vmas(FILE *f, struct view *v, const struct task_view *tv)
 
 static void text_fds(FILE *f, struct view *v, const struct task_view *tv)
 {
+	struct lx_tty_fd *tt = NULL;
+	struct lx_scm_fd *sc = NULL;
+	size_t ntt = 0, nsc = 0;
+
+	records(v, LX_SEC_TTYS, tv->index, sizeof(*tt), 12, (void **)&tt, &ntt);
+	records(v, LX_SEC_SCM_RIGHTS, tv->index, sizeof(*sc), 16, (void **)&sc, &nsc);
 	fprintf(f, "  fds      %zu\n", tv->nfds);
 	for (size_t i = 0; i < tv->nfds; i++) {
 		const struct lx_fd *d = &tv->fds[i];
@@ -1486,8 +1565,15 @@ static void text_fds(FILE *f, struct view *v, const struct task_view *tv)
 			fprintf(f, " pos %llu", (unsigned long long)d->pos);
 		if (d->fdflags & FD_CLOEXEC)
 			fputs(" cloexec", f);
+		if (d->kind == LX_FD_PTY && tty_fd_of(tt, ntt, d->fd))
+			fprintf(f, " %s of tty %u", tty_fd_of(tt, ntt, d->fd)->end == LX_TTY_MASTER ?
+				"master" : "slave", tty_fd_of(tt, ntt, d->fd)->tty);
+		if (d->kind == LX_FD_SOCKET && scm_count(sc, nsc, d->fd))
+			fprintf(f, ", %zu file(s) in flight", scm_count(sc, nsc, d->fd));
 		fputc('\n', f);
 	}
+	free(tt);
+	free(sc);
 }
 
 static void text_signals(FILE *f, const struct task_view *tv)
@@ -1604,6 +1690,38 @@ static void text_task(FILE *f, struct view *v, const struct task_view *tv)
 	text_rlimits(f, tv);
 }
 
+/* LX_SEC_OPTIONS and the global LX_SEC_TTYS */
+static void text_ttys(FILE *f, struct view *v)
+{
+	struct lx_options *o = NULL;
+	struct lx_tty *t = NULL;
+	size_t no = 0, nt = 0;
+
+	if (records(v, LX_SEC_OPTIONS, LX_TASK_GLOBAL, sizeof(*o), 8, (void **)&o, &no) > 0 && no)
+		fprintf(f, "options  %s%s allow-leak %#x\n",
+			o->flags & LX_OPT_SHELL_JOB ? "shell-job" : "-",
+			o->flags & ~(uint32_t)LX_OPT_SHELL_JOB ? " (unknown flags)" : "",
+			o->allow_leak);
+	if (records(v, LX_SEC_TTYS, LX_TASK_GLOBAL, sizeof(*t), 64, (void **)&t, &nt) > 0)
+		fprintf(f, "ttys     %zu\n", nt);
+	for (size_t i = 0; i < nt; i++) {
+		if (t[i].kind == LX_TTY_PTY)
+			fprintf(f, "    %zu pty /dev/pts/%u (at dump) %ux%u%s%s", i, t[i].index,
+				t[i].cols, t[i].rows, t[i].flags & LX_TTYF_PACKET ? ", packet" : "",
+				t[i].flags & LX_TTYF_LOCKED ? ", locked" : "");
+		else
+			fprintf(f, "    %zu %s", i, t[i].kind == LX_TTY_SHELL ?
+				"the user's terminal (shell job)" : "unknown kind");
+		if (t[i].sid)
+			fprintf(f, ", controlling terminal of session %u", t[i].sid);
+		if (t[i].fg_pgid)
+			fprintf(f, ", foreground group %u", t[i].fg_pgid);
+		fputc('\n', f);
+	}
+	free(o);
+	free(t);
+}
+
 static void print_text(struct view *v)
 {
 	const struct lx_ckpt_header *h = v->im->hdr;
@@ -1655,6 +1773,7 @@ static void print_text(struct view *v)
 	for (size_t i = 0; i < v->ntasks; i++)
 		if (!has_parent(v, i))
 			text_tree(v, f, i, 0);
+	text_ttys(f, v);
 	for (size_t i = 0; i < v->ntasks; i++)
 		text_task(f, v, &v->tasks[i]);
 

@@ -1,7 +1,10 @@
 /* Sockets. Unix sockets: pairs whose two ends are both in the process
  * (socketpair(), or a connection the process made to itself) are restored
  * as a socketpair with the bytes queued in each direction, in order, and
- * datagram boundaries kept; listening and bound sockets are bound again
+ * datagram boundaries kept, and the files in flight (SCM_RIGHTS) on the
+ * messages that carried them (LX_SEC_SCM_RIGHTS: the process's own open
+ * files found with kcmp, or regular files, directories and ends of its
+ * pipes reopened alone; anything else is refused); listening and bound sockets are bound again
  * to their name. TCP: listening sockets are recreated on the same address
  * and port, unconnected ones as they were; UDP: bound and connected
  * sockets with nothing queued. Everything else (established TCP, a unix
@@ -25,6 +28,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -229,8 +233,62 @@ int socket_is_outside(struct fd_dump *d, const struct lx_fd *r)
 	return 1;
 }
 
+/* A file in flight, duplicated into cryo by the peek: the task's own open
+ * file description (kcmp), or one cryo can reopen alone. */
+static int scm_classify(struct fd_dump *d, const struct lx_fd *r, int f, struct lx_scm_fd *s)
+{
+	char proc[64], link[LX_CKPT_PATH_MAX];
+	struct stat st, pst;
+	ssize_t ln;
+	int fl = fcntl(f, F_GETFL);
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f);
+	ln = readlink(proc, link, sizeof(link) - 1);
+	link[ln > 0 ? ln : 0] = 0;
+	if (fstat(f, &st) < 0)
+		return err_sys(-errno, "pid %d fd %u: a file in flight: fstat", d->pid, r->fd);
+	s->flags = fl < 0 ? 0 : (uint32_t)fl;
+	for (size_t i = 0; i < d->n; i++)
+		if (syscall(SYS_kcmp, getpid(), d->pid, 0 /* KCMP_FILE */, f, d->recs[i].fd) == 0) {
+			s->kind = LX_SCM_DUP;
+			s->ref_fd = d->recs[i].fd;
+			return 0;
+		}
+	if (S_ISFIFO(st.st_mode) && !strncmp(link, "pipe:", 5)) {
+		for (size_t i = 0; i < d->n; i++)
+			if ((d->recs[i].kind == LX_FD_PIPE || d->recs[i].kind == LX_FD_FIFO) &&
+			    d->recs[i].ino == st.st_ino && d->recs[i].dev == st.st_dev) {
+				s->kind = LX_SCM_PIPE;
+				s->ref_fd = d->recs[i].fd;
+				return 0;
+			}
+		return err_set(-EOPNOTSUPP, "pid %d fd %u: a pipe end in flight (SCM_RIGHTS) on this"
+			       " unix socket, of a pipe the process holds no other end of, is not"
+			       " supported", d->pid, r->fd);
+	}
+	if ((S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) && link[0] == '/' &&
+	    stat(link, &pst) == 0 && pst.st_ino == st.st_ino && pst.st_dev == st.st_dev) {
+		s->kind = LX_SCM_FILE;
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+		s->pos = S_ISREG(st.st_mode) ? (uint64_t)lseek(f, 0, SEEK_CUR) : 0;
+		s->path_off = img_str(d->t->w, d->t->index, link);
+		return 0;
+	}
+	return err_set(-EOPNOTSUPP, "pid %d fd %u: a file in flight (SCM_RIGHTS) on this unix"
+		       " socket, %s, is not supported (only files the process holds, regular"
+		       " files and directories, and ends of pipes it holds)", d->pid, r->fd,
+		       link[0] ? link : "?");
+}
+
 /* The bytes queued for reading on the socket, without consuming them:
- * MSG_PEEK from SO_PEEK_OFF 0 onwards, then the old offset back. */
+ * MSG_PEEK from SO_PEEK_OFF 0 onwards, then the old offset back. Files in
+ * flight come with the peek as duplicates: each is described (scm_classify)
+ * and closed. A stream read stops after a message that carries files but
+ * glues the messages before it that carry none, and a peek cannot tell
+ * where they end (even at an offset, it walks on to the next files): the
+ * files are requeued with every byte that one read returns, so a receiver
+ * reading less than that gets them with the earlier bytes. */
 static int peek_queue(struct fd_dump *d, const struct lx_fd *r, int s, int type,
 		      struct lx_socket *sk)
 {
@@ -255,6 +313,8 @@ static int peek_queue(struct fd_dump *d, const struct lx_fd *r, int s, int type,
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 				     .msg_control = &cm, .msg_controllen = sizeof(cm) };
 		ssize_t n = recvmsg(s, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		uint64_t base = q.len;
+		int nfds = 0;
 
 		if (n < 0) {
 			if (errno != EAGAIN)
@@ -263,16 +323,25 @@ static int peek_queue(struct fd_dump *d, const struct lx_fd *r, int s, int type,
 			break;
 		}
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-				int *fds = (int *)CMSG_DATA(c);
-				size_t nf = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			int *fds;
+			size_t nf;
 
-				/* peeking duplicated them into cryo */
-				for (size_t f = 0; f < nf; f++)
-					close(fds[f]);
-				e = err_set(-EOPNOTSUPP, "pid %d fd %u: file descriptors in flight"
-					    " (SCM_RIGHTS) queued on a unix socket are not supported",
-					    d->pid, r->fd);
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			fds = (int *)CMSG_DATA(c);
+			nf = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t f = 0; f < nf; f++) {
+				struct lx_scm_fd rec;
+
+				memset(&rec, 0, sizeof(rec));
+				rec.fd = r->fd;
+				rec.data_at = base;
+				if (!e)
+					e = scm_classify(d, r, fds[f], &rec);
+				if (!e)
+					e = recbuf_add(&d->sec[LX_SEC_SCM_RIGHTS], &rec, sizeof(rec));
+				close(fds[f]);
+				nfds++;
 			}
 		}
 		if (!e && (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
@@ -283,7 +352,15 @@ static int peek_queue(struct fd_dump *d, const struct lx_fd *r, int s, int type,
 		if (type == SOCK_STREAM) {
 			if (n == 0)	/* end of stream: the peer shut down */
 				break;
-			e = recbuf_add(&q, buf, (size_t)n);
+			if (nfds) {
+				struct lx_scm_fd *all = (struct lx_scm_fd *)d->sec[LX_SEC_SCM_RIGHTS].p;
+				size_t na = d->sec[LX_SEC_SCM_RIGHTS].len / sizeof(*all);
+
+				for (size_t f = na - (size_t)nfds; f < na; f++)
+					all[f].data_len = (uint64_t)n;
+			}
+			if (!e)
+				e = recbuf_add(&q, buf, (size_t)n);
 		} else {
 			uint32_t l = (uint32_t)n;
 
@@ -510,6 +587,22 @@ int sockets_dump_finish(struct fd_dump *d)
 	return e;
 }
 
+int sockets_pipe_in_flight(struct fd_dump *d, uint64_t ino, int want_write)
+{
+	const struct lx_scm_fd *s = (const struct lx_scm_fd *)d->sec[LX_SEC_SCM_RIGHTS].p;
+	size_t n = d->sec[LX_SEC_SCM_RIGHTS].len / sizeof(*s);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct lx_fd *ref = fd_rec(d, (int)s[i].ref_fd);
+		unsigned acc = s[i].flags & O_ACCMODE;
+
+		if (s[i].kind == LX_SCM_PIPE && ref && ref->ino == ino &&
+		    (want_write ? acc != O_RDONLY : acc != O_WRONLY))
+			return 1;
+	}
+	return 0;
+}
+
 /* ---- restore ---- */
 
 static int set_opts(struct fd_restore *c, const struct lx_socket *sk, int s)
@@ -595,20 +688,146 @@ static int bind_name(struct fd_restore *c, const struct lx_socket *sk, int s)
 	return 0;
 }
 
-/* Send what was queued for `to` through its peer `from` */
+/* The files in flight queued for socket fd, NULL if none */
+static const struct lx_scm_fd *scm_of(struct fd_restore *c, uint32_t fd, size_t *n)
+{
+	size_t all;
+	const struct lx_scm_fd *r = fr_recs(c, LX_SEC_SCM_RIGHTS, sizeof(*r), &all);
+	size_t first = all;
+
+	*n = 0;
+	for (size_t i = 0; i < all; i++)
+		if (r[i].fd == fd) {
+			if (first == all)
+				first = i;
+			++*n;
+		}
+	return *n ? r + first : NULL;
+}
+
+/* A file in flight, recreated in the new process (every fd at its number) */
+static int scm_open(struct fd_restore *c, const struct lx_scm_fd *f, int *opened)
+{
+	char p[64];
+	int fd;
+
+	*opened = 0;
+	switch (f->kind) {
+	case LX_SCM_DUP:
+		if (fcntl((int)f->ref_fd, F_GETFD) < 0)
+			return fr_err(c, -EBADF, "fd %u: a file in flight is fd %u, which is not open",
+				      f->fd, f->ref_fd);
+		return (int)f->ref_fd;
+	case LX_SCM_PIPE:
+		/* a new open of the same pipe: never wait for the other end */
+		snprintf(p, sizeof(p), "/proc/self/fd/%u", f->ref_fd);
+		fd = open(p, (int)(f->flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0 && !(f->flags & O_NONBLOCK))
+			fcntl(fd, F_SETFL, (int)(f->flags & ~(unsigned)O_ACCMODE) & ~O_NONBLOCK);
+		break;
+	case LX_SCM_FILE: {
+		const char *path = img_string(c->im, c->task, f->path_off);
+		struct stat st;
+
+		if (!path)
+			return fr_err(c, -EINVAL, "fd %u: bad path of a file in flight", f->fd);
+		fd = open(path, (int)(f->flags & ~(unsigned)(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) |
+			  O_CLOEXEC);
+		if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_ino != f->ino || st.st_dev != f->dev)) {
+			close(fd);
+			return fr_err(c, -ESTALE, "fd %u: %s, a file in flight, is a different file"
+				      " than at dump time", f->fd, path);
+		}
+		if (fd >= 0 && S_ISREG(st.st_mode) && lseek(fd, (off_t)f->pos, SEEK_SET) < 0) {
+			close(fd);
+			return fr_err(c, -errno, "fd %u: seek %s: %s", f->fd, path, strerror(errno));
+		}
+		if (fd < 0)
+			return fr_err(c, -errno, "fd %u: open %s, a file in flight: %s", f->fd, path,
+				      strerror(errno));
+		*opened = 1;
+		return fd;
+	}
+	default:
+		return fr_err(c, -EINVAL, "fd %u: unknown kind %u of a file in flight", f->fd, f->kind);
+	}
+	if (fd < 0)
+		return fr_err(c, -errno, "fd %u: reopen the pipe of fd %u for a file in flight: %s",
+			      f->fd, f->ref_fd, strerror(errno));
+	*opened = 1;
+	return fd;
+}
+
+/* Send len bytes with the files of records g[0..ng) attached */
+static int send_with_files(struct fd_restore *c, const struct lx_socket *to, int from,
+			   const uint8_t *p, size_t len, const struct lx_scm_fd *g, size_t ng,
+			   ssize_t *sent)
+{
+	union {
+		struct cmsghdr h;
+		uint8_t b[CMSG_SPACE(sizeof(int) * 253)];
+	} cm;
+	int fds[253], opened[253], e = 0;
+	size_t k;
+	struct iovec iov = { (void *)p, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (ng > 253)
+		return fr_err(c, -EINVAL, "fd %u: more than 253 files in one message", to->fd);
+	for (k = 0; k < ng && !e; k++) {
+		fds[k] = scm_open(c, &g[k], &opened[k]);
+		if (fds[k] < 0)
+			e = fds[k];
+	}
+	if (!e) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = &cm;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * ng);
+		cm.h.cmsg_level = SOL_SOCKET;
+		cm.h.cmsg_type = SCM_RIGHTS;
+		cm.h.cmsg_len = CMSG_LEN(sizeof(int) * ng);
+		memcpy(CMSG_DATA(&cm.h), fds, sizeof(int) * ng);
+		*sent = sendmsg(from, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (*sent < 0)
+			e = fr_err(c, -errno, "fd %u: requeue a message with %zu file(s): %s", to->fd,
+				   ng, strerror(errno));
+	}
+	for (size_t j = 0; j < k; j++)
+		if (fds[j] >= 0 && opened[j])
+			close(fds[j]);
+	return e;
+}
+
+/* Send what was queued for `to` through its peer `from`, with the files
+ * in flight on the messages that carried them */
 static int refill(struct fd_restore *c, const struct lx_socket *to, int from)
 {
 	const uint8_t *p = fr_data(c, to->data_off, to->data_len);
 	uint64_t at = 0;
+	size_t ng = 0, gi = 0;
+	const struct lx_scm_fd *g = scm_of(c, to->fd, &ng);
 
 	if (!p)
 		return fr_err(c, -EINVAL, "fd %u: queued data outside the fddata section", to->fd);
 	while (at < to->data_len) {
-		size_t len;
+		size_t len, nf = 0;
 		ssize_t k;
+		uint64_t msg_at = at;
+		int e;
 
 		if (to->type == SOCK_STREAM) {
-			len = (size_t)(to->data_len - at);
+			uint64_t next = gi < ng ? g[gi].data_at : to->data_len;
+
+			if (next < at || next > to->data_len ||
+			    (gi < ng && (g[gi].data_len == 0 || g[gi].data_len > to->data_len - next)))
+				return fr_err(c, -EINVAL, "fd %u: bad file-in-flight record", to->fd);
+			if (next == at && gi < ng) {
+				len = (size_t)g[gi].data_len;
+				while (gi + nf < ng && g[gi + nf].data_at == at)
+					nf++;
+			} else {
+				len = (size_t)(next - at);
+			}
 		} else {
 			uint32_t l;
 
@@ -619,15 +838,27 @@ static int refill(struct fd_restore *c, const struct lx_socket *to, int from)
 			if (l > to->data_len - at)
 				return fr_err(c, -EINVAL, "fd %u: bad datagram framing", to->fd);
 			len = l;
+			while (gi + nf < ng && g[gi + nf].data_at == msg_at)
+				nf++;
 		}
-		k = send(from, p + at, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (k < 0)
-			return fr_err(c, -errno, "fd %u: requeue %zu bytes: %s (socket buffers"
-				      " smaller than at dump?)", to->fd, len, strerror(errno));
+		if (nf) {
+			e = send_with_files(c, to, from, p + at, len, g + gi, nf, &k);
+			if (e)
+				return e;
+			gi += nf;
+		} else {
+			k = send(from, p + at, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (k < 0)
+				return fr_err(c, -errno, "fd %u: requeue %zu bytes: %s (socket buffers"
+					      " smaller than at dump?)", to->fd, len, strerror(errno));
+		}
 		if (to->type != SOCK_STREAM && (size_t)k != len)
 			return fr_err(c, -EIO, "fd %u: short datagram", to->fd);
 		at += (uint64_t)k;
 	}
+	if (gi != ng)
+		return fr_err(c, -EINVAL, "fd %u: %zu file(s) in flight beyond the queued data",
+			      to->fd, ng - gi);
 	return 0;
 }
 
@@ -645,6 +876,7 @@ static int open_pair(struct fd_restore *c, size_t i, const struct lx_socket *sk)
 	const struct lx_socket *pk = fr_rec(c, LX_SEC_SOCKETS, sizeof(*pk), sk->peer_fd);
 	long pi = fr_index(c, sk->peer_fd);
 	int sv[2], e;
+	size_t n;
 
 	if (!pk || pi < 0 || c->fds[pi].kind != LX_FD_SOCKET || c->fds[pi].dup_of ||
 	    pk->peer_fd != sk->fd || pk->type != sk->type)
@@ -654,14 +886,17 @@ static int open_pair(struct fd_restore *c, size_t i, const struct lx_socket *sk)
 	e = set_opts(c, sk, sv[0]);
 	if (!e)
 		e = set_opts(c, pk, sv[1]);
-	if (!e)
+	/* with files in flight, the queues are refilled once every fd they
+	 * may name is at its number (sockets_restore_late) */
+	if (!e && !scm_of(c, sk->fd, &n) && !scm_of(c, pk->fd, &n)) {
 		e = refill(c, sk, sv[1]);
-	if (!e)
-		e = refill(c, pk, sv[0]);
-	if (!e)
-		e = shut(c, sk, sv[0]);
-	if (!e)
-		e = shut(c, pk, sv[1]);
+		if (!e)
+			e = refill(c, pk, sv[0]);
+		if (!e)
+			e = shut(c, sk, sv[0]);
+		if (!e)
+			e = shut(c, pk, sv[1]);
+	}
 	if (!e)
 		e = fr_stage(c, (size_t)pi, sv[1]);
 	else
@@ -703,4 +938,30 @@ int socket_open(struct fd_restore *c, size_t i)
 		return e;
 	}
 	return s;
+}
+
+int sockets_restore_late(struct fd_restore *c)
+{
+	size_t n, ns;
+	const struct lx_socket *sk = fr_recs(c, LX_SEC_SOCKETS, sizeof(*sk), &ns);
+	int e = 0;
+
+	for (size_t i = 0; i < ns && !e; i++) {
+		const struct lx_socket *pk;
+
+		if (sk[i].state != LX_SK_PAIR || sk[i].fd > sk[i].peer_fd ||
+		    (!scm_of(c, sk[i].fd, &n) && !scm_of(c, sk[i].peer_fd, &n)))
+			continue;
+		pk = fr_rec(c, LX_SEC_SOCKETS, sizeof(*pk), sk[i].peer_fd);
+		if (!pk)
+			return -EINVAL;
+		e = refill(c, &sk[i], (int)pk->fd);
+		if (!e)
+			e = refill(c, pk, (int)sk[i].fd);
+		if (!e)
+			e = shut(c, &sk[i], (int)sk[i].fd);
+		if (!e)
+			e = shut(c, pk, (int)pk->fd);
+	}
+	return e;
 }

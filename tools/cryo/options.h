@@ -1,0 +1,13 @@
+/* LX_SEC_OPTIONS: see options.c */
+#ifndef CRYO_OPTIONS_H
+#define CRYO_OPTIONS_H
+
+#include "lx_ckpt.h"
+#include "image.h"
+
+/* Write the record (nothing when every field is zero) */
+int options_write(struct img_writer *w, const struct lx_options *o);
+/* Read it; all zero when the image has none */
+int options_read(const struct img *im, struct lx_options *o);
+
+#endif
