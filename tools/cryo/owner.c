@@ -27,7 +27,8 @@ int restore_check_owner(int fd, const char *what, const char *path, int allow_ot
 {
 	struct stat st;
 
-	if (allow_other_user || geteuid() != 0)
+	/* fd < 0: pages packed inside the image, whose file was checked */
+	if (allow_other_user || geteuid() != 0 || fd < 0)
 		return 0;
 	if (fstat(fd, &st) < 0)
 		return err_sys(-errno, "%s %s: stat", what, path);

@@ -218,6 +218,13 @@ int stream_spool_stdin(void)
 		fd = memfd_create("cryo-stdin-image", MFD_CLOEXEC);
 		if (fd < 0)
 			return err_sys(-errno, "stdin: memfd_create");
+		/* cryo's own spool: private like any file cryo writes (a memfd
+		 * starts at 0777, which the root-restores-only-root check refuses) */
+		if (fchmod(fd, 0600) < 0) {
+			e = err_sys(-errno, "stdin: fchmod of the spool");
+			close(fd);
+			return e;
+		}
 		buf = malloc(1u << 20);
 		if (!buf) {
 			close(fd);
