@@ -19,7 +19,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: cryo -p PID -f IMAGE [--kill] [--swapfile PATH]\n"
-"       cryo -r -f IMAGE [-d] [--swapfile PATH] [--allow-changed-files]\n"
+"       cryo -r -f IMAGE [-d] [--lazy] [--swapfile PATH] [--allow-changed-files]\n"
 "       cryo register | unregister\n"
 "       cryo show IMAGE [--json] [--verify] [--swapfile PATH]\n"
 "       cryo check [--json]\n"
@@ -38,6 +38,9 @@ static void usage(FILE *f)
 "                           with the restored process's status (128+N if killed by\n"
 "                           signal N)\n"
 "  -d, --detach             with -r: print the restored pid and exit 0 at once\n"
+"      --lazy               with -r: run the tree before its anonymous memory is\n"
+"                           loaded; a page server (cryo-lazy) fills pages on\n"
+"                           fault and in the background, then exits\n"
 "      --allow-changed-files  restore even if an open or mapped file changed size\n"
 "                           or mtime since the dump\n"
 "  -q, --quiet              no warnings;  -v, --verbose: more detail\n"
@@ -104,7 +107,7 @@ int main(int argc, char **argv)
 
 static int dump_or_restore(int argc, char **argv)
 {
-	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE };
+	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE, OPT_LAZY };
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "file", required_argument, NULL, 'f' },
@@ -112,6 +115,7 @@ static int dump_or_restore(int argc, char **argv)
 		{ "restore", no_argument, NULL, 'r' },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "kill", no_argument, NULL, OPT_KILL },
+		{ "lazy", no_argument, NULL, OPT_LAZY },
 		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
@@ -144,6 +148,7 @@ static int dump_or_restore(int argc, char **argv)
 		case 'r': restore = 1; break;
 		case 'd': r.detach = 1; break;
 		case OPT_KILL: d.kill_after = 1; break;
+		case OPT_LAZY: r.lazy = 1; break;
 		case OPT_ALLOW_CHANGED: r.allow_changed_files = 1; break;
 		case 'q': log_level = 0; break;
 		case OPT_LOG_FILE:
@@ -160,7 +165,7 @@ static int dump_or_restore(int argc, char **argv)
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc || !image || restore == !!pid) {
+	if (optind != argc || !image || restore == !!pid || (r.lazy && !restore)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
