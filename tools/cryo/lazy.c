@@ -282,9 +282,10 @@ static void __attribute__((noreturn)) fatal(struct mm *m, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	kill_tree();
+	/* said first: cryo -r exits as soon as the root dies */
 	report_error("lazy restore: pid %d%s: %s; the restored tree was killed", m->pid,
 		     m->forked ? " (a process it forked)" : "", msg);
+	kill_tree();
 	_exit(1);
 }
 
