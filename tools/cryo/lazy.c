@@ -18,11 +18,13 @@
  *   uffd over a socketpair as the task's memory is set up, so faults taken
  *   during the rest of the restore (kernel writes into restored memory)
  *   are served too. EOF before "go" means the restore failed: it exits.
- * - Serving: a fault gets up to 64 KiB of outstanding pages from the
- *   faulting one on (UFFDIO_COPY); a page with no stored data (a hole, or
- *   one the program has since discarded) gets UFFDIO_ZEROPAGE. In between,
- *   pages are prefetched 2 MiB per UFFDIO_COPY until none is left; then
- *   the uffd is closed, which unregisters the ranges.
+ * - Serving: from the hand-over on, a fault gets up to 64 KiB of
+ *   outstanding pages from the faulting one on (UFFDIO_COPY); a page with
+ *   no stored data (a hole, or one the program has since discarded) gets
+ *   UFFDIO_ZEROPAGE. In between, once the whole tree runs ("go"), pages
+ *   are prefetched 2 MiB per UFFDIO_COPY (CRYO_LAZY_PACE_MS: a pause
+ *   between two, for tests) until none is left; then the uffd is closed,
+ *   which unregisters the ranges.
  * - Correctness while the program runs: the non-cooperative events are on.
  *   FORK: the child's mm gets a copy of the parent's outstanding set (pages
  *   present at fork are copied by the kernel; missing ones stay missing in
@@ -809,7 +811,9 @@ static void __attribute__((noreturn)) server_main(int sock)
 			pfd[np++] = (struct pollfd){ .fd = sock, .events = POLLIN };
 		for (size_t i = 0; i < S.nmm; i++) {
 			pfd[np++] = (struct pollfd){ .fd = S.mms[i]->fd, .events = POLLIN };
-			busy |= S.mms[i]->left && !S.mms[i]->blocked;
+			/* background loading waits until the tree runs: the restore
+			 * itself should not share the CPU with it */
+			busy |= go && S.mms[i]->left && !S.mms[i]->blocked;
 			waiting |= S.mms[i]->blocked;
 		}
 		timeout = busy ? (int)S.pace_ms : waiting ? 1 : -1;
