@@ -508,15 +508,62 @@ static int push_pend(struct mm *m, uint64_t addr)
 	return 0;
 }
 
+/* No seg covers [start, end) any more (its pages are done first): the
+ * segs stay disjoint when pages are moved there */
+static int cut_range(struct mm *m, uint64_t start, uint64_t end)
+{
+	size_t n = 0, cap = m->nsegs + 2;
+	struct seg *ns;
+
+	mark_range(m, start, end);
+	ns = malloc(cap * sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nsegs; i++) {
+		struct seg g = m->segs[i];
+		uint64_t gend = g.start + (uint64_t)g.npages * PAGE;
+
+		if (gend <= start || g.start >= end) {
+			ns[n++] = g;
+			continue;
+		}
+		if (n + 2 > cap) {
+			struct seg *nn = realloc(ns, (cap *= 2) * sizeof(*ns));
+
+			if (!nn) {
+				free(ns);
+				return -ENOMEM;
+			}
+			ns = nn;
+		}
+		if (g.start < start)
+			ns[n++] = (struct seg){ g.start, g.slot, g.sums, g.didx,
+						(uint32_t)((start - g.start) / PAGE) };
+		if (gend > end) {
+			uint64_t off = (end - g.start) / PAGE;
+
+			ns[n++] = (struct seg){ end, g.slot + off, g.sums + off * 8, g.didx + off,
+						(uint32_t)(g.npages - off) };
+		}
+	}
+	free(m->segs);
+	m->segs = ns;
+	m->nsegs = n;
+	return 0;
+}
+
 /* mremap moved [from, from+len) to to: so do its outstanding pages */
 static int remap(struct mm *m, uint64_t from, uint64_t to, uint64_t len)
 {
-	size_t cap = m->nsegs, n0 = m->nsegs;
+	size_t cap, n0;
 	int e = 0;
 
 	if (from == to || !len)
 		return 0;
-	mark_range(m, to, to + len);
+	e = cut_range(m, to, to + len);
+	if (e)
+		return e;
+	cap = n0 = m->nsegs;
 	for (size_t i = seg_find(m, from); i < n0 && m->segs[i].start < from + len && !e; i++) {
 		for (uint32_t p = 0; p < m->segs[i].npages && !e;) {
 			struct seg g = m->segs[i];
