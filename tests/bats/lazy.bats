@@ -121,3 +121,35 @@ wait_server_done() {
 	check_pass "$pid" "$LOG"
 	stop_restored "$pid"
 }
+
+@test "a process tree restored lazily (one userfaultfd per process): ids, zombie, shared offset" {
+	local pid
+	start_prog "$LOG" tree "$T/shared.txt"
+	pid=$PROG_PID
+	check_pass "$pid" "$LOG"
+	dump_kill "$pid" "$T/img"
+	restore_bg "$T/img" "$LOG" "$pid" --lazy
+	[ "$(cat /proc/"$pid"/task/*/children | wc -w)" -eq 3 ] || fail "the root has not 3 children"
+	check_pass "$pid" "$LOG"
+	stop_restored "$pid"
+}
+
+@test "a pipeline of three processes with data in flight, restored lazily: complete output, in order" {
+	local pid out=$T/out n0
+	sh -c "exec </dev/null 2>/dev/null; '$PROGS/pipeline' produce 3000 | '$PROGS/pipeline' filter |
+	       '$PROGS/pipeline' consume '$out'" >/dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	pid=$!
+	CRYO_TEST_PIDS+=("$pid")
+	sleep 1.2
+	run "$CRYO" -p "$pid" -f "$T/img" --kill
+	[ "$status" -eq 0 ] || fail "dump: $output"
+	wait "$pid" 2>/dev/null || true
+	n0=$(wc -l <"$out")
+	[ "$n0" -lt 2500 ] || fail "the pipeline was nearly done at the dump ($n0 lines): nothing in flight"
+	run timeout 60 "$CRYO" -r --lazy -f "$T/img"
+	[ "$status" -eq 0 ] || fail "restore: exit $status: $output"
+	[ "$(tail -n 1 "$out")" = DONE ] || fail "consumer did not finish: $(tail -n 3 "$out")"
+	run awk '/^f/ { n++; if (substr($0, 2) + 0 != n) { print "line", n, "is", $0; exit 1 } }
+		 END { if (n != 3000) { print n, "lines"; exit 1 } }' "$out"
+	[ "$status" -eq 0 ] || fail "consumer output lost or duplicated data: $output"
+}
