@@ -153,3 +153,51 @@ wait_server_done() {
 		 END { if (n != 3000) { print n, "lines"; exit 1 } }' "$out"
 	[ "$status" -eq 0 ] || fail "consumer output lost or duplicated data: $output"
 }
+
+# The basic scenarios whose memory matters, restored lazily: read-only and
+# PROT_NONE areas, a private file mapping (loaded eagerly), a read() into
+# a buffer whose page is still outstanding (a fault taken in the kernel).
+@test "lazily: read-only content and PROT_NONE guards; a MAP_PRIVATE file mapping; the heap" {
+	local pid
+	start_prog "$T/g.log" guards
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/g.img"
+	restore_bg "$T/g.img" "$T/g.log" "$pid" --lazy
+	check_pass "$pid" "$T/g.log"
+	stop_restored "$pid"
+
+	start_prog "$T/p.log" privmap "$T/priv.dat"
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/p.img"
+	restore_bg "$T/p.img" "$T/p.log" "$pid" --lazy
+	check_pass "$pid" "$T/p.log"
+	stop_restored "$pid"
+
+	READY_TIMEOUT=20 start_prog "$T/h.log" heap 64
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/h.img"
+	restore_bg "$T/h.img" "$T/h.log" "$pid" --lazy
+	check_pass "$pid" "$T/h.log"
+	stop_restored "$pid"
+}
+
+@test "lazily: a read() blocked on a pipe at the dump completes into restored memory" {
+	local pid fifo=$T/in
+	mkfifo "$fifo"
+	exec 5<>"$fifo"
+	PROG_STDIN=$fifo start_prog "$LOG" piperead
+	pid=$PROG_PID
+	echo "before dump" >&5
+	wait_log "$LOG" '^GOT before dump$'
+	wait_syscall "$pid" 0
+	dump_kill "$pid" "$T/img"
+	RESTORE_STDIN=$fifo CRYO_LAZY_PACE_MS=50 restore_bg "$T/img" "$LOG" "$pid" --lazy
+	echo "after restore" >&5
+	wait_log "$LOG" '^GOT after restore$' 5
+	echo "second line" >&5
+	wait_log "$LOG" '^GOT second line$' 5
+	! grep -E '^(FAIL|EOF)' "$LOG" || fail "piperead reported a failure or EOF"
+	[ "$(grep -c '^GOT ' "$LOG")" -eq 3 ] || fail "expected exactly 3 GOT lines"
+	stop_restored "$pid"
+	exec 5>&-
+}
