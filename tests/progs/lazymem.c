@@ -12,7 +12,9 @@
  *    period: mremap the second quarter elsewhere, MADV_DONTNEED 64 pages of
  *    the third quarter (they must read as zero afterwards, then are
  *    rewritten), munmap and map afresh 64 pages of the last quarter (zero,
- *    then rewritten); prints "CHANGED" or "FAIL lazymem: ...". */
+ *    then rewritten), then mremap 64 pages of the moved quarter over 64
+ *    restored pages of the last quarter (whose contents move elsewhere);
+ *    prints "CHANGED" or "FAIL lazymem: ...". */
 #include "scenario.h"
 #include <pthread.h>
 #include <sys/mman.h>
@@ -211,6 +213,22 @@ static void do_change(void)
 	for (size_t p = 0; p < n && !why[0]; p++) {
 		fill(2 * q + p);
 		fill(3 * q + p);
+	}
+	/* move 64 pages of the moved quarter over 64 restored pages of the last
+	 * one (whose own pages are dropped: they get a fresh home) */
+	if (!why[0]) {
+		uint8_t *dst = base4 + n * PG, *fresh;
+
+		if (mremap(to, n * PG, n * PG, MREMAP_MAYMOVE | MREMAP_FIXED, dst) == MAP_FAILED)
+			snprintf(why, sizeof(why), "mremap over: %s", strerror(errno));
+		fresh = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (!why[0] && fresh == MAP_FAILED)
+			snprintf(why, sizeof(why), "mmap: %s", strerror(errno));
+		for (size_t p = 0; p < n && !why[0]; p++) {
+			page[q + p] = dst + p * PG;
+			page[3 * q + n + p] = fresh + p * PG;
+			fill(3 * q + n + p);
+		}
 	}
 	if (why[0])
 		printf("FAIL lazymem: %s\n", why);
