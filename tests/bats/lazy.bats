@@ -201,3 +201,18 @@ wait_server_done() {
 	stop_restored "$pid"
 	exec 5>&-
 }
+
+@test "a dump during the lazy period is refused by name (its outstanding pages are not in its memory yet); it keeps running" {
+	local pid
+	READY_TIMEOUT=30 start_prog "$LOG" lazymem 64
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/img"
+	CRYO_LAZY_PACE_MS=100 restore_bg "$T/img" "$LOG" "$pid" --lazy
+	run timeout "$CRYO_TIMEOUT" "$CRYO" -p "$pid" -f "$T/img2"
+	echo "$output"
+	[ "$status" -eq 1 ] || fail "dump during the lazy period exited $status"
+	[[ $output == *"registered with userfaultfd"*"--lazy"* ]] || fail "message: $output"
+	assert_running_not_stopped "$pid"
+	check_pass "$pid" "$LOG" 20
+	stop_restored "$pid"
+}

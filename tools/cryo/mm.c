@@ -112,7 +112,8 @@ static int classify(struct dump_task *t, const struct proc_vma *v, struct lx_vma
 	if (v->vmflags & (VMF_IO | VMF_PF))
 		return refuse_vma(t, v, "device memory (VM_IO/VM_PFNMAP)");
 	if (v->vmflags & VMF_UFFD)
-		return refuse_vma(t, v, "a range registered with userfaultfd");
+		return refuse_vma(t, v, "a range registered with userfaultfd (if this process"
+				  " was restored with --lazy, dump it once its pages are all loaded)");
 	if (v->vmflags & VMF_SS)
 		return refuse_vma(t, v, "a shadow stack");
 	if (v->vmflags & VMF_HT)
