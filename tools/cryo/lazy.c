@@ -443,8 +443,11 @@ static int copy_at(struct mm *m, uint64_t addr, uint64_t max, uint64_t *covered)
 			(*covered)++;
 			return 0;
 		}
-		if (errno == ENOENT && c.copy <= 0) {
-			/* the range spans VMAs split since the restore: one page */
+		if (errno == ENOENT) {
+			/* the range spans VMAs split since the restore: one page
+			 * (what was copied is marked; the rest comes again) */
+			if (c.copy > 0)
+				return 0;
 			n = 1;
 			continue;
 		}
