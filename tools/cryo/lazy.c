@@ -438,9 +438,12 @@ static int copy_at(struct mm *m, uint64_t addr, uint64_t max, uint64_t *covered)
 		if (errno == EEXIST || (errno == ENOENT && n == 1)) {
 			/* present already, or no longer mapped: nothing to give */
 			uint64_t at = addr + *covered * PAGE;
+			struct uffdio_range w = { at, PAGE };
 
 			mark_range(m, at, at + PAGE);
 			(*covered)++;
+			/* a fault read before the page came may still wait */
+			ioctl(m->fd, UFFDIO_WAKE, &w);
 			return 0;
 		}
 		if (errno == ENOENT) {
