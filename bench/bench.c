@@ -918,6 +918,32 @@ static void print_tables(FILE *f)
 		}
 		fprintf(f, "\n");
 	}
+	/* the acceptance figure of #8: 1 GiB lazily, until the tree runs */
+	{
+		struct workload *g = NULL;
+		char lz[256];
+
+		for (size_t i = 0; i < nwl; i++)
+			if (wl[i].enabled && wl[i].mib == 1024)
+				g = &wl[i];
+		if (!have_lazy)
+			snprintf(lz, sizeof(lz), "n/a (not implemented)");
+		else if (!g)
+			snprintf(lz, sizeof(lz), "not measured in this run (no 1 GiB workload:"
+				 " BENCH_SIZES=1024)");
+		else if (g->dump_status[T_CRYO] || g->lazy_status)
+			snprintf(lz, sizeof(lz), "%.200s",
+				 g->dump_status[T_CRYO] ? g->dump_status[T_CRYO] : g->lazy_status);
+		else if (!g->s[T_CRYO][M_LAZY].n)
+			snprintf(lz, sizeof(lz), "-");
+		else
+			snprintf(lz, sizeof(lz), "%.1f ms median [%.1f-%.1f] of %d runs"
+				 " (eager %.1f ms; target < 20 ms)",
+				 median(&g->s[T_CRYO][M_LAZY]) * 1e3, smin(&g->s[T_CRYO][M_LAZY]) * 1e3,
+				 smax(&g->s[T_CRYO][M_LAZY]) * 1e3, g->s[T_CRYO][M_LAZY].n,
+				 median(&g->s[T_CRYO][M_RESTORE]) * 1e3);
+		fprintf(f, "\nlazy restore of 1 GiB until the tree runs: %s\n", lz);
+	}
 }
 
 static void json_str(FILE *f, const char *s)

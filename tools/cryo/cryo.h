@@ -32,6 +32,7 @@ struct restore_opts {
 	const char *swapfile;	/* NULL: as recorded in the image */
 	int detach;
 	int allow_changed_files;
+	int lazy;		/* --lazy: anonymous pages served by lazy.c */
 	int exec_fd;		/* >= 0: image handed over by binfmt (AT_EXECFD) */
 	int allow_other_user;	/* root: restore files another user owns */
 	int fresh_pids;		/* cryo run --cache: the kernel picks the pid (a

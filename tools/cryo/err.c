@@ -102,6 +102,11 @@ int log_open(const char *path)
 	return 0;
 }
 
+int log_fd(void)
+{
+	return log_file ? fileno(log_file) : -1;
+}
+
 static void emit(int level, const char *prefix, const char *fmt, va_list ap)
 {
 	va_list copy;

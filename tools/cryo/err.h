@@ -25,5 +25,6 @@ void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void report_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* --log-file: append every diagnostic at every level to path */
 int log_open(const char *path);
+int log_fd(void);		/* its fd, or -1 */
 
 #endif

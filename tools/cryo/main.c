@@ -20,7 +20,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: cryo -p PID -f IMAGE [--kill] [--shell-job] [--swapfile PATH]\n"
-"       cryo -r -f IMAGE [-d] [--shell-job] [--swapfile PATH] [--allow-changed-files]\n"
+"       cryo -r -f IMAGE [-d] [--lazy] [--shell-job] [--swapfile PATH] [--allow-changed-files]\n"
 "               [--allow-other-user]\n"
 "       cryo register | unregister\n"
 "       cryo show IMAGE [--json] [--verify] [--swapfile PATH]\n"
@@ -50,6 +50,9 @@ static void usage(FILE *f)
 "                           and controlling terminal are outside the tree; the\n"
 "                           restore (implied by the image) joins cryo's session\n"
 "                           and terminal and takes the foreground if it had it\n"
+"      --lazy               with -r: run the tree before its anonymous memory is\n"
+"                           loaded; a page server (cryo-lazy) fills pages on\n"
+"                           fault and in the background, then exits\n"
 "      --allow-changed-files  restore even if an open or mapped file changed size\n"
 "                           or mtime since the dump\n"
 "      --allow-other-user   as root: restore an image or swapfile that another user\n"
@@ -126,7 +129,7 @@ int main(int argc, char **argv)
 static int dump_or_restore(int argc, char **argv)
 {
 	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE, OPT_ALLOW_OTHER_USER,
-	       OPT_SHELL_JOB };
+	       OPT_SHELL_JOB, OPT_LAZY };
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "file", required_argument, NULL, 'f' },
@@ -134,6 +137,7 @@ static int dump_or_restore(int argc, char **argv)
 		{ "restore", no_argument, NULL, 'r' },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "kill", no_argument, NULL, OPT_KILL },
+		{ "lazy", no_argument, NULL, OPT_LAZY },
 		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
 		{ "allow-other-user", no_argument, NULL, OPT_ALLOW_OTHER_USER },
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
@@ -168,6 +172,7 @@ static int dump_or_restore(int argc, char **argv)
 		case 'r': restore = 1; break;
 		case 'd': r.detach = 1; break;
 		case OPT_KILL: d.kill_after = 1; break;
+		case OPT_LAZY: r.lazy = 1; break;
 		case OPT_ALLOW_CHANGED: r.allow_changed_files = 1; break;
 		case OPT_ALLOW_OTHER_USER: r.allow_other_user = 1; break;
 		/* restore: implied by the image, accepted for symmetry */
@@ -187,7 +192,7 @@ static int dump_or_restore(int argc, char **argv)
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc || !image || restore == !!pid) {
+	if (optind != argc || !image || restore == !!pid || (r.lazy && !restore)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}

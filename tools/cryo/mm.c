@@ -17,6 +17,7 @@
 
 #include "cryo.h"
 #include "err.h"
+#include "lazy.h"
 #include "progress.h"
 
 #define PAGE 4096ull
@@ -111,7 +112,8 @@ static int classify(struct dump_task *t, const struct proc_vma *v, struct lx_vma
 	if (v->vmflags & (VMF_IO | VMF_PF))
 		return refuse_vma(t, v, "device memory (VM_IO/VM_PFNMAP)");
 	if (v->vmflags & VMF_UFFD)
-		return refuse_vma(t, v, "a range registered with userfaultfd");
+		return refuse_vma(t, v, "a range registered with userfaultfd (if this process"
+				  " was restored with --lazy, dump it once its pages are all loaded)");
 	if (v->vmflags & VMF_SS)
 		return refuse_vma(t, v, "a shadow stack");
 	if (v->vmflags & VMF_HT)
@@ -841,10 +843,27 @@ static int vma_has_pages(const struct lx_vma *r, const struct lx_page_run *runs,
 	return lo < nr && runs[lo].vaddr < r->end;
 }
 
+/* The VMA holding addr (nv if none) */
+static size_t vma_index(const struct lx_vma *v, size_t nv, uint64_t addr)
+{
+	size_t lo = 0, hi = nv;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (v[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Write the stored pages: slots are read in large batches, checked against
  * their checksums, and written with one process_vm_writev per batch. */
 static int fill_pages(struct restore_task *t, const struct lx_vma *v, size_t nv,
-		      const struct lx_page_run *runs, size_t nr, const uint64_t *sums)
+		      const struct lx_page_run *runs, size_t nr, const uint64_t *sums,
+		      const uint8_t *lazy)
 {
 	uint8_t *buf = malloc(COPY_CHUNK_PAGES * PAGE);
 	static const uint8_t zero[PAGE];
@@ -864,6 +883,11 @@ static int fill_pages(struct restore_task *t, const struct lx_vma *v, size_t nv,
 			e = err_set(-EINVAL, "image: pid %d: page run at %#lx lies outside its mappings",
 				    t->pid, (unsigned long)r->vaddr);
 			break;
+		}
+		if (lazy && lazy[vi]) {		/* served by the page server */
+			if (r->slot != LX_SLOT_ZERO)
+				si += r->npages;
+			continue;
 		}
 		if (r->slot == LX_SLOT_ZERO) {
 			if (v[vi].kind == LX_VMA_ANON || v[vi].kind == LX_VMA_SHARED_ANON)
@@ -982,6 +1006,7 @@ int mm_restore(struct restore_task *t)
 	struct lx_vma *v = NULL;
 	struct lx_page_run *runs = NULL;
 	struct open_cache *oc = NULL;
+	uint8_t *lazy = NULL;
 	const void *sums;
 	uint64_t sums_len;
 	uint32_t rs;
@@ -1023,14 +1048,17 @@ int mm_restore(struct restore_task *t)
 		e = map_one(t, &v[i], vma_has_pages(&v[i], runs, nr), oc, &noc);
 	for (size_t i = 0; i < noc && !e; i++)
 		e = restore_sys(t, "close a mapped file", SYS_close, oc[i].fd, 0, 0, 0, 0, 0, NULL);
+	if (!e && lazy_active())
+		e = lazy_attach(t, v, nv, runs, nr, &lazy);
 	if (!e) {
 		uint64_t stored = 0;
 
 		for (size_t i = 0; i < nr; i++)
-			if (runs[i].slot != LX_SLOT_ZERO)
+			if (runs[i].slot != LX_SLOT_ZERO &&
+			    !(lazy && lazy[vma_index(v, nv, runs[i].vaddr)]))
 				stored += runs[i].npages;
 		progress_start(stored * PAGE, "restore");
-		e = fill_pages(t, v, nv, runs, nr, sums);
+		e = fill_pages(t, v, nv, runs, nr, sums, lazy);
 		progress_end();
 	}
 	for (size_t i = 0; i < nv && !e; i++) {
@@ -1052,6 +1080,7 @@ out:
 	free(v);
 	free(runs);
 	free(oc);
+	free(lazy);
 	return e;
 }
 

@@ -23,6 +23,7 @@
 #include "cryo.h"
 #include "err.h"
 #include "tty.h"
+#include "lazy.h"
 
 static int open_swap(const struct img *im, const struct restore_opts *o, struct swapfile **sw)
 {
@@ -847,6 +848,8 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 	int e, st;
 
 	e = ctx_init(&c, o);
+	if (!e && o->lazy)	/* before any process: the server holds none of their files */
+		e = lazy_start(&c.im, c.sw);
 	if (!e)
 		e = create_tree(&c);
 	for (size_t i = 0; i < c.ntasks && !e; i++)
@@ -862,6 +865,7 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 			waitpid((pid_t)c.tasks[0].pid, &st, __WALL);
 		e = err_ctx(e, "restore failed; every process it had created was killed");
 	}
+	lazy_finish(!e);
 	if (!e)
 		*root_pid = (pid_t)c.tasks[0].pid;
 	ctx_free(&c);

@@ -1,0 +1,218 @@
+#!/usr/bin/env bats
+# Lazy restore (cryo -r --lazy): the tree runs before its anonymous pages
+# are loaded; a page server (cryo-lazy) fills them on fault and in the
+# background. Needs `make cryo progs`.
+#
+# Sizes: 256 MiB here (filling, dumping and loading 1 GiB takes 10-15 s on
+# this 2-core machine); the 1 GiB time until the tree runs is measured by
+# `make bench` ("lazy restore of 1 GiB until the tree runs").
+
+load helpers
+
+: "${BATS_TEST_TIMEOUT:=120}"
+
+setup() {
+	T=$(readlink -f "$BATS_TEST_TMPDIR")
+	LOG=$T/prog.log
+}
+
+# wait_server_done PID: the server's -v line saying every page of PID is in
+wait_server_done() {
+	wait_log "$T/err" "lazy restore: pid $1: done: ([0-9]+) of \\1 pages loaded" 20
+}
+
+@test "lazy restore of 256 MiB returns while most pages are still outstanding; every word and the checksum are intact" {
+	local pid rss
+	READY_TIMEOUT=30 start_prog "$LOG" lazymem 256
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/img"
+	# stdout (the pid, then the restored program's lines) into the log
+	timeout "$RESTORE_TIMEOUT" "$CRYO" -r --lazy -d -v -f "$T/img" >>"$LOG" 2>"$T/err" ||
+		fail "cryo -r --lazy -d exited $?: $(cat "$T/err")"
+	rss=$(proc_status_field "$pid" RssAnon)
+	echo "RssAnon right after cryo returned: $rss kB"
+	[ -n "$rss" ] || fail "pid $pid is not running after cryo -r --lazy -d: $(cat "$T/err")"
+	# the area is 262144 kB: most of it must not be there yet
+	((rss < 128 * 1024)) || fail "RssAnon $rss kB at return: the pages were loaded before the tree ran"
+	assert_running_not_stopped "$pid"
+	[ -z "$(ls -l /proc/"$pid"/fd | grep -i userfaultfd)" ] || fail "the restored process holds a userfaultfd"
+	wait_server_done "$pid"
+	cat "$T/err"
+	check_pass "$pid" "$LOG"
+	rss=$(proc_status_field "$pid" RssAnon)
+	((rss >= 256 * 1024)) || fail "RssAnon $rss kB after loading, want the whole area"
+	kill -TERM "$pid"
+	wait_gone "$pid" 5
+}
+
+@test "a corrupted page in the swapfile kills the lazily restored tree with a message naming the address" {
+	local pid sw slot=1000
+	READY_TIMEOUT=30 start_prog "$LOG" lazymem 64
+	pid=$PROG_PID
+	sw=$T/cryo-$pid.swap
+	dump_kill "$pid" "$T/img"
+	# slot 1000 is one of the 16384 pages of the 64 MiB area (a handful of
+	# other pages come first)
+	flip_byte "$sw" $((8192 + slot * 4096 + 123))
+	run timeout "$CRYO_TIMEOUT" "$CRYO" -r --lazy -f "$T/img"
+	echo "$output"
+	[ "$status" -eq 137 ] || fail "cryo -r --lazy exited $status, want 137 (root killed)"
+	[[ $output =~ lazy\ restore:\ pid\ $pid:\ page\ at\ 0x[0-9a-f]+\ \(slot\ $slot, ]] ||
+		fail "message does not name pid, address and slot: $output"
+	[[ $output == *"fails its checksum"*"the restored tree was killed"* ]] || fail "message: $output"
+	wait_gone "$pid" 5
+}
+
+@test "a child forked during the lazy period sees the right data; mremap, MADV_DONTNEED and mmap over restored pages behave" {
+	local pid rss
+	READY_TIMEOUT=30 start_prog "$LOG" lazymem 256
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/img"
+	# a slow background load (20 ms between 2 MiB copies: ~2.6 s for all)
+	# so that the fork and the changes happen while pages are outstanding
+	CRYO_LAZY_PACE_MS=20 restore_bg "$T/img" "$LOG" "$pid" --lazy -v
+	kill -HUP "$pid"
+	wait_log "$LOG" "^(CHANGED|FAIL )" 10
+	grep -q "^CHANGED" "$LOG" || fail "address space changes: $(grep '^FAIL' "$LOG")"
+	kill -USR2 "$pid"
+	wait_log "$LOG" "^FORKED " 20
+	grep -E "^CHILD|^FORKED" "$LOG"
+	grep -qx "CHILD PASS" "$LOG" || fail "the forked child saw wrong data: $(grep '^CHILD' "$LOG")"
+	grep -qx "FORKED status=0" "$LOG" || fail "child: $(grep '^FORKED' "$LOG")"
+	rss=$(sed -n 's/^CHILD rss_kib=//p' "$LOG")
+	# the child's resident size when it started shows the fork happened
+	# while the parent still had pages outstanding
+	((rss < 200 * 1024)) || fail "the child had $rss kB when it started: the fork came after the load"
+	check_pass "$pid" "$LOG" 20
+	stop_restored "$pid"
+}
+
+@test "a multi-threaded process restored lazily: four threads check their shares at once" {
+	local pid
+	READY_TIMEOUT=30 start_prog "$LOG" lazymem 128 4
+	pid=$PROG_PID
+	[ "$(proc_status_field "$pid" Threads)" = 5 ] || fail "lazymem should run 5 threads"
+	dump_kill "$pid" "$T/img"
+	CRYO_LAZY_PACE_MS=20 restore_bg "$T/img" "$LOG" "$pid" --lazy
+	[ "$(proc_status_field "$pid" Threads)" = 5 ] || fail "restored with $(proc_status_field "$pid" Threads) threads"
+	check_pass "$pid" "$LOG" 20
+	check_pass "$pid" "$LOG" 20
+	stop_restored "$pid"
+}
+
+@test "without the privilege for userfaultfd, --lazy fails before any process exists, naming the fix" {
+	local pid
+	command -v setpriv >/dev/null || skip "setpriv is not installed"
+	[ "$(cat /proc/sys/vm/unprivileged_userfaultfd)" = 0 ] ||
+		skip "vm.unprivileged_userfaultfd is 1: anyone may create a userfaultfd"
+	start_prog "$LOG" lazymem 8
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/img"
+	# root without CAP_SYS_PTRACE may not create a userfaultfd that sees
+	# kernel-mode faults (and may not ask for fork events)
+	run timeout "$CRYO_TIMEOUT" setpriv --bounding-set=-sys_ptrace -- "$CRYO" -r --lazy -f "$T/img"
+	echo "$output"
+	[ "$status" -eq 1 ] || fail "cryo -r --lazy exited $status, want 1"
+	[[ $output == *"--lazy: userfaultfd is not allowed here"*"restore without --lazy"* ]] ||
+		fail "message: $output"
+	[ ! -e "/proc/$pid" ] || fail "a process with the image's pid exists: $(describe_pid "$pid")"
+	# the same image restores eagerly
+	restore_bg "$T/img" "$LOG" "$pid"
+	check_pass "$pid" "$LOG"
+	stop_restored "$pid"
+}
+
+@test "a process tree restored lazily (one userfaultfd per process): ids, zombie, shared offset" {
+	local pid
+	start_prog "$LOG" tree "$T/shared.txt"
+	pid=$PROG_PID
+	check_pass "$pid" "$LOG"
+	dump_kill "$pid" "$T/img"
+	restore_bg "$T/img" "$LOG" "$pid" --lazy
+	[ "$(cat /proc/"$pid"/task/*/children | wc -w)" -eq 3 ] || fail "the root has not 3 children"
+	check_pass "$pid" "$LOG"
+	stop_restored "$pid"
+}
+
+@test "a pipeline of three processes with data in flight, restored lazily: complete output, in order" {
+	local pid out=$T/out n0
+	sh -c "exec </dev/null 2>/dev/null; '$PROGS/pipeline' produce 3000 | '$PROGS/pipeline' filter |
+	       '$PROGS/pipeline' consume '$out'" >/dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	pid=$!
+	CRYO_TEST_PIDS+=("$pid")
+	sleep 1.2
+	run "$CRYO" -p "$pid" -f "$T/img" --kill
+	[ "$status" -eq 0 ] || fail "dump: $output"
+	wait "$pid" 2>/dev/null || true
+	n0=$(wc -l <"$out")
+	[ "$n0" -lt 2500 ] || fail "the pipeline was nearly done at the dump ($n0 lines): nothing in flight"
+	run timeout 60 "$CRYO" -r --lazy -f "$T/img"
+	[ "$status" -eq 0 ] || fail "restore: exit $status: $output"
+	[ "$(tail -n 1 "$out")" = DONE ] || fail "consumer did not finish: $(tail -n 3 "$out")"
+	run awk '/^f/ { n++; if (substr($0, 2) + 0 != n) { print "line", n, "is", $0; exit 1 } }
+		 END { if (n != 3000) { print n, "lines"; exit 1 } }' "$out"
+	[ "$status" -eq 0 ] || fail "consumer output lost or duplicated data: $output"
+}
+
+# The basic scenarios whose memory matters, restored lazily: read-only and
+# PROT_NONE areas, a private file mapping (loaded eagerly), a read() into
+# a buffer whose page is still outstanding (a fault taken in the kernel).
+@test "lazily: read-only content and PROT_NONE guards; a MAP_PRIVATE file mapping; the heap" {
+	local pid
+	start_prog "$T/g.log" guards
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/g.img"
+	restore_bg "$T/g.img" "$T/g.log" "$pid" --lazy
+	check_pass "$pid" "$T/g.log"
+	stop_restored "$pid"
+
+	start_prog "$T/p.log" privmap "$T/priv.dat"
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/p.img"
+	restore_bg "$T/p.img" "$T/p.log" "$pid" --lazy
+	check_pass "$pid" "$T/p.log"
+	stop_restored "$pid"
+
+	READY_TIMEOUT=20 start_prog "$T/h.log" heap 64
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/h.img"
+	restore_bg "$T/h.img" "$T/h.log" "$pid" --lazy
+	check_pass "$pid" "$T/h.log"
+	stop_restored "$pid"
+}
+
+@test "lazily: a read() blocked on a pipe at the dump completes into restored memory" {
+	local pid fifo=$T/in
+	mkfifo "$fifo"
+	exec 5<>"$fifo"
+	PROG_STDIN=$fifo start_prog "$LOG" piperead
+	pid=$PROG_PID
+	echo "before dump" >&5
+	wait_log "$LOG" '^GOT before dump$'
+	wait_syscall "$pid" 0
+	dump_kill "$pid" "$T/img"
+	RESTORE_STDIN=$fifo CRYO_LAZY_PACE_MS=50 restore_bg "$T/img" "$LOG" "$pid" --lazy
+	echo "after restore" >&5
+	wait_log "$LOG" '^GOT after restore$' 5
+	echo "second line" >&5
+	wait_log "$LOG" '^GOT second line$' 5
+	! grep -E '^(FAIL|EOF)' "$LOG" || fail "piperead reported a failure or EOF"
+	[ "$(grep -c '^GOT ' "$LOG")" -eq 3 ] || fail "expected exactly 3 GOT lines"
+	stop_restored "$pid"
+	exec 5>&-
+}
+
+@test "a dump during the lazy period is refused by name (its outstanding pages are not in its memory yet); it keeps running" {
+	local pid
+	READY_TIMEOUT=30 start_prog "$LOG" lazymem 64
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/img"
+	CRYO_LAZY_PACE_MS=100 restore_bg "$T/img" "$LOG" "$pid" --lazy
+	run timeout "$CRYO_TIMEOUT" "$CRYO" -p "$pid" -f "$T/img2"
+	echo "$output"
+	[ "$status" -eq 1 ] || fail "dump during the lazy period exited $status"
+	[[ $output == *"registered with userfaultfd"*"--lazy"* ]] || fail "message: $output"
+	assert_running_not_stopped "$pid"
+	check_pass "$pid" "$LOG" 20
+	stop_restored "$pid"
+}

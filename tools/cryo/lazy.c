@@ -1,0 +1,1112 @@
+/* Lazy restore: the tree runs as soon as everything but its private
+ * anonymous pages is back; those pages are served by a page server over
+ * userfaultfd (MISSING mode).
+ *
+ * Design
+ * - One userfaultfd per mm, created inside the restored task by an
+ *   injected userfaultfd(2) (a uffd belongs to the mm of its creator), taken
+ *   into cryo with pidfd_getfd and closed in the task, which so holds no
+ *   extra fd. UFFDIO_API and UFFDIO_REGISTER act on the context's mm, so
+ *   cryo does them itself. Threads share their mm and its uffd.
+ * - Which pages are lazy: stored (non-zero) pages of private anonymous
+ *   VMAs. Others are filled eagerly as before: userfaultfd MISSING mode does
+ *   not apply to private file mappings, and MADV_WIPEONFORK VMAs would
+ *   make a forked child ask for image data where it must read zeros.
+ * - The server is a process forked from cryo before any restored process
+ *   exists (so it holds none of the tree's files), in its own session with
+ *   terminal signals ignored: with -d it outlives cryo. cryo hands it each
+ *   uffd over a socketpair as the task's memory is set up, so faults taken
+ *   during the rest of the restore (kernel writes into restored memory)
+ *   are served too. EOF before "go" means the restore failed: it exits.
+ * - Serving: from the hand-over on, a fault gets up to 64 KiB of
+ *   outstanding pages from the faulting one on (UFFDIO_COPY); a page with
+ *   no stored data (a hole, or one the program has since discarded) gets
+ *   UFFDIO_ZEROPAGE. In between, once the whole tree runs ("go"), pages
+ *   are prefetched 2 MiB per UFFDIO_COPY (CRYO_LAZY_PACE_MS: a pause
+ *   between two, for tests) until none is left; then the uffd is closed,
+ *   which unregisters the ranges.
+ * - Correctness while the program runs: the non-cooperative events are on.
+ *   FORK: the child's mm gets a copy of the parent's outstanding set (pages
+ *   present at fork are copied by the kernel; missing ones stay missing in
+ *   both, and the server fills each mm on its own). REMAP: outstanding pages
+ *   move with the mapping. REMOVE (MADV_DONTNEED/FREE/REMOVE) and UNMAP
+ *   (munmap, mmap over, mremap shrink): their outstanding pages are dropped,
+ *   so a later fault there reads zeros, as the kernel would give. The kernel
+ *   fails UFFDIO_COPY with EAGAIN while such an event is unread, so a copy
+ *   can never land on a range that changed under it: the server reads the
+ *   events and retries the fault.
+ * - Every page is checked against its checksum before it is copied in. A bad
+ *   or unreadable page kills the whole restored tree (the processes cryo
+ *   made and every descendant, stopped first so none escapes by forking)
+ *   with a message naming the pid and address: no process ever gets wrong
+ *   data.
+ * - Known limit: if the server itself is SIGKILLed before it is done,
+ *   closing its uffds lets the kernel zero-fill the outstanding pages.
+ *   Terminal signals and SIGTERM are ignored by it for that reason. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cryo.h"
+#include "err.h"
+#include "lazy.h"
+
+#define PAGE 4096ull
+#define FEATURES (UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | \
+		  UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP)
+#define FAULT_PAGES 16		/* 64 KiB from the faulting page on */
+#define PREFETCH_PAGES 512	/* 2 MiB per background UFFDIO_COPY */
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+struct lz_msg {
+	uint32_t type;		/* 'A' add (with the uffd), 'G' go */
+	uint32_t task;
+	int32_t pid;
+	uint32_t pad;
+};
+
+static struct {
+	int active;
+	int sock;
+	pid_t server;
+} lz = { 0, -1, 0 };
+
+int lazy_active(void)
+{
+	return lz.active;
+}
+
+static int lazy_vma_ok(const struct lx_vma *r)
+{
+	return r->kind == LX_VMA_ANON && !(r->flags & LX_VMAF_WIPEONFORK);
+}
+
+/* mask[i] = 1: VMA i is anonymous, registered, its stored pages lazy.
+ * cryo and the server both derive it from the image, the same way. */
+static uint8_t *lazy_mask(const struct lx_vma *v, size_t nv, const struct lx_page_run *runs,
+			  size_t nr)
+{
+	uint8_t *m = calloc(nv + 1, 1);
+	size_t vi = 0;
+
+	if (!m)
+		return NULL;
+	for (size_t i = 0; i < nr; i++) {
+		while (vi < nv && v[vi].end <= runs[i].vaddr)
+			vi++;
+		if (vi < nv && v[vi].start <= runs[i].vaddr && runs[i].slot != LX_SLOT_ZERO &&
+		    runs[i].vaddr + (uint64_t)runs[i].npages * PAGE <= v[vi].end &&
+		    lazy_vma_ok(&v[vi]))
+			m[vi] = 1;
+	}
+	return m;
+}
+
+static int uffd_api(int fd)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = FEATURES };
+
+	if (ioctl(fd, UFFDIO_API, &api) < 0)
+		return -errno;
+	if ((api.features & FEATURES) != FEATURES)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* the page server                                                     */
+
+struct seg {			/* stored pages at consecutive addresses and slots */
+	uint64_t start, slot;
+	const uint8_t *sums;	/* 8 bytes per page, into the image */
+	uint64_t didx;		/* first page's index in mm->done */
+	uint32_t npages;
+};
+
+struct mm {
+	int fd;
+	pid_t pid;		/* the restored process, or the one it forked from */
+	int forked;
+	struct seg *segs;	/* sorted by start, disjoint */
+	size_t nsegs;
+	uint8_t *done;		/* per page of the segs: 1 = nothing more to copy */
+	size_t ndone;
+	uint64_t left, total, on_fault;
+	size_t cur;		/* prefetch cursor (seg) */
+	uint64_t *pend;		/* faults to retry after EAGAIN */
+	size_t npend, cappend;
+	int blocked;		/* EAGAIN: an event is coming */
+	int dead;		/* its mm is gone (ESRCH) */
+};
+
+static struct server {
+	const struct img *im;
+	struct swapfile *sw;
+	unsigned long long snapshot;
+	struct mm **mms;
+	size_t nmm;
+	pid_t *pids;		/* every process handed over, for a kill */
+	size_t npids;
+	uint8_t *buf;
+	long pace_ms;
+	struct timespec t0;
+} S;
+
+static double since_start_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - S.t0.tv_sec) * 1e3 + (t.tv_nsec - S.t0.tv_nsec) / 1e6;
+}
+
+static int pid_in(const pid_t *v, size_t n, pid_t p)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == p)
+			return 1;
+	return 0;
+}
+
+static pid_t proc_ppid(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int fd, n, ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return -1;
+	return ppid;
+}
+
+/* The tree: every process handed over and all their descendants, stopped
+ * (so none forks away) until no new one appears, then killed. */
+static void kill_tree(void)
+{
+	size_t n = S.npids, cap = n + 64;
+	pid_t *set = malloc(cap * sizeof(*set));
+
+	if (!set) {
+		for (size_t i = 0; i < S.npids; i++)
+			kill(S.pids[i], SIGKILL);
+		return;
+	}
+	memcpy(set, S.pids, n * sizeof(*set));
+	for (int round = 0; round < 50; round++) {
+		size_t before = n;
+		DIR *d;
+		struct dirent *de;
+
+		for (size_t i = 0; i < n; i++)
+			kill(set[i], SIGSTOP);
+		d = opendir("/proc");
+		while (d && (de = readdir(d))) {
+			pid_t p = (pid_t)atoi(de->d_name);
+
+			if (p <= 0 || pid_in(set, n, p) || !pid_in(set, n, proc_ppid(p)))
+				continue;
+			if (n == cap) {
+				pid_t *ns = realloc(set, (cap *= 2) * sizeof(*set));
+
+				if (!ns)
+					break;
+				set = ns;
+			}
+			set[n++] = p;
+		}
+		if (d)
+			closedir(d);
+		if (n == before)
+			break;
+	}
+	for (size_t i = 0; i < n; i++)
+		kill(set[i], SIGKILL);
+	/* wait until they are gone (or zombies) before our uffds close */
+	for (int tries = 0; tries < 200; tries++) {
+		int alive = 0;
+
+		for (size_t i = 0; i < n && !alive; i++) {
+			char path[64], st[256], *p;
+			int fd, k;
+
+			snprintf(path, sizeof(path), "/proc/%d/stat", set[i]);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			k = (int)read(fd, st, sizeof(st) - 1);
+			close(fd);
+			st[k > 0 ? k : 0] = 0;
+			p = strrchr(st, ')');
+			alive = p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+		}
+		if (!alive)
+			break;
+		usleep(10000);
+	}
+	free(set);
+}
+
+static void __attribute__((noreturn)) fatal(struct mm *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void __attribute__((noreturn)) fatal(struct mm *m, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* said first: cryo -r exits as soon as the root dies */
+	report_error("lazy restore: pid %d%s: %s; the restored tree was killed", m->pid,
+		     m->forked ? " (a process it forked)" : "", msg);
+	kill_tree();
+	_exit(1);
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+	const struct seg *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Index of the seg containing addr, or of the first one after it */
+static size_t seg_find(const struct mm *m, uint64_t addr)
+{
+	size_t lo = 0, hi = m->nsegs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (m->segs[mid].start + (uint64_t)m->segs[mid].npages * PAGE <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The done byte of the page at addr; NULL if no stored page is there */
+static uint8_t *page_state(struct mm *m, uint64_t addr, const struct seg **gp)
+{
+	size_t i = seg_find(m, addr);
+
+	if (i >= m->nsegs || m->segs[i].start > addr)
+		return NULL;
+	if (gp)
+		*gp = &m->segs[i];
+	return &m->done[m->segs[i].didx + (addr - m->segs[i].start) / PAGE];
+}
+
+static void mark_range(struct mm *m, uint64_t start, uint64_t end)
+{
+	for (size_t i = seg_find(m, start); i < m->nsegs && m->segs[i].start < end; i++) {
+		struct seg *g = &m->segs[i];
+		uint64_t a = g->start > start ? g->start : start;
+		uint64_t b = g->start + (uint64_t)g->npages * PAGE;
+
+		if (b > end)
+			b = end;
+		for (uint64_t p = (a - g->start) / PAGE; p < (b - g->start) / PAGE; p++)
+			if (!m->done[g->didx + p]) {
+				m->done[g->didx + p] = 1;
+				m->left--;
+			}
+	}
+}
+
+static int grow_done(struct mm *m, size_t extra)
+{
+	uint8_t *d = realloc(m->done, m->ndone + extra + 1);
+
+	if (!d)
+		return -ENOMEM;
+	memset(d + m->ndone, 0, extra);
+	m->done = d;
+	m->ndone += extra;
+	return 0;
+}
+
+static int add_seg(struct mm *m, size_t *cap, struct seg g)
+{
+	if (m->nsegs == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct seg *ns = realloc(m->segs, nc * sizeof(*ns));
+
+		if (!ns)
+			return -ENOMEM;
+		m->segs = ns;
+		*cap = nc;
+	}
+	m->segs[m->nsegs++] = g;
+	return 0;
+}
+
+/* Read n pages of seg g from page p into buf and check them */
+static void read_pages(struct mm *m, const struct seg *g, uint64_t p, uint64_t n, uint8_t *buf)
+{
+	int e = swap_read(S.sw, g->slot + p, n, buf);
+
+	if (e)
+		fatal(m, "page at %#lx (slot %lu) cannot be read: %s",
+		      (unsigned long)(g->start + p * PAGE), (unsigned long)(g->slot + p), err_msg());
+	for (uint64_t k = 0; k < n; k++) {
+		uint64_t want;
+
+		memcpy(&want, g->sums + (p + k) * 8, 8);
+		if (page_sum(buf + k * PAGE) != want)
+			fatal(m, "page at %#lx (slot %lu, snapshot %llu) fails its checksum"
+			      " (corrupt or deleted snapshot)", (unsigned long)(g->start + (p + k) * PAGE),
+			      (unsigned long)(g->slot + p + k), S.snapshot);
+	}
+}
+
+/* Copy up to max outstanding pages from addr on (addr's page must be
+ * outstanding). Returns 0 (with *covered = pages now present from addr
+ * on, possibly 0), -EAGAIN or -ESRCH. */
+static int copy_at(struct mm *m, uint64_t addr, uint64_t max, uint64_t *covered)
+{
+	uint64_t n = 0;
+	size_t i = seg_find(m, addr);
+	struct uffdio_copy c;
+	int r;
+
+	*covered = 0;
+	/* gather the outstanding pages at consecutive addresses */
+	while (n < max && i < m->nsegs) {
+		const struct seg *g = &m->segs[i];
+		uint64_t at = addr + n * PAGE, p, k;
+
+		if (g->start > at || g->start + (uint64_t)g->npages * PAGE <= at)
+			break;
+		p = (at - g->start) / PAGE;
+		for (k = p; k < g->npages && n + (k - p) < max && !m->done[g->didx + k]; k++)
+			;
+		if (k > p)
+			read_pages(m, g, p, k - p, S.buf + n * PAGE);
+		n += k - p;
+		if (k < g->npages)
+			break;
+		i++;
+	}
+	if (!n)
+		return 0;
+	for (;;) {
+		memset(&c, 0, sizeof(c));
+		c.dst = addr;
+		c.src = (uint64_t)(uintptr_t)S.buf;
+		c.len = n * PAGE;
+		r = ioctl(m->fd, UFFDIO_COPY, &c);
+		if (c.copy > 0) {
+			mark_range(m, addr, addr + (uint64_t)c.copy);
+			*covered = (uint64_t)c.copy / PAGE;
+		}
+		if (!r)
+			return 0;
+		if (errno == EAGAIN)
+			return -EAGAIN;
+		if (errno == ESRCH)
+			return -ESRCH;
+		if (errno == EEXIST || (errno == ENOENT && n == 1)) {
+			/* present already, or no longer mapped: nothing to give */
+			uint64_t at = addr + *covered * PAGE;
+			struct uffdio_range w = { at, PAGE };
+
+			mark_range(m, at, at + PAGE);
+			(*covered)++;
+			/* a fault read before the page came may still wait */
+			ioctl(m->fd, UFFDIO_WAKE, &w);
+			return 0;
+		}
+		if (errno == ENOENT) {
+			/* the range spans VMAs split since the restore: one page
+			 * (what was copied is marked; the rest comes again) */
+			if (c.copy > 0)
+				return 0;
+			n = 1;
+			continue;
+		}
+		fatal(m, "UFFDIO_COPY at %#lx (%lu pages): %s", (unsigned long)addr,
+		      (unsigned long)n, strerror(errno));
+	}
+}
+
+static int uffd_simple(struct mm *m, unsigned long req, uint64_t addr)
+{
+	if (req == UFFDIO_ZEROPAGE) {
+		struct uffdio_zeropage z = { .range = { addr, PAGE } };
+
+		if (!ioctl(m->fd, UFFDIO_ZEROPAGE, &z))
+			return 0;
+	} else {
+		struct uffdio_range w = { addr, PAGE };
+
+		if (!ioctl(m->fd, UFFDIO_WAKE, &w))
+			return 0;
+	}
+	if (errno == EAGAIN || errno == ESRCH)
+		return -errno;
+	if (errno == EEXIST || errno == ENOENT)
+		return req == UFFDIO_ZEROPAGE ? uffd_simple(m, UFFDIO_WAKE, addr) : 0;
+	fatal(m, "%s at %#lx: %s", req == UFFDIO_ZEROPAGE ? "UFFDIO_ZEROPAGE" : "UFFDIO_WAKE",
+	      (unsigned long)addr, strerror(errno));
+}
+
+static int serve_fault(struct mm *m, uint64_t addr)
+{
+	uint8_t *d;
+	uint64_t covered = 0;
+	int e;
+
+	addr &= ~(PAGE - 1);
+	d = page_state(m, addr, NULL);
+	if (!d || *d)
+		return uffd_simple(m, UFFDIO_ZEROPAGE, addr);
+	e = copy_at(m, addr, FAULT_PAGES, &covered);
+	if (!e) {
+		m->on_fault += covered;
+		if (!covered)	/* nothing copied over the faulting page: wake it */
+			e = uffd_simple(m, UFFDIO_WAKE, addr);
+	}
+	return e;
+}
+
+static int push_pend(struct mm *m, uint64_t addr)
+{
+	if (m->npend == m->cappend) {
+		size_t nc = m->cappend ? m->cappend * 2 : 16;
+		uint64_t *np = realloc(m->pend, nc * sizeof(*np));
+
+		if (!np)
+			return -ENOMEM;
+		m->pend = np;
+		m->cappend = nc;
+	}
+	m->pend[m->npend++] = addr;
+	return 0;
+}
+
+/* No seg covers [start, end) any more (its pages are done first): the
+ * segs stay disjoint when pages are moved there */
+static int cut_range(struct mm *m, uint64_t start, uint64_t end)
+{
+	size_t n = 0, cap = m->nsegs + 2;
+	struct seg *ns;
+
+	mark_range(m, start, end);
+	ns = malloc(cap * sizeof(*ns));
+	if (!ns)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nsegs; i++) {
+		struct seg g = m->segs[i];
+		uint64_t gend = g.start + (uint64_t)g.npages * PAGE;
+
+		if (gend <= start || g.start >= end) {
+			ns[n++] = g;
+			continue;
+		}
+		if (n + 2 > cap) {
+			struct seg *nn = realloc(ns, (cap *= 2) * sizeof(*ns));
+
+			if (!nn) {
+				free(ns);
+				return -ENOMEM;
+			}
+			ns = nn;
+		}
+		if (g.start < start)
+			ns[n++] = (struct seg){ g.start, g.slot, g.sums, g.didx,
+						(uint32_t)((start - g.start) / PAGE) };
+		if (gend > end) {
+			uint64_t off = (end - g.start) / PAGE;
+
+			ns[n++] = (struct seg){ end, g.slot + off, g.sums + off * 8, g.didx + off,
+						(uint32_t)(g.npages - off) };
+		}
+	}
+	free(m->segs);
+	m->segs = ns;
+	m->nsegs = n;
+	return 0;
+}
+
+/* mremap moved [from, from+len) to to: so do its outstanding pages */
+static int remap(struct mm *m, uint64_t from, uint64_t to, uint64_t len)
+{
+	size_t cap, n0;
+	int e = 0;
+
+	if (from == to || !len)
+		return 0;
+	e = cut_range(m, to, to + len);
+	if (e)
+		return e;
+	cap = n0 = m->nsegs;
+	for (size_t i = seg_find(m, from); i < n0 && m->segs[i].start < from + len && !e; i++) {
+		for (uint32_t p = 0; p < m->segs[i].npages && !e;) {
+			struct seg g = m->segs[i];
+			uint64_t a = g.start + (uint64_t)p * PAGE;
+			uint32_t q = p;
+
+			if (a < from || a >= from + len || m->done[g.didx + p]) {
+				p++;
+				continue;
+			}
+			while (q < g.npages && g.start + (uint64_t)q * PAGE < from + len &&
+			       !m->done[g.didx + q])
+				q++;
+			e = grow_done(m, q - p);
+			if (!e)
+				e = add_seg(m, &cap, (struct seg){ a - from + to, g.slot + p,
+								   g.sums + (uint64_t)p * 8,
+								   m->ndone - (q - p), q - p });
+			if (!e) {
+				/* the old place has nothing more; the new one all of it */
+				for (uint32_t k = p; k < q; k++)
+					m->done[g.didx + k] = 1;
+			}
+			p = q;
+		}
+	}
+	qsort(m->segs, m->nsegs, sizeof(*m->segs), seg_cmp);
+	m->cur = 0;
+	return e;
+}
+
+static struct mm *mm_new(int fd, pid_t pid)
+{
+	struct mm *m = calloc(1, sizeof(*m));
+	struct mm **nv = realloc(S.mms, (S.nmm + 1) * sizeof(*nv));
+
+	if (!m || !nv) {
+		free(m);
+		if (nv)
+			S.mms = nv;
+		return NULL;
+	}
+	S.mms = nv;
+	m->fd = fd;
+	m->pid = pid;
+	S.mms[S.nmm++] = m;
+	return m;
+}
+
+static void mm_free(struct mm *m)
+{
+	close(m->fd);
+	free(m->segs);
+	free(m->done);
+	free(m->pend);
+	free(m);
+}
+
+/* The stored pages of task's lazy VMAs */
+static int mm_build(struct mm *m, uint32_t task)
+{
+	struct lx_vma *v = NULL;
+	struct lx_page_run *runs = NULL;
+	const void *sums = NULL;
+	uint64_t sums_len = 0, si = 0;
+	uint32_t rs;
+	size_t nv = 0, nr = 0, cap = 0, vi = 0;
+	uint8_t *mask = NULL;
+	int e = img_records(S.im, LX_SEC_VMAS, task, sizeof(*v), 64, (void **)&v, &nv);
+
+	if (!e)
+		e = img_records(S.im, LX_SEC_PAGEMAP, task, sizeof(*runs), sizeof(*runs),
+				(void **)&runs, &nr);
+	if (!e && img_find(S.im, LX_SEC_PAGESUMS, task, &sums, &sums_len, &rs))
+		sums_len = 0;
+	if (!e && !(mask = lazy_mask(v, nv, runs, nr)))
+		e = -ENOMEM;
+	for (size_t i = 0; i < nr && !e; i++) {
+		const struct lx_page_run *r = &runs[i];
+
+		if (r->slot == LX_SLOT_ZERO)
+			continue;
+		while (vi < nv && v[vi].end <= r->vaddr)
+			vi++;
+		if ((si + r->npages) * 8 > sums_len) {
+			e = -EINVAL;
+			break;
+		}
+		if (vi < nv && mask[vi] && v[vi].start <= r->vaddr) {
+			e = add_seg(m, &cap, (struct seg){ r->vaddr, r->slot,
+							   (const uint8_t *)sums + si * 8,
+							   m->ndone, r->npages });
+			if (!e)
+				e = grow_done(m, r->npages);
+		}
+		si += r->npages;
+	}
+	m->left = m->total = m->ndone;
+	free(v);
+	free(runs);
+	free(mask);
+	return e;
+}
+
+static int mm_fork(struct mm *parent, int fd)
+{
+	struct mm *m = mm_new(fd, parent->pid);
+
+	if (!m)
+		return -ENOMEM;
+	m->forked = 1;
+	m->segs = malloc((parent->nsegs + 1) * sizeof(*m->segs));
+	m->done = malloc(parent->ndone + 1);
+	if (!m->segs || !m->done)
+		return -ENOMEM;
+	memcpy(m->segs, parent->segs, parent->nsegs * sizeof(*m->segs));
+	memcpy(m->done, parent->done, parent->ndone);
+	m->nsegs = parent->nsegs;
+	m->ndone = parent->ndone;
+	m->left = m->total = parent->left;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+/* Read and handle every queued message of m. -ESRCH: m's mm is gone. */
+static int drain(struct mm *m)
+{
+	struct uffd_msg msg[64];
+
+	for (;;) {
+		ssize_t n = read(m->fd, msg, sizeof(msg));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			fatal(m, "read the userfaultfd: %s", strerror(errno));
+		}
+		if (n == 0)
+			return 0;
+		m->blocked = 0;
+		for (size_t i = 0; i < (size_t)n / sizeof(msg[0]); i++) {
+			const struct uffd_msg *g = &msg[i];
+			int e = 0;
+
+			switch (g->event) {
+			case UFFD_EVENT_PAGEFAULT:
+				e = push_pend(m, g->arg.pagefault.address);
+				break;
+			case UFFD_EVENT_FORK:
+				e = mm_fork(m, (int)g->arg.fork.ufd);
+				break;
+			case UFFD_EVENT_REMAP:
+				e = remap(m, g->arg.remap.from, g->arg.remap.to, g->arg.remap.len);
+				break;
+			case UFFD_EVENT_REMOVE:
+			case UFFD_EVENT_UNMAP:
+				mark_range(m, g->arg.remove.start, g->arg.remove.end);
+				break;
+			}
+			if (e)
+				fatal(m, "page server: %s", strerror(-e));
+		}
+	}
+}
+
+/* Serve the faults read so far, in order; stop at EAGAIN */
+static int serve_pending(struct mm *m)
+{
+	size_t k = 0;
+	int e = 0;
+
+	while (k < m->npend) {
+		e = serve_fault(m, m->pend[k]);
+		if (e)
+			break;
+		k++;
+	}
+	memmove(m->pend, m->pend + k, (m->npend - k) * sizeof(*m->pend));
+	m->npend -= k;
+	if (e == -EAGAIN)
+		m->blocked = 1;
+	return e == -EAGAIN ? 0 : e;
+}
+
+static int prefetch(struct mm *m)
+{
+	uint64_t covered;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (; m->cur < m->nsegs; m->cur++) {
+			const struct seg *g = &m->segs[m->cur];
+
+			for (uint32_t p = 0; p < g->npages; p++) {
+				int e;
+
+				if (m->done[g->didx + p])
+					continue;
+				e = copy_at(m, g->start + (uint64_t)p * PAGE, PREFETCH_PAGES, &covered);
+				if (e == -EAGAIN)
+					m->blocked = 1;
+				return e == -EAGAIN ? 0 : e;
+			}
+		}
+		m->cur = 0;
+	}
+	m->left = 0;	/* nothing outstanding was found */
+	return 0;
+}
+
+static void mm_drop(size_t i, const char *why)
+{
+	struct mm *m = S.mms[i];
+
+	if (!m->forked)
+		info("lazy restore: pid %d: %s: %lu of %lu pages loaded (%lu on demand) in %.0f ms",
+		     m->pid, why, (unsigned long)(m->total - m->left), (unsigned long)m->total,
+		     (unsigned long)m->on_fault, since_start_ms());
+	mm_free(m);
+	S.mms[i] = S.mms[--S.nmm];
+}
+
+static int recv_add(int sock, int *go)
+{
+	struct lz_msg msg;
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec io = { &msg, sizeof(msg) };
+	struct msghdr mh = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	int fd = -1;
+	struct mm *m;
+	pid_t *np;
+
+	if (n <= 0)
+		return n == 0 || errno != EINTR ? -EPIPE : 0;
+	c = CMSG_FIRSTHDR(&mh);
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	if (n != sizeof(msg))
+		return -EPROTO;
+	if (msg.type == 'G') {
+		*go = 1;
+		return 0;
+	}
+	if (msg.type != 'A' || fd < 0)
+		return -EPROTO;
+	m = mm_new(fd, msg.pid);
+	np = realloc(S.pids, (S.npids + 1) * sizeof(*np));
+	if (!m || !np)
+		return -ENOMEM;
+	S.pids = np;
+	S.pids[S.npids++] = msg.pid;
+	if (mm_build(m, msg.task))
+		fatal(m, "page server: cannot read the page map of task %u", msg.task);
+	return 0;
+}
+
+static void __attribute__((noreturn)) server_main(int sock)
+{
+	struct pollfd *pfd = NULL;
+	size_t rr = 0;
+	int go = 0;
+	const char *pace = getenv("CRYO_LAZY_PACE_MS");
+
+	S.pace_ms = pace ? atol(pace) : 0;
+	S.buf = malloc(PREFETCH_PAGES * PAGE);
+	if (!S.buf)
+		_exit(1);
+	clock_gettime(CLOCK_MONOTONIC, &S.t0);
+	for (;;) {
+		int busy = 0, waiting = 0, timeout;
+		size_t np = 0;
+
+		for (size_t i = 0; i < S.nmm;) {
+			if (S.mms[i]->dead)
+				mm_drop(i, "exited");
+			else if (!S.mms[i]->left && !S.mms[i]->npend)
+				mm_drop(i, "done");
+			else
+				i++;
+		}
+		if (sock < 0 && (!go || !S.nmm))
+			_exit(0);
+		free(pfd);
+		pfd = calloc(S.nmm + 1, sizeof(*pfd));
+		if (!pfd)
+			_exit(1);
+		if (sock >= 0)
+			pfd[np++] = (struct pollfd){ .fd = sock, .events = POLLIN };
+		for (size_t i = 0; i < S.nmm; i++) {
+			pfd[np++] = (struct pollfd){ .fd = S.mms[i]->fd, .events = POLLIN };
+			/* background loading waits until the tree runs: the restore
+			 * itself should not share the CPU with it */
+			busy |= go && S.mms[i]->left && !S.mms[i]->blocked;
+			waiting |= S.mms[i]->blocked;
+		}
+		timeout = busy ? (int)S.pace_ms : waiting ? 1 : -1;
+		if (poll(pfd, np, timeout) < 0 && errno != EINTR)
+			_exit(1);
+		if (sock >= 0 && pfd[0].revents) {
+			int e = recv_add(sock, &go);
+
+			if (e == -EPIPE) {
+				close(sock);
+				sock = -1;
+				if (!go)
+					_exit(0);	/* the restore failed: cryo kills the tree */
+			} else if (e) {
+				report_error("lazy restore: page server: %s", strerror(-e));
+				kill_tree();
+				_exit(1);
+			}
+			continue;	/* S.mms may have moved */
+		}
+		for (size_t i = 0; i < S.nmm; i++) {
+			struct mm *m = S.mms[i];
+			int e;
+
+			m->blocked = 0;		/* retry what met EAGAIN */
+			e = drain(m);
+			if (!e)
+				e = serve_pending(m);
+			if (e == -ESRCH)
+				m->dead = 1;
+		}
+		if (!busy || !S.nmm)
+			continue;
+		for (size_t k = 0; k < S.nmm; k++) {
+			struct mm *m = S.mms[(rr + k) % S.nmm];
+
+			if (m->left && !m->blocked && !m->npend && !m->dead) {
+				if (prefetch(m) == -ESRCH)
+					m->dead = 1;
+				break;
+			}
+		}
+		rr++;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* cryo's side                                                         */
+
+static int probe(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK), e;
+	void *p;
+
+	if (fd < 0) {
+		e = -errno;
+		if (e == -EPERM)
+			return err_set(e, "--lazy: userfaultfd is not allowed here (cryo needs"
+				       " CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd=1): restore"
+				       " without --lazy");
+		return err_sys(e, "--lazy: userfaultfd is not available%s: restore without --lazy",
+			       e == -ENOSYS ? " (kernel without CONFIG_USERFAULTFD)" : "");
+	}
+	e = uffd_api(fd);
+	if (e) {
+		close(fd);
+		return err_sys(e, "--lazy: userfaultfd lacks the fork/remap/remove/unmap events"
+			       " lazy restore needs (or cryo lacks CAP_SYS_PTRACE for them):"
+			       " restore without --lazy");
+	}
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p != MAP_FAILED) {
+		struct uffdio_register reg = { .range = { (uint64_t)(uintptr_t)p, PAGE },
+					       .mode = UFFDIO_REGISTER_MODE_MISSING };
+
+		e = ioctl(fd, UFFDIO_REGISTER, &reg) ? -errno : 0;
+	}
+	/* closed before the unmap: an unmap event would wait for a reader */
+	close(fd);
+	if (p != MAP_FAILED)
+		munmap(p, PAGE);
+	if (e)
+		return err_sys(e, "--lazy: cannot register anonymous memory with userfaultfd:"
+			       " restore without --lazy");
+	return 0;
+}
+
+int lazy_start(const struct img *im, struct swapfile *sw)
+{
+	struct lx_swap_ref *ref = NULL;
+	size_t nref = 0;
+	int sv[2], e = probe();
+	pid_t pid;
+
+	if (e)
+		return e;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return err_sys(-errno, "--lazy: socketpair");
+	memset(&S, 0, sizeof(S));
+	S.im = im;
+	S.sw = sw;
+	if (!img_records(im, LX_SEC_SWAP, LX_TASK_GLOBAL, sizeof(*ref), sizeof(*ref),
+			 (void **)&ref, &nref) && nref == 1)
+		S.snapshot = (unsigned long long)ref->snapshot;
+	free(ref);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		e = err_sys(-errno, "--lazy: fork the page server");
+		close(sv[0]);
+		close(sv[1]);
+		return e;
+	}
+	if (pid == 0) {
+		int keep[3] = { sv[1], swap_fd(sw), log_fd() }, nul;
+		DIR *d;
+		struct dirent *de;
+
+		/* its own session, deaf to the terminal: with -d it outlives
+		 * cryo, and dying early would zero-fill what is left */
+		setsid();
+		signal(SIGINT, SIG_IGN);
+		signal(SIGQUIT, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGPIPE, SIG_IGN);
+		prctl(PR_SET_NAME, "cryo-lazy");
+		nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			close(nul);
+		}
+		/* hold nothing of cryo's callers but stderr */
+		d = opendir("/proc/self/fd");
+		while (d && (de = readdir(d))) {
+			int fd = atoi(de->d_name);
+
+			if (fd > 2 && fd != dirfd(d) && fd != keep[0] && fd != keep[1] &&
+			    fd != keep[2])
+				close(fd);
+		}
+		if (d)
+			closedir(d);
+		server_main(sv[1]);
+	}
+	close(sv[1]);
+	lz.sock = sv[0];
+	lz.server = pid;
+	lz.active = 1;
+	return 0;
+}
+
+int lazy_attach(struct restore_task *t, const struct lx_vma *v, size_t nv,
+		const struct lx_page_run *runs, size_t nr, uint8_t **skip)
+{
+	struct lz_msg msg = { 'A', t->index, t->pid, 0 };
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec io = { &msg, sizeof(msg) };
+	struct msghdr mh = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	uint8_t *mask = lazy_mask(v, nv, runs, nr);
+	long tfd = -1;
+	int pidfd, fd = -1, e, any = 0;
+
+	*skip = mask;
+	if (!mask)
+		return -ENOMEM;
+	for (size_t i = 0; i < nv; i++)
+		any |= mask[i];
+	if (!any)
+		return 0;
+	e = restore_sys(t, "userfaultfd", SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0,
+			&tfd);
+	if (e == -EPERM)
+		return err_ctx(e, "--lazy: the restored process may not create a userfaultfd"
+			       " (not root, and vm.unprivileged_userfaultfd is 0): restore without"
+			       " --lazy, or set that sysctl to 1");
+	if (e)
+		return err_ctx(e, "--lazy");
+	pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	if (pidfd >= 0) {
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)tfd, 0);
+		if (fd < 0)
+			e = err_sys(-errno, "pid %d: --lazy: pidfd_getfd of its userfaultfd", t->pid);
+		close(pidfd);
+	} else {
+		e = err_sys(-errno, "pid %d: --lazy: pidfd_open", t->pid);
+	}
+	if (!e)
+		e = restore_sys(t, "close its userfaultfd", SYS_close, (uint64_t)tfd, 0, 0, 0, 0, 0,
+				NULL);
+	if (!e) {
+		e = uffd_api(fd);
+		if (e)
+			e = err_sys(e, "pid %d: --lazy: UFFDIO_API", t->pid);
+	}
+	for (size_t i = 0; i < nv && !e; i++) {
+		struct uffdio_register reg;
+		size_t j = i;
+
+		if (!mask[i])
+			continue;
+		/* adjacent lazy VMAs in one call */
+		while (j + 1 < nv && mask[j + 1] && v[j + 1].start == v[j].end)
+			j++;
+		memset(&reg, 0, sizeof(reg));
+		reg.range.start = v[i].start;
+		reg.range.len = v[j].end - v[i].start;
+		reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+		if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0)
+			e = err_sys(-errno, "pid %d: --lazy: register %#lx-%#lx with userfaultfd",
+				    t->pid, (unsigned long)v[i].start, (unsigned long)v[j].end);
+		i = j;
+	}
+	if (!e) {
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		if (sendmsg(lz.sock, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(msg))
+			e = err_sys(-errno, "pid %d: --lazy: hand the userfaultfd to the page server"
+				    " (pid %d)", t->pid, lz.server);
+	}
+	if (fd >= 0)
+		close(fd);
+	return e;
+}
+
+void lazy_finish(int ok)
+{
+	struct lz_msg msg = { 'G', 0, 0, 0 };
+
+	if (!lz.active)
+		return;
+	if (ok && send(lz.sock, &msg, sizeof(msg), MSG_NOSIGNAL) != sizeof(msg))
+		warn("lazy restore: the page server (pid %d) is gone", lz.server);
+	close(lz.sock);
+	lz.sock = -1;
+	lz.active = 0;
+}
