@@ -19,6 +19,7 @@ struct dump_opts {
 	const char *image;
 	const char *swapfile;	/* NULL: default beside the image */
 	int kill_after;
+	uint32_t allow_leak;	/* LX_LEAK_* accepted with --allow-leak */
 };
 
 struct restore_opts {
@@ -27,6 +28,7 @@ struct restore_opts {
 	int detach;
 	int allow_changed_files;
 	int exec_fd;		/* >= 0: image handed over by binfmt (AT_EXECFD) */
+	int pidns;		/* --pidns: new pid (and IPC) namespace */
 };
 
 /* One process being dumped: frozen, with its /proc state read once. */
@@ -145,6 +147,19 @@ int threads_detach(struct restore_task *t);	/* all but the leader */
 int thread_sys(struct restore_task *t, struct injector *inj, const char *what, long nr,
 	       uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret);
 
+/* options.c: the LX_SEC_OPTIONS record */
+int options_parse_leak(const char *arg, uint32_t *kinds);
+const char *options_leak_names(uint32_t kinds, char *buf, size_t len);
+int options_write(struct img_writer *w, const struct lx_options *o);
+int options_read(const struct img *im, struct lx_options *o);
+
+/* ipc.c: SysV shm, semaphores, message queues of the tree (global) */
+int ipc_dump(const struct dump_task *t, size_t n, uint32_t allow_leak, struct img_writer *w);
+int ipc_present(const struct img *im);
+int ipc_restore(const struct img *im);	/* create them all, with their ids */
+int ipc_restore_finish(void);		/* after every task attached */
+void ipc_restore_abort(void);		/* remove what ipc_restore created */
+
 /* elf.c */
 int exe_identify(const char *path, int fd, struct exe_ident *id);
 
@@ -168,6 +183,9 @@ int wait_root(pid_t pid);				/* main.c */
 int cryo_dump(pid_t pid, const struct dump_opts *o);
 int cryo_restore(const struct restore_opts *o, pid_t *root_pid);
 int cryo_restore_inplace(const struct restore_opts *o);
+/* The child cryo -r waits for: the tree's root, or with --pidns the
+ * namespace's init, which exits with the root's status */
+pid_t restore_waited_child(pid_t root);
 int binfmt_cr_loaded(void);
 
 #endif

@@ -556,6 +556,13 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	if (!e)
 		e = check_shared_memory(tr);
 	if (!e)
+		e = ipc_dump(tr->t, tr->n, o->allow_leak, w);
+	if (!e) {
+		struct lx_options opt = { .allow_leak = o->allow_leak };
+
+		e = options_write(w, &opt);
+	}
+	if (!e)
 		e = swap_commit(sw);
 	if (!e) {
 		memset(&ref, 0, sizeof(ref));

@@ -18,8 +18,8 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: cryo -p PID -f IMAGE [--kill] [--swapfile PATH]\n"
-"       cryo -r -f IMAGE [-d] [--swapfile PATH] [--allow-changed-files]\n"
+"usage: cryo -p PID -f IMAGE [--kill] [--swapfile PATH] [--allow-leak=KIND[,KIND]]\n"
+"       cryo -r -f IMAGE [-d] [--swapfile PATH] [--allow-changed-files] [--pidns]\n"
 "       cryo register | unregister\n"
 "       cryo show IMAGE [--json] [--verify] [--swapfile PATH]\n"
 "       cryo check [--json]\n"
@@ -31,6 +31,9 @@ static void usage(FILE *f)
 "\n"
 "  -p, --pid PID            dump the process PID (it keeps running)\n"
 "      --kill               SIGKILL the dumped process after a successful dump\n"
+"      --allow-leak KINDS   dump even though the tree shares these kinds with a\n"
+"                           process outside it (pipe, shm, ipc); the restore gets\n"
+"                           private copies; the image records the choice\n"
 "  -f, --file IMAGE         the checkpoint image\n"
 "  -s, --swapfile PATH      the page store (default: cryo-PID.swap beside IMAGE\n"
 "                           when dumping; the one the image names when restoring)\n"
@@ -38,6 +41,9 @@ static void usage(FILE *f)
 "                           with the restored process's status (128+N if killed by\n"
 "                           signal N)\n"
 "  -d, --detach             with -r: print the restored pid and exit 0 at once\n"
+"      --pidns              with -r: restore in new pid and IPC namespaces, so\n"
+"                           the tree gets its pids and SysV ids even when they are\n"
+"                           taken here (through a user namespace when not root)\n"
 "      --allow-changed-files  restore even if an open or mapped file changed size\n"
 "                           or mtime since the dump\n"
 "  -q, --quiet              no warnings;  -v, --verbose: more detail\n"
@@ -104,7 +110,7 @@ int main(int argc, char **argv)
 
 static int dump_or_restore(int argc, char **argv)
 {
-	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE };
+	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE, OPT_ALLOW_LEAK, OPT_PIDNS };
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "file", required_argument, NULL, 'f' },
@@ -112,6 +118,8 @@ static int dump_or_restore(int argc, char **argv)
 		{ "restore", no_argument, NULL, 'r' },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "kill", no_argument, NULL, OPT_KILL },
+		{ "allow-leak", required_argument, NULL, OPT_ALLOW_LEAK },
+		{ "pidns", no_argument, NULL, OPT_PIDNS },
 		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
@@ -144,6 +152,13 @@ static int dump_or_restore(int argc, char **argv)
 		case 'r': restore = 1; break;
 		case 'd': r.detach = 1; break;
 		case OPT_KILL: d.kill_after = 1; break;
+		case OPT_ALLOW_LEAK:
+			if (options_parse_leak(optarg, &d.allow_leak)) {
+				report_error("%s", err_msg());
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_PIDNS: r.pidns = 1; break;
 		case OPT_ALLOW_CHANGED: r.allow_changed_files = 1; break;
 		case 'q': log_level = 0; break;
 		case OPT_LOG_FILE:
@@ -187,5 +202,5 @@ static int dump_or_restore(int argc, char **argv)
 		printf("%d\n", pid);
 		return EXIT_OK;
 	}
-	return wait_root(pid);
+	return wait_root(restore_waited_child(pid));
 }
