@@ -433,23 +433,32 @@ static int remember(char kind, int id, int rmid)
 	return 0;
 }
 
-/* Why an object could not get its id or key, with the fix */
-static int explain_create(const char *what, const char *which, char opt,
-			  const struct lx_sysv_perm *p, int err, int got)
+/* Before arming *_next_id (which stays armed until the next creation in
+ * the namespace, whoever makes it): the id and the key must be free. */
+static int check_free(const char *what, char opt, const struct lx_sysv_perm *p, int id_exists,
+		      int key_exists)
 {
-	set_next_id(which, -1);	/* never leave the next id armed */
-	if (err == 0)
-		return err_set(-EEXIST, "%s id %u: the kernel gave id %d instead", what, p->id, got);
-	if (err == EEXIST)
-		return err_set(-EEXIST, "%s id %u: key %#x is already used by another object (the"
-			       " original still exists? `ipcrm -%c ID`, or restore into fresh"
-			       " namespaces with --pidns)", what, p->id, p->key,
-			       opt == 'm' ? 'M' : opt == 's' ? 'S' : 'Q');
-	if (err == ENOSPC)
+	if (id_exists)
 		return err_set(-EEXIST, "%s id %u is already taken (the original still exists?"
 			       " remove it with `ipcrm -%c %u`, or restore into fresh namespaces"
 			       " with --pidns)", what, p->id, opt, p->id);
-	return err_sys(-err, "%s id %u: create", what, p->id);
+	if (key_exists)
+		return err_set(-EEXIST, "%s id %u: key %#x is already used by another object (the"
+			       " original still exists? `ipcrm -%c %#x`, or restore into fresh"
+			       " namespaces with --pidns)", what, p->id, p->key,
+			       opt == 'm' ? 'M' : opt == 's' ? 'S' : 'Q', p->key);
+	return 0;
+}
+
+/* The kernel takes the next free id at or above the one asked for */
+static int check_created(const char *what, const struct lx_sysv_perm *p, int id, int err)
+{
+	if (id < 0)
+		return err_sys(-err, "%s id %u: create", what, p->id);
+	if (id != (int)p->id)
+		return err_set(-EEXIST, "%s id %u: the kernel gave id %d instead (another object"
+			       " was created meanwhile?)", what, p->id, id);
+	return 0;
 }
 
 static int check_data(const char *what, uint32_t id, uint64_t off, uint64_t len, uint64_t blen)
@@ -564,15 +573,19 @@ static int restore_shm(const struct ipc_img *ii, const struct lx_sysv_shm *s)
 {
 	const char *what = "SysV shm segment";
 	struct shmid_ds ds;
-	int e = set_next_id("shm", (int)s->perm.id), id;
+	int e, id;
 	void *at;
 
+	e = check_free(what, 'm', &s->perm, shmctl((int)s->perm.id, IPC_STAT, &ds) == 0 ||
+		       errno == EACCES, s->perm.key && shmget((key_t)s->perm.key, 0, 0) >= 0);
+	if (!e)
+		e = set_next_id("shm", (int)s->perm.id);
 	if (e)
 		return e;
 	id = shmget((key_t)s->perm.key, s->size, IPC_CREAT | IPC_EXCL | 0600);
-	if (id < 0 || id != (int)s->perm.id)
-		return explain_create(what, "shm", 'm', &s->perm, id < 0 ? errno : 0, id);
-	e = remember('m', id, (s->perm.mode & SHM_DEST) != 0);
+	if (id >= 0 && remember('m', id, id == (int)s->perm.id && (s->perm.mode & SHM_DEST)))
+		return -ENOMEM;
+	e = check_created(what, &s->perm, id, errno);
 	if (e)
 		return e;
 	at = shmat(id, NULL, 0);
@@ -597,14 +610,18 @@ static int restore_sem(const struct ipc_img *ii, const struct lx_sysv_sem *s)
 	const char *what = "SysV semaphore set";
 	unsigned short *vals;
 	struct semid_ds ds;
-	int e = set_next_id("sem", (int)s->perm.id), id;
+	int e, id;
 
+	e = check_free(what, 's', &s->perm, semctl((int)s->perm.id, 0, IPC_STAT, &ds) == 0 ||
+		       errno == EACCES, s->perm.key && semget((key_t)s->perm.key, 0, 0) >= 0);
+	if (!e)
+		e = set_next_id("sem", (int)s->perm.id);
 	if (e)
 		return e;
 	id = semget((key_t)s->perm.key, (int)s->nsems, IPC_CREAT | IPC_EXCL | 0600);
-	if (id < 0 || id != (int)s->perm.id)
-		return explain_create(what, "sem", 's', &s->perm, id < 0 ? errno : 0, id);
-	e = remember('s', id, 0);
+	if (id >= 0 && remember('s', id, 0))
+		return -ENOMEM;
+	e = check_created(what, &s->perm, id, errno);
 	if (e)
 		return e;
 	vals = calloc(s->nsems, sizeof(*vals));
@@ -636,14 +653,18 @@ static int restore_msg(const struct ipc_img *ii, const struct lx_sysv_msg *q)
 	struct msqid_ds ds;
 	struct { long mtype; char text[]; } *m = NULL;
 	uint64_t at = 0;
-	int e = set_next_id("msg", (int)q->perm.id), id;
+	int e, id;
 
+	e = check_free(what, 'q', &q->perm, msgctl((int)q->perm.id, IPC_STAT, &ds) == 0 ||
+		       errno == EACCES, q->perm.key && msgget((key_t)q->perm.key, 0) >= 0);
+	if (!e)
+		e = set_next_id("msg", (int)q->perm.id);
 	if (e)
 		return e;
 	id = msgget((key_t)q->perm.key, IPC_CREAT | IPC_EXCL | 0600);
-	if (id < 0 || id != (int)q->perm.id)
-		return explain_create(what, "msg", 'q', &q->perm, id < 0 ? errno : 0, id);
-	e = remember('q', id, 0);
+	if (id >= 0 && remember('q', id, 0))
+		return -ENOMEM;
+	e = check_created(what, &q->perm, id, errno);
 	if (e)
 		return e;
 	if (msgctl(id, IPC_STAT, &ds) < 0)

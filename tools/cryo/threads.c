@@ -664,6 +664,8 @@ int threads_restore(struct restore_task *t)
 		pid_t got = 0;
 
 		e = create_thread(t, (pid_t)th[i].tid, &got);
+		if (got > 0)
+			got = restore_host_tid(t->pid, got);	/* --pidns */
 		if (got)
 			t->tids[t->ntids++] = got;
 		inj[i].tid = got;
