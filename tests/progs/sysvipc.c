@@ -6,7 +6,9 @@
  * messages in order (read with MSG_COPY, not consumed); and parent and
  * child see each other's writes: the parent writes a nonce, the child
  * (on SIGUSR2) copies it back. SIGTERM: kill the child, remove the
- * objects, exit 0. */
+ * objects, exit 0.
+ * "sysvipc attach SHMID": an outside process attached to the segment;
+ * "sysvipc recv MSQID": an outside process that took the first message. */
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
@@ -76,11 +78,28 @@ static void check(void)
 		   "child did not echo '%s' (got '%.16s')", nonce, (char *)seg + 300);
 }
 
-int main(void)
+static void __attribute__((noreturn)) outsider(const char *how, int id)
+{
+	if (!strcmp(how, "attach") && shmat(id, NULL, SHM_RDONLY) == (void *)-1)
+		scn_die("shmat %d: %s", id, strerror(errno));
+	if (!strcmp(how, "recv")) {
+		struct { long mtype; char text[64]; } m;
+
+		if (msgrcv(id, &m, sizeof(m.text), 0, IPC_NOWAIT) < 0)
+			scn_die("msgrcv %d: %s", id, strerror(errno));
+	}
+	scn_ready();
+	for (;;)
+		pause();
+}
+
+int main(int argc, char **argv)
 {
 	struct sigaction sa;
 
 	scn_init("sysvipc");
+	if (argc == 3)
+		outsider(argv[1], atoi(argv[2]));
 	shmid = shmget(IPC_PRIVATE, SEGSZ, IPC_CREAT | 0600);
 	semid = semget(IPC_PRIVATE, 3, IPC_CREAT | 0640);
 	msqid = msgget(IPC_PRIVATE, IPC_CREAT | 0620);

@@ -1,0 +1,216 @@
+#!/usr/bin/env bats
+# SysV IPC, restore into a new pid namespace, leaks to processes outside
+# the tree (issue #5).
+
+load helpers
+
+: "${BATS_TEST_TIMEOUT:=90}"
+
+setup() {
+	T=$(readlink -f "$BATS_TEST_TMPDIR")
+	IMG=$T/img.cryo
+	LOG=$T/prog.log
+	IPC_IDS=()	# "-m ID" "-s ID" ... removed in teardown if still there
+}
+
+teardown() {
+	local i p
+	for p in "${CRYO_TEST_PIDS[@]}"; do	# the trees' children first
+		[ -n "$p" ] && _is_ours "$p" && pkill -KILL -P "$p" 2>/dev/null
+	done
+	cryo_teardown
+	for ((i = 0; i < ${#IPC_IDS[@]}; i += 2)); do
+		ipcrm "${IPC_IDS[i]}" "${IPC_IDS[i + 1]}" 2>/dev/null || true
+	done
+}
+
+ipc_ids() {	# LOG -> sets SHM SEM MSG from the program's "IDS" line
+	read -r _ SHM SEM MSG < <(grep -m1 '^IDS ' "$1")
+	[ -n "$MSG" ] || fail "no IDS line in $1"
+	IPC_IDS+=(-m "$SHM" -s "$SEM" -q "$MSG")
+}
+
+ipc_exists() {	# -m|-s|-q ID: the object exists in this IPC namespace
+	ipcs "$1" | awk -v id="$2" '$2 == id { found = 1 } END { exit !found }'
+}
+
+@test "SysV shm, semaphores and a message queue come back with their ids and contents" {
+	local pid n_before n_after
+	start_prog "$LOG" sysvipc
+	pid=$PROG_PID
+	ipc_ids "$LOG"
+	check_pass "$pid" "$LOG"
+	dump_kill "$pid" "$IMG"
+	run "$CRYO" show "$IMG"
+	[[ "$output" == *"sysv shm   id $SHM"* ]] || fail "show lacks the segment: $output"
+	[[ "$output" == *"sysv sem   id $SEM"* ]] || fail "show lacks the semaphore set: $output"
+	[[ "$output" == *"sysv msg   id $MSG"* ]] || fail "show lacks the queue: $output"
+	# the objects outlive the killed tree: the restore must say so and how
+	n_before=$(pgrep -fc "$PROGS/sysvipc" || true)
+	run "$CRYO" -r -f "$IMG"
+	[ "$status" -eq 1 ] || fail "restore over live objects exited $status: $output"
+	[[ "$output" == *"SysV shm segment id $SHM is already taken"*"ipcrm -m $SHM"*"--pidns"* ]] ||
+		fail "message: $output"
+	n_after=$(pgrep -fc "$PROGS/sysvipc" || true)
+	[ "$n_after" -eq "$n_before" ] || fail "restore left processes behind ($n_before -> $n_after)"
+	ipcrm -m "$SHM" -s "$SEM" -q "$MSG"
+	restore_bg "$IMG" "$LOG" "$pid"
+	ipc_exists -m "$SHM" || fail "segment $SHM not recreated"
+	ipc_exists -s "$SEM" || fail "semaphore set $SEM not recreated"
+	ipc_exists -q "$MSG" || fail "queue $MSG not recreated"
+	# the program checks ids, contents, values, messages, and the parent
+	# and child seeing each other's writes through the segment
+	check_pass "$pid" "$LOG"
+	check_pass "$pid" "$LOG"
+	[ "$(ipcs -m -i "$SHM" | awk '/nattch/ { sub(/.*nattch=/, ""); print $1 }')" = 2 ] ||
+		fail "segment not attached by both processes: $(ipcs -m -i "$SHM")"
+	stop_restored "$pid"
+}
+
+@test "a failed restore removes the SysV objects it created" {
+	local pid
+	start_prog "$LOG" sysvipc
+	pid=$PROG_PID
+	ipc_ids "$LOG"
+	dump_kill "$pid" "$IMG"
+	# the segment and the set are free again, the queue is still taken
+	ipcrm -m "$SHM" -s "$SEM"
+	run "$CRYO" -r -f "$IMG"
+	[ "$status" -eq 1 ] || fail "restore exited $status: $output"
+	[[ "$output" == *"SysV message queue id $MSG is already taken"* ]] || fail "message: $output"
+	! ipc_exists -m "$SHM" || fail "segment $SHM left behind"
+	! ipc_exists -s "$SEM" || fail "semaphore set $SEM left behind"
+}
+
+@test "restore with a taken pid fails naming --pidns; with --pidns the tree gets its pids" {
+	local pid child n_before n_after hpid i st
+	start_prog "$LOG" pidns
+	pid=$PROG_PID
+	read -r _ _ child < <(grep -m1 '^PIDS ' "$LOG")
+	cryo_dump "$pid" "$IMG"	# the original keeps running: its pids stay taken
+	n_before=$(pgrep -fc "$PROGS/pidns|tools/cryo/cryo" || true)
+	run "$CRYO" -r -f "$IMG"
+	[ "$status" -eq 1 ] || fail "restore over a live tree exited $status: $output"
+	[[ "$output" == *"pid $pid is in use"*"--pidns"* ]] || fail "message: $output"
+	n_after=$(pgrep -fc "$PROGS/pidns|tools/cryo/cryo" || true)
+	[ "$n_after" -eq "$n_before" ] || fail "restore left processes behind ($n_before -> $n_after)"
+
+	(exec </dev/null >>"$T/restored.log" 2>&1; _only_stdio; exec "$CRYO" -r --pidns -f "$IMG") &
+	CRYO_PID=$!
+	CRYO_TEST_PIDS+=("$CRYO_PID")
+	# cryo -> the namespace's init -> the restored root (pid $pid inside)
+	for ((i = 0; i < 200; i++)); do
+		for hpid in $(pgrep -f "$PROGS/pidns"); do
+			if [ "$(awk '/^NSpid:/ { print NF - 1 ":" $NF }' /proc/"$hpid"/status 2>/dev/null)" = "2:$pid" ] &&
+			   [ "$(proc_status_field "$hpid" TracerPid)" = 0 ]; then
+				break 2
+			fi
+		done
+		hpid=
+		sleep 0.05
+	done
+	[ -n "$hpid" ] || fail "no restored process with pid $pid in a new namespace"
+	CRYO_TEST_PIDS+=("$hpid")
+	[ "$hpid" != "$pid" ] || fail "restored with the host pid itself"
+	[ "$(awk '/^NSpid:/ { print NF - 1 }' /proc/"$hpid"/status)" = 2 ] ||
+		fail "not in a nested pid namespace: $(grep NSpid /proc/"$hpid"/status)"
+	kill -USR1 "$hpid"
+	wait_log "$T/restored.log" '^(PASS|FAIL) pidns' 10
+	grep -q '^PASS pidns' "$T/restored.log" || fail "check: $(cat "$T/restored.log")"
+	check_pass "$pid" "$LOG"	# the original is untouched
+	# cryo -r passes the root's exit status on (the program exits 0 on TERM)
+	kill -TERM "$hpid"
+	wait_cryo_exit "$CRYO_PID" 10
+	[ "$CRYO_STATUS" = 0 ] || fail "cryo -r --pidns exited $CRYO_STATUS"
+	wait_gone "$hpid" 5
+	kill "$pid"
+}
+
+@test "cryo -r --pidns passes on death by a signal as 128+N" {
+	local pid hpid i
+	start_prog "$LOG" pidns
+	pid=$PROG_PID
+	cryo_dump "$pid" "$IMG"
+	(exec </dev/null >>"$T/restored.log" 2>&1; _only_stdio; exec "$CRYO" -r --pidns -f "$IMG") &
+	CRYO_PID=$!
+	CRYO_TEST_PIDS+=("$CRYO_PID")
+	for ((i = 0; i < 200; i++)); do
+		hpid=$(pgrep -P "$(pgrep -P "$CRYO_PID" | head -1)" 2>/dev/null | head -1 || true)
+		[ -n "$hpid" ] && [ "$(proc_status_field "$hpid" TracerPid)" = 0 ] && break
+		sleep 0.05
+	done
+	[ -n "$hpid" ] || fail "no restored root under cryo's init"
+	kill -KILL "$hpid"
+	wait_cryo_exit "$CRYO_PID" 10
+	[ "$CRYO_STATUS" = 137 ] || fail "cryo -r --pidns exited $CRYO_STATUS, want 137"
+	kill "$pid"
+}
+
+@test "a SysV segment attached outside the tree is refused by pid; --allow-leak=shm records it" {
+	local pid other
+	start_prog "$LOG" sysvipc
+	pid=$PROG_PID
+	ipc_ids "$LOG"
+	start_prog "$T/other.log" sysvipc attach "$SHM"
+	other=$PROG_PID
+	run "$CRYO" -p "$pid" -f "$IMG"
+	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
+	[[ "$output" == *"SysV shm segment id $SHM (key 0) is also attached by pid $other outside the tree"*"--allow-leak=shm"* ]] ||
+		fail "message: $output"
+	assert_running_not_stopped "$pid"
+	check_pass "$pid" "$LOG"
+	cryo_dump "$pid" "$IMG" --allow-leak=shm --kill
+	wait_gone "$pid" 5
+	run "$CRYO" show "$IMG"
+	[[ "$output" == *"allow-leak shm"* ]] || fail "show lacks the option: $output"
+	run sh -c '"$1" show "$2" --json | python3 -c "import json, sys
+d = json.load(sys.stdin)
+assert d[\"options\"][\"allow_leak\"] == [\"shm\"], d[\"options\"]
+assert d[\"sysv\"][\"shm\"][0][\"leaked\"] is True, d[\"sysv\"]"' sh "$CRYO" "$IMG"
+	[ "$status" -eq 0 ] || fail "json: $output"
+	# the original segment is still the outsider's: a private copy, in
+	# fresh namespaces
+	(exec </dev/null >>"$LOG" 2>&1; _only_stdio; exec "$CRYO" -r --pidns -f "$IMG") &
+	CRYO_PID=$!
+	CRYO_TEST_PIDS+=("$CRYO_PID")
+	local hpid i
+	for ((i = 0; i < 200; i++)); do
+		for hpid in $(pgrep -f "^$PROGS/sysvipc\$"); do
+			[ "$(awk '/^NSpid:/ { print NF - 1 ":" $NF }' /proc/"$hpid"/status 2>/dev/null)" = "2:$pid" ] &&
+				[ "$(proc_status_field "$hpid" TracerPid)" = 0 ] && break 2
+		done
+		hpid=
+		sleep 0.05
+	done
+	[ -n "$hpid" ] || fail "not restored"
+	CRYO_TEST_PIDS+=("$hpid")
+	kill -USR1 "$hpid"
+	wait_log "$LOG" '^(PASS|FAIL) sysvipc' 10
+	[ "$(grep -E '^(PASS|FAIL) sysvipc' "$LOG" | tail -1)" = "PASS sysvipc" ] ||
+		fail "check after restore: $(tail -3 "$LOG")"
+	kill -TERM "$hpid"
+	wait_cryo_exit "$CRYO_PID" 10
+	kill "$other"
+}
+
+@test "a message queue read by a process outside the tree is refused naming it" {
+	local pid other
+	start_prog "$LOG" sysvipc
+	pid=$PROG_PID
+	ipc_ids "$LOG"
+	start_prog "$T/other.log" sysvipc recv "$MSG"
+	other=$PROG_PID
+	run "$CRYO" -p "$pid" -f "$IMG"
+	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
+	[[ "$output" == *"SysV message queue id $MSG (key 0) is also read by pid $other outside the tree"*"--allow-leak=ipc"* ]] ||
+		fail "message: $output"
+	assert_running_not_stopped "$pid"
+	kill "$other"
+	kill -TERM "$pid"
+}
+
+@test "--allow-leak rejects an unknown kind" {
+	run "$CRYO" -p 1 -f "$IMG" --allow-leak=shm,bogus
+	[ "$status" -eq 2 ] || fail "exit $status: $output"
+	[[ "$output" == *"unknown kind 'bogus'"* ]] || fail "message: $output"
+}
