@@ -214,3 +214,55 @@ assert d[\"sysv\"][\"shm\"][0][\"leaked\"] is True, d[\"sysv\"]"' sh "$CRYO" "$I
 	[ "$status" -eq 2 ] || fail "exit $status: $output"
 	[[ "$output" == *"unknown kind 'bogus'"* ]] || fail "message: $output"
 }
+
+@test "an open file shared with a process outside the tree is refused by pid; --allow-leak=file accepts it" {
+	local pid
+	echo data >"$T/shared.txt"
+	exec 5<"$T/shared.txt"	# this shell keeps the same open file
+	sleep 1000 3<&5 </dev/null >/dev/null 2>&1 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	pid=$!
+	CRYO_TEST_PIDS+=("$pid")
+	sleep 0.2
+	run "$CRYO" -p "$pid" -f "$IMG"
+	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
+	[[ "$output" == *"pid $pid fd 3 ($T/shared.txt): its open file description (one offset) is shared with pid $BASHPID outside the tree"*"--allow-leak=file"* ]] ||
+		fail "message: $output"
+	assert_running_not_stopped "$pid"
+	run "$CRYO" -p "$pid" -f "$IMG" --allow-leak=file
+	[ "$status" -eq 0 ] || fail "dump with --allow-leak=file: $output"
+	run "$CRYO" show "$IMG"
+	[[ "$output" == *"allow-leak file"* ]] || fail "show: $output"
+	exec 5<&-
+	kill "$pid"
+}
+
+@test "--allow-leak=pipe: a pipe to an outside process is restored with that end closed" {
+	local pid holder sub
+	{ sleep 60 </dev/null 2>/dev/null | sleep 1000 3<&0 </dev/null >/dev/null 2>&1; } \
+		>/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	sub=$!
+	for _ in $(seq 50); do
+		pid=$(pgrep -P "$sub" -f "sleep 1000" || true)
+		holder=$(pgrep -P "$sub" -f "sleep 60" || true)
+		[ -n "$pid" ] && [ -n "$holder" ] && break
+		sleep 0.05
+	done
+	[ -n "$pid" ] && [ -n "$holder" ] || fail "pipeline did not start"
+	CRYO_TEST_PIDS+=("$pid" "$holder")
+	sleep 0.3
+	run "$CRYO" -p "$pid" -f "$IMG" --allow-leak=pipe --kill
+	[ "$status" -eq 0 ] || fail "dump: $output"
+	[[ "$output" == *"fd 3: a pipe whose write end is outside the tree: restored with that end closed"* ]] ||
+		fail "no warning: $output"
+	wait_gone "$pid" 5
+	(exec </dev/null >/dev/null 2>&1; _only_stdio; exec "$CRYO" -r -f "$IMG") &
+	CRYO_PID=$!
+	CRYO_TEST_PIDS+=("$CRYO_PID")
+	for _ in $(seq 100); do
+		[ "$(proc_status_field "$pid" TracerPid)" = 0 ] && break
+		sleep 0.05
+	done
+	[[ "$(readlink /proc/"$pid"/fd/3)" == pipe:* ]] || fail "fd 3 is $(readlink /proc/"$pid"/fd/3)"
+	kill "$pid" "$holder"
+	wait_cryo_exit "$CRYO_PID" 10
+}

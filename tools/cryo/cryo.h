@@ -47,6 +47,7 @@ struct dump_task {
 	int scratch_ok;
 	struct img_writer *w;
 	struct swapfile *sw;
+	uint32_t allow_leak;		/* LX_LEAK_* the user accepted */
 	/* counters for the report */
 	uint64_t pages_scanned, pages_written, pages_zero;
 	int seized, zombie;
@@ -152,6 +153,9 @@ int options_parse_leak(const char *arg, uint32_t *kinds);
 const char *options_leak_names(uint32_t kinds, char *buf, size_t len);
 int options_write(struct img_writer *w, const struct lx_options *o);
 int options_read(const struct img *im, struct lx_options *o);
+
+/* leaks.c: open files the tree shares with processes outside it */
+int leaks_check_files(const struct dump_task *t, size_t n, uint32_t allow_leak);
 
 /* ipc.c: SysV shm, semaphores, message queues of the tree (global) */
 int ipc_dump(const struct dump_task *t, size_t n, uint32_t allow_leak, struct img_writer *w);

@@ -539,6 +539,8 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	if (!e)
 		e = find_shared_files(tr);
 	if (!e)
+		e = leaks_check_files(tr->t, tr->n, o->allow_leak);
+	if (!e)
 		e = img_create(&w, o->image);
 	if (!e)
 		e = swap_open(&sw, swap_path, 1);
@@ -551,6 +553,7 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 			continue;
 		t->w = w;
 		t->sw = sw;
+		t->allow_leak = o->allow_leak;
 		e = dump_one(t);
 	}
 	if (!e)
