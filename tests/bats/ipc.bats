@@ -82,7 +82,7 @@ ipc_exists() {	# -m|-s|-q ID: the object exists in this IPC namespace
 	! ipc_exists -s "$SEM" || fail "semaphore set $SEM left behind"
 }
 
-@test "restore with a taken pid fails naming --pidns; with --pidns the tree gets its pids" {
+@test "restore with a taken pid fails naming --pidns; with --pidns the tree gets its pids and tids" {
 	local pid child n_before n_after hpid i st
 	start_prog "$LOG" pidns
 	pid=$PROG_PID

@@ -190,8 +190,6 @@ int cryo_restore_inplace(const struct restore_opts *o);
 /* The child cryo -r waits for: the tree's root, or with --pidns the
  * namespace's init, which exits with the root's status */
 pid_t restore_waited_child(pid_t root);
-/* A thread id returned inside the restored tree, as cryo sees it */
-pid_t restore_host_tid(pid_t pid, pid_t tid);
 int binfmt_cr_loaded(void);
 
 #endif

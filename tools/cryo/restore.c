@@ -3,7 +3,6 @@
  * let each exec its original binary under ptrace, rebuild each kind of
  * state into it, and let them all go together. Any failure kills every
  * process created: no half-restored process is left behind. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <linux/sched.h>
@@ -707,7 +706,6 @@ static int open_shared(struct restore_ctx *c)
 /* ---- --pidns ---- */
 
 static pid_t waited;	/* what cryo -r waits for: see restore_waited_child */
-static int in_pidns;	/* tids from injected clones are the namespace's */
 
 pid_t restore_waited_child(pid_t root)
 {
@@ -756,7 +754,6 @@ static int enter_namespaces(void)
 	if (unshare(flags) < 0)
 		return err_sys(-errno, "--pidns: new pid and IPC namespaces%s",
 			       errno == EPERM ? " (needs CAP_SYS_ADMIN, or user namespaces)" : "");
-	in_pidns = 1;
 	return 0;
 }
 
@@ -871,33 +868,6 @@ static int map_host_pids(struct restore_ctx *c)
 		return err_set(-ESRCH, "--pidns: found %zu of the %zu restored processes in the new"
 			       " namespace", found, c->ntasks);
 	return 0;
-}
-
-/* A thread id an injected clone returned is the namespace's: the one
- * cryo traces is found in /proc/PID/task */
-pid_t restore_host_tid(pid_t pid, pid_t tid)
-{
-	char path[64];
-	DIR *d;
-	struct dirent *de;
-	pid_t found = tid;
-
-	if (!in_pidns)
-		return tid;
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return tid;
-	while ((de = readdir(d))) {
-		pid_t t = atoi(de->d_name), inner;
-
-		if (t > 0 && nspid(t, &inner) && inner == tid) {
-			found = t;
-			break;
-		}
-	}
-	closedir(d);
-	return found;
 }
 
 static int create_tree(struct restore_ctx *c)

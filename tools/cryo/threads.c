@@ -479,8 +479,10 @@ static int inject_clone3(struct restore_task *t, uint64_t args, pid_t *child)
 		return e;
 	if ((long)r.rax < 0)
 		return (int)(long)r.rax;
-	/* the new thread's first stop: SIGSTOP, discarded by the next resume */
-	*child = (pid_t)r.rax;
+	/* the new thread's first stop: SIGSTOP, discarded by the next resume.
+	 * The event message names it in cryo's pid namespace; rax in the
+	 * task's (they differ under cryo -r --pidns) */
+	*child = msg ? (pid_t)msg : (pid_t)r.rax;
 	return wait_stopped(*child, &st);
 }
 
@@ -664,8 +666,6 @@ int threads_restore(struct restore_task *t)
 		pid_t got = 0;
 
 		e = create_thread(t, (pid_t)th[i].tid, &got);
-		if (got > 0)
-			got = restore_host_tid(t->pid, got);	/* --pidns */
 		if (got)
 			t->tids[t->ntids++] = got;
 		inj[i].tid = got;
