@@ -133,7 +133,8 @@ static int explain_clone_failure(pid_t pid, int err)
 	}
 	if (err == EPERM)
 		return err_set(-EPERM, "cannot create pid %d: choosing pids needs"
-			       " CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN (run cryo as root)", pid);
+			       " CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN (run cryo as root, or"
+			       " restore into a new pid namespace with --pidns)", pid);
 	return err_sys(-err, "create process with pid %d", pid);
 }
 
@@ -727,8 +728,10 @@ static int write_file(const char *path, const char *text)
 
 /* New pid and IPC namespaces for the children cryo creates from now on
  * (cryo itself stays where it is for pids; SysV objects are created in
- * the new IPC namespace). Without privilege, first a user namespace in
- * which the caller's uid and gid are root. */
+ * the new IPC namespace). Without privilege, first a user namespace that
+ * maps the caller's uid and gid to themselves: cryo gets the capabilities
+ * it needs there (set_tid, *_next_id), the restored processes keep their
+ * ids, and no other id exists in it. */
 static int enter_namespaces(void)
 {
 	int flags = CLONE_NEWPID | CLONE_NEWIPC, e;
@@ -740,11 +743,11 @@ static int enter_namespaces(void)
 
 		if (unshare(CLONE_NEWUSER) < 0)
 			return err_sys(-errno, "--pidns: new user namespace");
-		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
 		e = write_file("/proc/self/uid_map", map);
 		if (!e)
 			e = write_file("/proc/self/setgroups", "deny");
-		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
 		if (!e)
 			e = write_file("/proc/self/gid_map", map);
 		if (e)
@@ -991,8 +994,14 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 			e = err_sys(-errno, "pid %u: detach", c.tasks[i].pid);
 	if (e && c.created) {
 		kill_created(&c);
-		if (c.init > 0)
-			waitpid(c.init, &st, __WALL);
+		if (c.init > 0) {
+			/* init ends once every pid of its namespace is free:
+			 * reap our tracees (threads included) on the way */
+			pid_t r;
+
+			while ((r = waitpid(-1, &st, __WALL)) > 0 && r != c.init)
+				;
+		}
 		else if (c.created[0])
 			waitpid(c.hpid[0], &st, __WALL);
 		e = err_ctx(e, "restore failed; every process it had created was killed");
