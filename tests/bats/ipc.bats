@@ -15,6 +15,7 @@ setup() {
 
 teardown() {
 	local i p
+	[ -z "${NOBODY_DIR:-}" ] || rm -rf "$NOBODY_DIR"
 	for p in "${CRYO_TEST_PIDS[@]}"; do	# the trees' children first
 		[ -n "$p" ] && _is_ours "$p" && pkill -KILL -P "$p" 2>/dev/null
 	done
@@ -265,4 +266,42 @@ assert d[\"sysv\"][\"shm\"][0][\"leaked\"] is True, d[\"sysv\"]"' sh "$CRYO" "$I
 	[[ "$(readlink /proc/"$pid"/fd/3)" == pipe:* ]] || fail "fd 3 is $(readlink /proc/"$pid"/fd/3)"
 	kill "$pid" "$holder"
 	wait_cryo_exit "$CRYO_PID" 10
+}
+
+@test "--pidns without privilege: through a user namespace, pids and tids come back" {
+	command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
+	local d pid hpid i as_nobody
+	as_nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	"${as_nobody[@]}" unshare -U true 2>/dev/null || skip "unprivileged user namespaces are disabled here"
+	# nobody cannot enter the test's own temporary directory
+	d=$(mktemp -d /tmp/cryo-nobody.XXXXXX) && chmod 777 "$d"
+	NOBODY_DIR=$d
+	("${as_nobody[@]}" sh -c "exec '$PROGS/pidns' >'$d/log' 2>&1 </dev/null" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-) &
+	pid=$!
+	CRYO_TEST_PIDS+=("$pid")
+	wait_log "$d/log" '^READY' 5
+	run "${as_nobody[@]}" "$CRYO" -p "$pid" -f "$d/img" -s "$d/swap"
+	[ "$status" -eq 0 ] || fail "dump as nobody: $output"
+	run "${as_nobody[@]}" "$CRYO" -r -f "$d/img"
+	[ "$status" -eq 1 ] && [[ "$output" == *"--pidns"* ]] || fail "restore without --pidns: $output"
+	(exec </dev/null >>"$T/restored.log" 2>&1; _only_stdio; exec "${as_nobody[@]}" "$CRYO" -r --pidns -f "$d/img") &
+	CRYO_PID=$!
+	CRYO_TEST_PIDS+=("$CRYO_PID")
+	for ((i = 0; i < 200; i++)); do
+		for hpid in $(pgrep -u 65534 -f "$PROGS/pidns"); do
+			[ "$(awk '/^NSpid:/ { print NF - 1 ":" $NF }' /proc/"$hpid"/status 2>/dev/null)" = "2:$pid" ] &&
+				[ "$(proc_status_field "$hpid" TracerPid)" = 0 ] && break 2
+		done
+		hpid=
+		sleep 0.05
+	done
+	[ -n "$hpid" ] || fail "not restored: $(cat "$T/restored.log")"
+	CRYO_TEST_PIDS+=("$hpid")
+	kill -USR1 "$hpid"
+	wait_log "$d/log" '^(PASS|FAIL) pidns' 10
+	grep -q '^PASS pidns' "$d/log" || fail "check: $(cat "$d/log")"
+	kill -TERM "$hpid"
+	wait_cryo_exit "$CRYO_PID" 10
+	[ "$CRYO_STATUS" = 0 ] || fail "cryo -r --pidns exited $CRYO_STATUS: $(cat "$T/restored.log")"
+	kill "$pid"
 }

@@ -190,6 +190,9 @@ int cryo_restore_inplace(const struct restore_opts *o);
 /* The child cryo -r waits for: the tree's root, or with --pidns the
  * namespace's init, which exits with the root's status */
 pid_t restore_waited_child(pid_t root);
+/* ns_last_pid of the restored tree's pid namespace (with --pidns, written
+ * by its init, which alone may) */
+int restore_set_last_pid(pid_t v);
 int binfmt_cr_loaded(void);
 
 #endif

@@ -271,6 +271,7 @@ struct restore_ctx {
 	pid_t *hpid;			/* task i's pid as cryo sees it (--pidns:
 					 * in the parent namespace) */
 	pid_t init;			/* --pidns: the namespace's init, or 0 */
+	int init_rq[2], init_ak[2];	/* its ns_last_pid requests and answers */
 };
 
 static int is_zombie(const struct restore_ctx *c, size_t i)
@@ -707,6 +708,47 @@ static int open_shared(struct restore_ctx *c)
 /* ---- --pidns ---- */
 
 static pid_t waited;	/* what cryo -r waits for: see restore_waited_child */
+/* --pidns: cryo asks the namespace's init to write its ns_last_pid (an
+ * unprivileged restored task cannot choose its threads' ids itself, and
+ * /proc/sys/kernel/ns_last_pid is the writer's own namespace's) */
+static int init_req = -1, init_ans = -1;
+#define INIT_REQ_FD 1000
+#define INIT_ANS_FD 1001
+
+static int write_last_pid(pid_t v)
+{
+	char buf[32];
+	int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC), n, e = 0;
+
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%d", v);
+	if (write(fd, buf, (size_t)n) != n)
+		e = -errno;
+	close(fd);
+	return e;
+}
+
+int restore_set_last_pid(pid_t v)
+{
+	int32_t err = 0;
+
+	if (init_req < 0)
+		return write_last_pid(v);
+	if (write(init_req, &v, sizeof(v)) != sizeof(v) ||
+	    read(init_ans, &err, sizeof(err)) != sizeof(err))
+		return -EPIPE;
+	return -err;
+}
+
+static void init_channel_close(void)
+{
+	if (init_req >= 0)
+		close(init_req);
+	if (init_ans >= 0)
+		close(init_ans);
+	init_req = init_ans = -1;
+}
 
 pid_t restore_waited_child(pid_t root)
 {
@@ -777,9 +819,24 @@ static void __attribute__((noreturn)) init_main(struct restore_ctx *c)
 		explain_clone_failure((pid_t)c->tasks[0].pid, errno);
 		task_fail(c, 0, err_msg());
 	}
-	/* nothing of cryo's stays open here: a pipe end kept by init would
-	 * hide an EOF from the tree */
-	syscall(SYS_close_range, 3, ~0u, 0);
+	/* nothing of cryo's stays open here (a pipe end kept by init would
+	 * hide an EOF from the tree) but the request channel */
+	if (dup2(c->init_rq[0], INIT_REQ_FD) < 0 || dup2(c->init_ak[1], INIT_ANS_FD) < 0)
+		_exit(1);
+	syscall(SYS_close_range, 3, INIT_REQ_FD - 1, 0);
+	syscall(SYS_close_range, INIT_ANS_FD + 1, ~0u, 0);
+	for (;;) {
+		pid_t v;
+		int32_t err;
+
+		if (read(INIT_REQ_FD, &v, sizeof(v)) != sizeof(v))
+			break;	/* cryo is done (or gone) */
+		err = -write_last_pid(v);
+		if (write(INIT_ANS_FD, &err, sizeof(err)) != sizeof(err))
+			break;
+	}
+	close(INIT_REQ_FD);
+	close(INIT_ANS_FD);
 	for (;;) {
 		r = waitpid(-1, &st, 0);
 		if (r < 0 && errno == EINTR)
@@ -906,10 +963,19 @@ static int create_tree(struct restore_ctx *c)
 	}
 	fflush(NULL);
 	if (c->o->pidns) {
+		if (pipe2(c->init_rq, O_CLOEXEC) < 0 || pipe2(c->init_ak, O_CLOEXEC) < 0) {
+			free(live);
+			return err_sys(-errno, "pipe");
+		}
 		c->init = fork();
 		if (c->init == 0)
 			init_main(c);
+		close(c->init_rq[0]);
+		close(c->init_ak[1]);
+		init_req = c->init_rq[1];
+		init_ans = c->init_ak[0];
 		if (c->init < 0) {
+			init_channel_close();
 			free(live);
 			return err_sys(-errno, "fork the new pid namespace's init");
 		}
@@ -988,6 +1054,7 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 			e = rebuild(&c, i);
 	if (!e)
 		e = ipc_restore_finish();
+	init_channel_close();	/* init goes on to reap */
 	/* all together, once every process is whole */
 	for (size_t i = 0; i < c.ntasks && !e; i++)
 		if (c.execd && c.execd[i] && ptrace(PTRACE_DETACH, c.hpid[i], 0, 0) < 0)
