@@ -19,8 +19,8 @@
 
 #define SEGSZ (3 * 4096 + 100)
 
-static int shmid, semid, msqid;
-static volatile char *seg;
+static int shmid, semid, msqid, gone_id;
+static volatile char *seg, *gone;
 static pid_t child;
 static const unsigned short vals[3] = { 1, 5, 7 };
 static const char *const texts[3] = { "first", "second message", "third" };
@@ -57,6 +57,12 @@ static void check(void)
 	SCN_EXPECT(!memcmp((char *)seg + 100, "child wrote this", 17), "shm child's: '%.17s'",
 		   (char *)seg + 100);
 	SCN_EXPECT(seg[2 * 4096 + 5] == 0 && seg[SEGSZ - 1] == 0, "shm tail not zero");
+	/* removed while attached: still readable, still marked */
+	SCN_EXPECT(shmctl(gone_id, IPC_STAT, &ds) == 0 && (ds.shm_perm.mode & SHM_DEST),
+		   "removed segment %d: %s, mode %#o", gone_id, strerror(errno),
+		   (unsigned)ds.shm_perm.mode);
+	SCN_EXPECT(!strcmp((char *)gone, "removed but attached"), "removed segment holds '%.20s'",
+		   (char *)gone);
 	SCN_EXPECT(semctl(semid, 0, GETALL, got) == 0, "sem id %d: %s", semid, strerror(errno));
 	SCN_EXPECT(!memcmp(got, vals, sizeof(vals)), "sem values %u %u %u", got[0], got[1], got[2]);
 	for (int k = 0; k < 3; k++) {
@@ -109,6 +115,12 @@ int main(int argc, char **argv)
 	if (seg == (void *)-1)
 		scn_die("shmat: %s", strerror(errno));
 	strcpy((char *)seg, "parent wrote this");
+	gone_id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	gone = gone_id < 0 ? (void *)-1 : shmat(gone_id, NULL, 0);
+	if (gone == (void *)-1)
+		scn_die("second segment: %s", strerror(errno));
+	strcpy((char *)gone, "removed but attached");
+	shmctl(gone_id, IPC_RMID, NULL);
 	strcpy((char *)seg + 4096 + 7, "page two");
 	if (semctl(semid, 0, SETALL, vals) < 0)
 		scn_die("SETALL: %s", strerror(errno));
