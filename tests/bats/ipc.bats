@@ -305,3 +305,25 @@ assert d[\"sysv\"][\"shm\"][0][\"leaked\"] is True, d[\"sysv\"]"' sh "$CRYO" "$I
 	[ "$CRYO_STATUS" = 0 ] || fail "cryo -r --pidns exited $CRYO_STATUS: $(cat "$T/restored.log")"
 	kill "$pid"
 }
+
+@test "a tree in its own IPC namespace: its SysV objects are read there and restored" {
+	local pid
+	(exec sh -c "exec unshare -i '$PROGS/sysvipc' >'$T/ns.log' 2>&1 </dev/null" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-) &
+	pid=$!
+	CRYO_TEST_PIDS+=("$pid")
+	wait_log "$T/ns.log" '^READY' 5
+	ipc_ids "$T/ns.log"
+	[ "$(readlink /proc/"$pid"/ns/ipc)" != "$(readlink /proc/self/ns/ipc)" ] || fail "not in its own IPC namespace"
+	if ipc_exists -m "$SHM" || ipc_exists -s "$SEM" || ipc_exists -q "$MSG"; then
+		skip "objects with ids $SHM/$SEM/$MSG exist here too: the restore would clash"
+	fi
+	cryo_dump "$pid" "$IMG" --kill
+	wait_gone "$pid" 5
+	run "$CRYO" show "$IMG"
+	[[ "$output" == *"sysv sem   id $SEM"*"values 1 5 7"* ]] || fail "show: $output"
+	restore_bg "$IMG" "$T/cryo.log" "$pid"
+	kill -USR1 "$pid"
+	wait_log "$T/ns.log" '^(PASS|FAIL) sysvipc' 10
+	grep -q '^PASS sysvipc' "$T/ns.log" || fail "check: $(cat "$T/ns.log")"
+	stop_restored "$pid"
+}

@@ -32,6 +32,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cryo.h"
@@ -381,15 +383,66 @@ static int dump_msg(const struct dump_task *t, size_t n, uint32_t allow, struct 
 	return e;
 }
 
+static int ns_ino(pid_t pid, ino_t *ino)
+{
+	char path[64];
+	struct stat st;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/ns/ipc", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/ns/ipc");
+	if (stat(path, &st) < 0)
+		return err_sys(-errno, "stat %s", path);
+	*ino = st.st_ino;
+	return 0;
+}
+
+/* The objects are looked up in the tree's IPC namespace: cryo joins it
+ * for the time of the scan when it is not cryo's own */
 int ipc_dump(const struct dump_task *t, size_t n, uint32_t allow_leak, struct img_writer *w)
 {
 	struct blob b = { 0 };
-	int e = dump_shm(t, n, allow_leak, w, &b);
+	ino_t mine, tree = 0, ti;
+	pid_t first = 0;
+	int own = -1, e = ns_ino(0, &mine);
 
+	for (size_t i = 0; i < n && !e; i++) {
+		if (t[i].zombie)
+			continue;
+		e = ns_ino(t[i].pid, &ti);
+		if (!e && !first) {
+			first = t[i].pid;
+			tree = ti;
+		} else if (!e && ti != tree) {
+			e = err_set(-EOPNOTSUPP, "pid %d and pid %d are in different IPC namespaces:"
+				    " not supported", first, t[i].pid);
+		}
+	}
+	if (!e && first && tree != mine) {
+		char path[64];
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/ns/ipc", first);
+		own = open("/proc/self/ns/ipc", O_RDONLY | O_CLOEXEC);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (own < 0 || fd < 0 || setns(fd, CLONE_NEWIPC) < 0)
+			e = err_sys(-errno, "pid %d: join its IPC namespace to read its SysV objects",
+				    first);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (!e)
+		e = dump_shm(t, n, allow_leak, w, &b);
 	if (!e)
 		e = dump_sem(t, n, allow_leak, w, &b);
 	if (!e)
 		e = dump_msg(t, n, allow_leak, w, &b);
+	if (own >= 0) {
+		if (setns(own, CLONE_NEWIPC) < 0 && !e)
+			e = err_sys(-errno, "return to cryo's own IPC namespace");
+		close(own);
+	}
 	if (!e && b.len)
 		e = img_add(w, LX_SEC_FDDATA, LX_TASK_GLOBAL, 0, b.p, b.len);
 	free(b.p);

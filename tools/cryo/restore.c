@@ -705,6 +705,21 @@ static int open_shared(struct restore_ctx *c)
 	return e;
 }
 
+/* What the dump accepted: said once, so a user is not surprised that a
+ * resource shared with the outside at dump time is private now */
+static int note_options(const struct img *im)
+{
+	struct lx_options opt;
+	char names[128];
+	int e = options_read(im, &opt);
+
+	if (!e && opt.allow_leak)
+		info("image %s was dumped with --allow-leak=%s: what the tree shared with outside"
+		     " processes is restored as its own copy", im->path,
+		     options_leak_names(opt.allow_leak, names, sizeof(names)));
+	return e;
+}
+
 /* ---- --pidns ---- */
 
 static pid_t waited;	/* what cryo -r waits for: see restore_waited_child */
@@ -1043,6 +1058,8 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 	int e, st;
 
 	e = ctx_init(&c, o);
+	if (!e)
+		e = note_options(&c.im);
 	if (!e && o->pidns)
 		e = enter_namespaces();
 	if (!e)
