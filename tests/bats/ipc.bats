@@ -89,11 +89,11 @@ ipc_exists() {	# -m|-s|-q ID: the object exists in this IPC namespace
 	pid=$PROG_PID
 	read -r _ _ child < <(grep -m1 '^PIDS ' "$LOG")
 	cryo_dump "$pid" "$IMG"	# the original keeps running: its pids stay taken
-	n_before=$(pgrep -fc "$PROGS/pidns|tools/cryo/cryo" || true)
+	n_before=$(pgrep -fc "$PROGS/pidns|$CRYO" || true)
 	run "$CRYO" -r -f "$IMG"
 	[ "$status" -eq 1 ] || fail "restore over a live tree exited $status: $output"
 	[[ "$output" == *"pid $pid is in use"*"--pidns"* ]] || fail "message: $output"
-	n_after=$(pgrep -fc "$PROGS/pidns|tools/cryo/cryo" || true)
+	n_after=$(pgrep -fc "$PROGS/pidns|$CRYO" || true)
 	[ "$n_after" -eq "$n_before" ] || fail "restore left processes behind ($n_before -> $n_after)"
 
 	(exec </dev/null >>"$T/restored.log" 2>&1; _only_stdio; exec "$CRYO" -r --pidns -f "$IMG") &

@@ -546,6 +546,8 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 		e = swap_open(&sw, swap_path, 1);
 	if (!e)
 		e = write_tasks(tr, w);
+	if (!e)		/* its refusals before any page is copied */
+		e = ipc_dump(tr->t, tr->n, o->allow_leak, w);
 	for (size_t i = 0; i < tr->n && !e; i++) {
 		struct dump_task *t = &tr->t[i];
 
@@ -558,8 +560,6 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	}
 	if (!e)
 		e = check_shared_memory(tr);
-	if (!e)
-		e = ipc_dump(tr->t, tr->n, o->allow_leak, w);
 	if (!e) {
 		struct lx_options opt = { .allow_leak = o->allow_leak };
 

@@ -89,15 +89,31 @@ static int in_tree(const struct dump_task *t, size_t n, pid_t pid)
 }
 
 /* Mappings of segment id in the tree: "/SYSV<key>" VMAs whose inode is
- * the id */
+ * the id (read from /proc, before dump_one has read the maps: SysV
+ * refusals come before any page is copied) */
 static size_t tree_attaches(const struct dump_task *t, size_t n, int id)
 {
 	size_t c = 0;
 
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < t[i].nvmas; k++)
-			if (!strncmp(t[i].vmas[k].path, "/SYSV", 5) && t[i].vmas[k].ino == (uint64_t)id)
+	for (size_t i = 0; i < n; i++) {
+		char path[64], line[512];
+		FILE *f;
+
+		if (t[i].zombie)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/maps", t[i].pid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long long ino;
+
+			if (strstr(line, "/SYSV") &&
+			    sscanf(line, "%*s %*s %*s %*s %llu", &ino) == 1 && ino == (unsigned)id)
 				c++;
+		}
+		fclose(f);
+	}
 	return c;
 }
 
