@@ -327,3 +327,32 @@ assert d[\"sysv\"][\"shm\"][0][\"leaked\"] is True, d[\"sysv\"]"' sh "$CRYO" "$I
 	grep -q '^PASS sysvipc' "$T/ns.log" || fail "check: $(cat "$T/ns.log")"
 	stop_restored "$pid"
 }
+
+@test "a unix socket connected to a process outside the tree is refused naming that process" {
+	command -v python3 >/dev/null || skip "python3 is not installed"
+	local holder pid i
+	python3 -c '
+import os, socket, subprocess, sys, time
+a, b = socket.socketpair()
+p = subprocess.Popen(["sleep", "1000"], pass_fds=[a.fileno()], stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+a.close()
+print(p.pid, flush=True)
+time.sleep(60)
+' >"$T/holder.out" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	holder=$!
+	CRYO_TEST_PIDS+=("$holder")
+	for ((i = 0; i < 100; i++)); do
+		pid=$(head -n 1 "$T/holder.out" 2>/dev/null)
+		[ -n "$pid" ] && break
+		sleep 0.05
+	done
+	[ -n "$pid" ] || fail "no child"
+	CRYO_TEST_PIDS+=("$pid")
+	run "$CRYO" -p "$pid" -f "$IMG"
+	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
+	[[ "$output" == *"pid $pid fd "*": a unix socket connected to a socket held by pid $holder"* ]] ||
+		fail "message: $output"
+	assert_running_not_stopped "$pid"
+	kill "$pid" "$holder"
+}
