@@ -175,7 +175,8 @@ static int dump_or_restore(int argc, char **argv)
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc || !image || restore == !!pid) {
+	if (optind != argc || !image || restore == !!pid || (restore && d.allow_leak) ||
+	    (!restore && r.pidns)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
