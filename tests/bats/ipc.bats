@@ -356,3 +356,25 @@ time.sleep(60)
 	assert_running_not_stopped "$pid"
 	kill "$pid" "$holder"
 }
+
+@test "cryo -r --pidns -d prints the restored root's pid as seen from outside" {
+	local pid hpid init
+	start_prog "$LOG" pidns
+	pid=$PROG_PID
+	cryo_dump "$pid" "$IMG"
+	timeout 20 "$CRYO" -q -r --pidns -d -f "$IMG" >"$T/d.out" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- ||
+		fail "cryo -r --pidns -d: $(cat "$T/d.out")"
+	hpid=$(head -n 1 "$T/d.out")
+	[[ $hpid =~ ^[0-9]+$ ]] || fail "output: $(cat "$T/d.out")"
+	CRYO_TEST_PIDS+=("$hpid")
+	[ "$(awk '/^NSpid:/ { print NF - 1 ":" $NF }' /proc/"$hpid"/status)" = "2:$pid" ] ||
+		fail "pid $hpid: $(grep NSpid /proc/"$hpid"/status)"
+	init=$(proc_status_field "$hpid" PPid)
+	[ "$(cat /proc/"$init"/comm)" = cryo-init ] || fail "parent of $hpid is $(cat /proc/"$init"/comm)"
+	kill -USR1 "$hpid"
+	wait_log "$T/d.out" '^(PASS|FAIL) pidns' 10
+	grep -q '^PASS pidns' "$T/d.out" || fail "check: $(cat "$T/d.out")"
+	kill -TERM "$hpid"
+	wait_gone "$init" 5	# init ends with the root
+	kill "$pid"
+}
