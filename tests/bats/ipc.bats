@@ -378,3 +378,21 @@ time.sleep(60)
 	wait_gone "$init" 5	# init ends with the root
 	kill "$pid"
 }
+
+@test "a process with SEM_UNDO state is refused by name (its adjustments cannot be read)" {
+	local pid other
+	start_prog "$LOG" sysvipc
+	pid=$PROG_PID
+	ipc_ids "$LOG"
+	start_prog "$T/undo.log" sysvipc undo "$SEM"
+	other=$PROG_PID
+	run "$CRYO" -p "$other" -f "$IMG"
+	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
+	[[ "$output" == *"pid $other: it has SysV semaphore undo state (semop with SEM_UNDO)"* ]] ||
+		fail "message: $output"
+	assert_running_not_stopped "$other"
+	# the tree itself never used SEM_UNDO: only the shared set matters
+	cryo_dump "$pid" "$IMG" --allow-leak=ipc
+	kill "$other"
+	kill -TERM "$pid"
+}

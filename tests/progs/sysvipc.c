@@ -8,7 +8,8 @@
  * (on SIGUSR2) copies it back. SIGTERM: kill the child, remove the
  * objects, exit 0.
  * "sysvipc attach SHMID": an outside process attached to the segment;
- * "sysvipc recv MSQID": an outside process that took the first message. */
+ * "sysvipc recv MSQID": an outside process that took the first message;
+ * "sysvipc undo SEMID": a process that did a semop with SEM_UNDO. */
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
@@ -88,6 +89,12 @@ static void __attribute__((noreturn)) outsider(const char *how, int id)
 {
 	if (!strcmp(how, "attach") && shmat(id, NULL, SHM_RDONLY) == (void *)-1)
 		scn_die("shmat %d: %s", id, strerror(errno));
+	if (!strcmp(how, "undo")) {
+		struct sembuf op = { 0, 1, SEM_UNDO };
+
+		if (semop(id, &op, 1) < 0)
+			scn_die("semop %d: %s", id, strerror(errno));
+	}
 	if (!strcmp(how, "recv")) {
 		struct { long mtype; char text[64]; } m;
 

@@ -26,9 +26,10 @@
  * failed restore removes every object it created.
  *
  * Not restored: semaphore undo values (SEM_UNDO adjustments are kernel
- * state no interface reads; a restored task that exits no longer undoes
- * its operations), the creator uid/gid (cryo creates the object; the
- * owner is set back), pids and times of last operations.
+ * state no interface reads: a process that has an undo list, as
+ * kcmp(KCMP_SYSVSEM) tells, is refused), the creator uid/gid (cryo
+ * creates the object; the owner is set back), pids and times of last
+ * operations.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -41,6 +42,7 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cryo.h"
@@ -434,6 +436,20 @@ int ipc_dump(const struct dump_task *t, size_t n, uint32_t allow_leak, struct im
 			e = err_set(-EOPNOTSUPP, "pid %d and pid %d are in different IPC namespaces:"
 				    " not supported", first, t[i].pid);
 		}
+	}
+	/* SEM_UNDO adjustments cannot be read: refuse a process that has
+	 * them. kcmp compares undo lists; cryo never had one, so "equal"
+	 * means the task has none either. */
+	for (size_t i = 0; i < n && !e; i++) {
+		long r;
+
+		if (t[i].zombie)
+			continue;
+		r = syscall(SYS_kcmp, getpid(), t[i].pid, 6 /* KCMP_SYSVSEM */, 0, 0);
+		if (r > 0)
+			e = err_set(-EOPNOTSUPP, "pid %d: it has SysV semaphore undo state (semop with"
+				    " SEM_UNDO), which no interface can read: not supported",
+				    t[i].pid);
 	}
 	if (!e && first && tree != mine) {
 		char path[64];
