@@ -26,10 +26,11 @@
  * failed restore removes every object it created.
  *
  * Not restored: semaphore undo values (SEM_UNDO adjustments are kernel
- * state no interface reads: a process that has an undo list, as
- * kcmp(KCMP_SYSVSEM) tells, is refused), the creator uid/gid (cryo
- * creates the object; the owner is set back), pids and times of last
- * operations.
+ * state no interface reads; when the tree has semaphore sets, a process
+ * with an undo list, as kcmp(KCMP_SYSVSEM) tells, gets a warning: every
+ * threaded process has one, so it cannot be a refusal), the creator
+ * uid/gid (cryo creates the object; the owner is set back), pids and
+ * times of last operations.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -317,6 +318,15 @@ static int dump_sem(const struct dump_task *t, size_t n, uint32_t allow, struct 
 		free(vals);
 		free(le);
 	}
+	/* SEM_UNDO adjustments cannot be read. kcmp compares undo lists, and
+	 * cryo has none; but every threaded process has one too (CLONE_SYSVSEM
+	 * allocates it), empty or not: so a warning, not a refusal */
+	for (size_t i = 0; i < n && !e && nrec; i++)
+		if (!t[i].zombie &&
+		    syscall(SYS_kcmp, getpid(), t[i].pid, 6 /* KCMP_SYSVSEM */, 0, 0) > 0)
+			warn("pid %d may hold SysV semaphore undo adjustments (SEM_UNDO): they"
+			     " cannot be saved, and its exit after the restore will not undo its"
+			     " semaphore operations", t[i].pid);
 	if (!e && nrec)
 		e = img_add(w, LX_SEC_SYSV_SEM, LX_TASK_GLOBAL, sizeof(*recs), recs,
 			    nrec * sizeof(*recs));
@@ -436,20 +446,6 @@ int ipc_dump(const struct dump_task *t, size_t n, uint32_t allow_leak, struct im
 			e = err_set(-EOPNOTSUPP, "pid %d and pid %d are in different IPC namespaces:"
 				    " not supported", first, t[i].pid);
 		}
-	}
-	/* SEM_UNDO adjustments cannot be read: refuse a process that has
-	 * them. kcmp compares undo lists; cryo never had one, so "equal"
-	 * means the task has none either. */
-	for (size_t i = 0; i < n && !e; i++) {
-		long r;
-
-		if (t[i].zombie)
-			continue;
-		r = syscall(SYS_kcmp, getpid(), t[i].pid, 6 /* KCMP_SYSVSEM */, 0, 0);
-		if (r > 0)
-			e = err_set(-EOPNOTSUPP, "pid %d: it has SysV semaphore undo state (semop with"
-				    " SEM_UNDO), which no interface can read: not supported",
-				    t[i].pid);
 	}
 	if (!e && first && tree != mine) {
 		char path[64];
