@@ -134,7 +134,7 @@ FUZZ_CC ?= clang
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-D_GNU_SOURCE -Iinclude -Itools/cryo -Itests/fuzz
 FUZZ_IMAGE_SRCS = tools/cryo/image.c tools/cryo/err.c tools/cryo/show.c tools/cryo/swap.c \
-	tools/cryo/progress.c tools/cryo/pack.c
+	tools/cryo/progress.c tools/cryo/pack.c tools/cryo/options.c
 FUZZ_BINS = tests/fuzz/bin/fuzz_validate tests/fuzz/bin/fuzz_image
 
 .PHONY: fuzz fuzz-short fuzz-build

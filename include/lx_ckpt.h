@@ -257,6 +257,8 @@ enum lx_vma_kind {
 	LX_VMA_VVAR,
 	LX_VMA_VVAR_VCLOCK,
 	LX_VMA_VSYSCALL,
+	LX_VMA_SYSV_SHM,	/* shmat() of the LX_SEC_SYSV_SHM segment whose id
+				 * is in `ino`; pgoff: offset in the segment */
 };
 #define LX_VMAF_GROWSDOWN	(1u << 0)
 #define LX_VMAF_STACK		(1u << 1)
@@ -518,6 +520,7 @@ struct lx_options {
 #define LX_LEAK_IPC		(1u << 3)	/* SysV semaphores, message queues */
 #define LX_LEAK_SOCKET		(1u << 4)
 #define LX_LEAK_NS		(1u << 5)	/* a namespace */
+#define LX_LEAK_ALL		((1u << 6) - 1)
 
 /*
  * LX_SEC_PACKED_PAGES: the pages of a swapfile snapshot carried inside the
@@ -643,6 +646,47 @@ enum lx_scm_kind {
 	LX_SCM_PIPE,		/* a new description of the pipe held at ref_fd */
 };
 
+/*
+ * SysV IPC objects of the tree (LX_SEC_SYSV_*, global). Variable-size
+ * contents (segment bytes, semaphore values, queued messages) live in the
+ * global LX_SEC_FDDATA blob at data_off/data_len. Restored with the same
+ * ids through /proc/sys/kernel/{shm,sem,msg}_next_id.
+ */
+struct lx_sysv_perm {
+	lx_le32 id;		/* shmid/semid/msqid as the kernel gave it */
+	lx_le32 key;		/* 0: IPC_PRIVATE */
+	lx_le32 uid, gid;	/* owner */
+	lx_le32 cuid, cgid;	/* creator */
+	lx_le32 mode;		/* permission bits, plus SHM_DEST/SHM_LOCKED */
+	lx_le32 flags;		/* LX_IPC_* */
+};
+#define LX_IPC_LEAKED	(1u << 0)	/* also used outside the tree (--allow-leak) */
+
+struct lx_sysv_shm {
+	struct lx_sysv_perm perm;
+	lx_le64 size;		/* shm_segsz */
+	lx_le64 data_off;	/* contents up to the last non-zero page; */
+	lx_le64 data_len;	/* the rest of the segment is zero */
+	lx_le32 cpid, lpid;	/* at dump, for information */
+};
+
+struct lx_sysv_sem {
+	struct lx_sysv_perm perm;
+	lx_le32 nsems;
+	lx_le32 reserved;
+	lx_le64 data_off;	/* nsems le32 values (semval) */
+	lx_le64 data_len;
+};
+
+struct lx_sysv_msg {
+	struct lx_sysv_perm perm;
+	lx_le64 qbytes;		/* msg_qbytes */
+	lx_le32 qnum;		/* messages, in queue order, in data: */
+	lx_le32 reserved;	/* le64 mtype, le64 length, bytes, pad to 8 */
+	lx_le64 data_off;
+	lx_le64 data_len;
+};
+
 _Static_assert(sizeof(struct lx_ckpt_header) == LX_CKPT_HEADER_SIZE,
 	       "header must fill exactly BINPRM_BUF_SIZE");
 _Static_assert(sizeof(LX_CKPT_PRELUDE) < LX_CKPT_PRELUDE_LEN,
@@ -660,6 +704,10 @@ _Static_assert(sizeof(struct lx_packed_run) == 24, "packed run alignment");
 _Static_assert(sizeof(struct lx_tty) % 8 == 0, "tty record alignment");
 _Static_assert(sizeof(struct lx_scm_fd) % 8 == 0, "scm_rights record alignment");
 _Static_assert(sizeof(struct lx_tty_fd) % 8 == 0, "tty fd record alignment");
+_Static_assert(sizeof(struct lx_sysv_shm) % 8 == 0, "sysv shm record alignment");
+_Static_assert(sizeof(struct lx_sysv_sem) % 8 == 0, "sysv sem record alignment");
+_Static_assert(sizeof(struct lx_sysv_msg) % 8 == 0, "sysv msg record alignment");
+_Static_assert(sizeof(struct lx_options) % 8 == 0, "options record alignment");
 
 /* Validator error codes (negative), stable for messages and tests. */
 enum lx_ckpt_err {

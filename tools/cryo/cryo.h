@@ -25,6 +25,7 @@ struct dump_opts {
 	int (*after_commit)(const struct dump_opts *o);
 	void *hook_arg;
 	int shell_job;		/* --shell-job: accept the user's terminal */
+	uint32_t allow_leak;	/* LX_LEAK_* accepted with --allow-leak */
 };
 
 struct restore_opts {
@@ -37,6 +38,7 @@ struct restore_opts {
 	int allow_other_user;	/* root: restore files another user owns */
 	int fresh_pids;		/* cryo run --cache: the kernel picks the pid (a
 				 * single-process, single-threaded image only) */
+	int pidns;		/* --pidns: new pid (and IPC) namespace */
 };
 
 /* owner.c: as root, restore only what root wrote (or --allow-other-user) */
@@ -66,6 +68,7 @@ struct dump_task {
 	int scratch_ok;
 	struct img_writer *w;
 	struct swapfile *sw;
+	uint32_t allow_leak;		/* LX_LEAK_* the user accepted */
 	/* counters for the report */
 	uint64_t pages_scanned, pages_written, pages_zero;
 	int seized, zombie;
@@ -168,6 +171,22 @@ int threads_detach(struct restore_task *t);	/* all but the leader */
 int thread_sys(struct restore_task *t, struct injector *inj, const char *what, long nr,
 	       uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, long *ret);
 
+/* options.c: the LX_SEC_OPTIONS record */
+int options_parse_leak(const char *arg, uint32_t *kinds);
+const char *options_leak_names(uint32_t kinds, char *buf, size_t len);
+int options_write(struct img_writer *w, const struct lx_options *o);
+int options_read(const struct img *im, struct lx_options *o);
+
+/* leaks.c: open files the tree shares with processes outside it */
+int leaks_check_files(const struct dump_task *t, size_t n, uint32_t allow_leak);
+
+/* ipc.c: SysV shm, semaphores, message queues of the tree (global) */
+int ipc_dump(const struct dump_task *t, size_t n, uint32_t allow_leak, struct img_writer *w);
+int ipc_present(const struct img *im);
+int ipc_restore(const struct img *im);	/* create them all, with their ids */
+int ipc_restore_finish(void);		/* after every task attached */
+void ipc_restore_abort(void);		/* remove what ipc_restore created */
+
 /* elf.c */
 int exe_identify(const char *path, int fd, struct exe_ident *id);
 
@@ -193,6 +212,12 @@ int wait_root(pid_t pid);				/* main.c */
 int cryo_dump(pid_t pid, const struct dump_opts *o);
 int cryo_restore(const struct restore_opts *o, pid_t *root_pid);
 int cryo_restore_inplace(const struct restore_opts *o);
+/* The child cryo -r waits for: the tree's root, or with --pidns the
+ * namespace's init, which exits with the root's status */
+pid_t restore_waited_child(pid_t root);
+/* ns_last_pid of the restored tree's pid namespace (with --pidns, written
+ * by its init, which alone may) */
+int restore_set_last_pid(pid_t v);
 int binfmt_cr_loaded(void);
 
 #endif

@@ -544,6 +544,8 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	if (!e)
 		e = find_shared_files(tr);
 	if (!e)
+		e = leaks_check_files(tr->t, tr->n, o->allow_leak);
+	if (!e)
 		e = img_create(&w, o->image);
 	if (!e)
 		e = swap_open(&sw, swap_path, 1);
@@ -551,8 +553,8 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 		e = write_tasks(tr, w);
 	if (!e)
 		e = tty_dump_tree(tr->t, tr->n, o->shell_job, w, &opt);
-	if (!e)
-		e = options_write(w, &opt);
+	if (!e)		/* its refusals before any page is copied */
+		e = ipc_dump(tr->t, tr->n, o->allow_leak, w);
 	for (size_t i = 0; i < tr->n && !e; i++) {
 		struct dump_task *t = &tr->t[i];
 
@@ -560,10 +562,15 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 			continue;
 		t->w = w;
 		t->sw = sw;
+		t->allow_leak = o->allow_leak;
 		e = dump_one(t);
 	}
 	if (!e)
 		e = check_shared_memory(tr);
+	if (!e) {
+		opt.allow_leak = o->allow_leak;
+		e = options_write(w, &opt);
+	}
 	if (!e)
 		e = swap_commit(sw);
 	if (!e) {

@@ -19,9 +19,10 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: cryo -p PID -f IMAGE [--kill] [--shell-job] [--swapfile PATH]\n"
-"       cryo -r -f IMAGE [-d] [--lazy] [--shell-job] [--swapfile PATH] [--allow-changed-files]\n"
-"               [--allow-other-user]\n"
+"usage: cryo -p PID -f IMAGE [--kill] [--shell-job] [--allow-leak=KIND[,KIND]]\n"
+"               [--swapfile PATH]\n"
+"       cryo -r -f IMAGE [-d] [--lazy] [--pidns] [--shell-job] [--swapfile PATH]\n"
+"               [--allow-changed-files] [--allow-other-user]\n"
 "       cryo register | unregister\n"
 "       cryo show IMAGE [--json] [--verify] [--swapfile PATH]\n"
 "       cryo check [--json]\n"
@@ -36,6 +37,9 @@ static void usage(FILE *f)
 "\n"
 "  -p, --pid PID            dump the process PID (it keeps running)\n"
 "      --kill               SIGKILL the dumped process after a successful dump\n"
+"      --allow-leak KINDS   dump even though the tree shares these kinds with a\n"
+"                           process outside it (pipe, file, shm, ipc); the restore\n"
+"                           gets private copies; the image records the choice\n"
 "  -f, --file IMAGE         the checkpoint image; - is stdout when dumping (a\n"
 "                           self-contained image, no swapfile; with --kill the\n"
 "                           stream ends once the process is gone) and stdin\n"
@@ -53,6 +57,9 @@ static void usage(FILE *f)
 "      --lazy               with -r: run the tree before its anonymous memory is\n"
 "                           loaded; a page server (cryo-lazy) fills pages on\n"
 "                           fault and in the background, then exits\n"
+"      --pidns              with -r: restore in new pid and IPC namespaces, so\n"
+"                           the tree gets its pids and SysV ids even when they are\n"
+"                           taken here (through a user namespace when not root)\n"
 "      --allow-changed-files  restore even if an open or mapped file changed size\n"
 "                           or mtime since the dump\n"
 "      --allow-other-user   as root: restore an image or swapfile that another user\n"
@@ -129,7 +136,7 @@ int main(int argc, char **argv)
 static int dump_or_restore(int argc, char **argv)
 {
 	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE, OPT_ALLOW_OTHER_USER,
-	       OPT_SHELL_JOB, OPT_LAZY };
+	       OPT_SHELL_JOB, OPT_LAZY, OPT_ALLOW_LEAK, OPT_PIDNS };
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "file", required_argument, NULL, 'f' },
@@ -138,6 +145,8 @@ static int dump_or_restore(int argc, char **argv)
 		{ "detach", no_argument, NULL, 'd' },
 		{ "kill", no_argument, NULL, OPT_KILL },
 		{ "lazy", no_argument, NULL, OPT_LAZY },
+		{ "allow-leak", required_argument, NULL, OPT_ALLOW_LEAK },
+		{ "pidns", no_argument, NULL, OPT_PIDNS },
 		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
 		{ "allow-other-user", no_argument, NULL, OPT_ALLOW_OTHER_USER },
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
@@ -173,6 +182,13 @@ static int dump_or_restore(int argc, char **argv)
 		case 'd': r.detach = 1; break;
 		case OPT_KILL: d.kill_after = 1; break;
 		case OPT_LAZY: r.lazy = 1; break;
+		case OPT_ALLOW_LEAK:
+			if (options_parse_leak(optarg, &d.allow_leak)) {
+				report_error("%s", err_msg());
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_PIDNS: r.pidns = 1; break;
 		case OPT_ALLOW_CHANGED: r.allow_changed_files = 1; break;
 		case OPT_ALLOW_OTHER_USER: r.allow_other_user = 1; break;
 		/* restore: implied by the image, accepted for symmetry */
@@ -192,7 +208,8 @@ static int dump_or_restore(int argc, char **argv)
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc || !image || restore == !!pid || (r.lazy && !restore)) {
+	if (optind != argc || !image || restore == !!pid || (r.lazy && !restore) ||
+	    (restore && d.allow_leak) || (!restore && r.pidns)) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -227,7 +244,7 @@ static int dump_or_restore(int argc, char **argv)
 		printf("%d\n", pid);
 		return EXIT_OK;
 	}
-	e = wait_root(pid);
+	e = wait_root(restore_waited_child(pid));
 	tty_restore_giveback();
 	return e;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -38,6 +39,7 @@ static const char *vma_kind_name(uint32_t kind)
 	case LX_VMA_VVAR: return "[vvar]";
 	case LX_VMA_VVAR_VCLOCK: return "[vvar_vclock]";
 	case LX_VMA_VSYSCALL: return "[vsyscall]";
+	case LX_VMA_SYSV_SHM: return "SysV shm";
 	}
 	return "?";
 }
@@ -57,7 +59,7 @@ static int special_kind(const char *path)
 
 static int is_special(uint32_t kind)
 {
-	return kind >= LX_VMA_VDSO;
+	return kind >= LX_VMA_VDSO && kind != LX_VMA_SYSV_SHM;
 }
 
 /* ------------------------------------------------------------------ */
@@ -155,8 +157,13 @@ static int classify(struct dump_task *t, const struct proc_vma *v, struct lx_vma
 		r->kind = LX_VMA_SHARED_ANON;
 		return 0;
 	}
-	if (!strncmp(v->path, "/SYSV", 5))
-		return refuse_vma(t, v, "SysV shared memory");
+	if (!strncmp(v->path, "/SYSV", 5)) {
+		/* the segment itself is saved by ipc.c; the mapping is an
+		 * attach, redone by shmat at restore */
+		r->kind = LX_VMA_SYSV_SHM;
+		r->ino = v->ino;	/* the shmid */
+		return 0;
+	}
 	if (!strncmp(v->path, "/memfd:", 7))
 		return refuse_vma(t, v, "memfd memory");
 	if (v->deleted)
@@ -323,7 +330,8 @@ static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r
 			if (i < n) {
 				uint64_t ent = pm[i];
 
-				want = (ent & (PM_PRESENT | PM_SWAP)) != 0;
+				want = (ent & (PM_PRESENT | PM_SWAP)) != 0 &&
+				       r->kind != LX_VMA_SYSV_SHM;
 				if (r->kind != LX_VMA_ANON && r->kind != LX_VMA_SHARED_ANON &&
 				    (ent & PM_FILE))
 					want = 0;	/* still the file's page */
@@ -389,6 +397,13 @@ int mm_dump(struct dump_task *t)
 			break;
 		if (r->kind == LX_VMA_VSYSCALL)
 			continue;	/* fixed by the kernel, not part of the mm */
+		if (r->kind == LX_VMA_SYSV_SHM && r->pgoff &&
+		    (!nrec || recs[nrec - 1].kind != LX_VMA_SYSV_SHM || recs[nrec - 1].ino != r->ino ||
+		     recs[nrec - 1].end != r->start ||
+		     recs[nrec - 1].pgoff + (recs[nrec - 1].end - recs[nrec - 1].start) != r->pgoff)) {
+			e = refuse_vma(t, &t->vmas[i], "a SysV shm attach whose start was unmapped");
+			break;
+		}
 		if (r->kind == LX_VMA_VDSO)
 			r->content_sum = vdso_sum(t->pid, r->start, r->end);
 		nrec++;
@@ -552,7 +567,7 @@ static int load_vmas(const struct img *im, uint32_t task, struct lx_vma **v, siz
 
 		if (r->start % PAGE || r->end % PAGE || r->start >= r->end || r->end > TASK_TOP ||
 		    (i && r->start < (*v)[i - 1].end) || r->kind < LX_VMA_ANON ||
-		    r->kind > LX_VMA_VSYSCALL || r->pgoff % PAGE)
+		    r->kind > LX_VMA_SYSV_SHM || r->pgoff % PAGE)
 			return err_set(-EINVAL, "image: task %u: vma %zu (%#lx-%#lx) is malformed",
 				       task, i, (unsigned long)r->start, (unsigned long)r->end);
 	}
@@ -763,6 +778,29 @@ static int unmap_exec_leftovers(struct restore_task *t, const struct proc_vma *c
 	return e;
 }
 
+/* A SysV attach (ipc.c created the segment with its id): shmat at the
+ * address minus the offset; later pieces of one attach (split by
+ * mprotect) are covered by its first. */
+static int attach_sysv(struct restore_task *t, const struct lx_vma *r)
+{
+	long flags = (r->flags & LX_VMAF_MAYWRITE) ? 0 : SHM_RDONLY, ret;
+	int e;
+
+	if (r->pgoff)
+		return 0;
+	if (r->prot & PROT_EXEC)
+		flags |= SHM_EXEC;
+	e = restore_sys(t, "shmat", SYS_shmat, r->ino, r->start, (uint64_t)flags, 0, 0, 0, &ret);
+	if (e)
+		return err_ctx(e, "pid %d: attach SysV shm segment id %lu at %#lx", t->pid,
+			       (unsigned long)r->ino, (unsigned long)r->start);
+	if ((uint64_t)ret != r->start)
+		return err_set(-EFAULT, "pid %d: SysV shm id %lu attached at %#lx, not %#lx",
+			       t->pid, (unsigned long)r->ino, (unsigned long)ret,
+			       (unsigned long)r->start);
+	return 0;
+}
+
 struct open_cache {
 	uint32_t path_off;
 	int flags;
@@ -812,6 +850,8 @@ static int map_one(struct restore_task *t, const struct lx_vma *r, int has_pages
 		fd = oc[i].fd;
 		break;
 	}
+	case LX_VMA_SYSV_SHM:
+		return attach_sysv(t, r);
 	default:
 		return 0;
 	}
@@ -1064,8 +1104,8 @@ int mm_restore(struct restore_task *t)
 	for (size_t i = 0; i < nv && !e; i++) {
 		if (is_special(v[i].kind))
 			continue;
-		if (vma_has_pages(&v[i], runs, nr) && (v[i].prot & (PROT_READ | PROT_WRITE)) !=
-		    (PROT_READ | PROT_WRITE))
+		if ((vma_has_pages(&v[i], runs, nr) && (v[i].prot & (PROT_READ | PROT_WRITE)) !=
+		     (PROT_READ | PROT_WRITE)) || v[i].kind == LX_VMA_SYSV_SHM)
 			e = restore_sys(t, "mprotect", SYS_mprotect, v[i].start,
 					v[i].end - v[i].start, v[i].prot, 0, 0, 0, NULL);
 		if (!e)

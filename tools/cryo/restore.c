@@ -139,13 +139,13 @@ static int explain_clone_failure(pid_t pid, int err)
 				comm[strcspn(comm, "\n")] = 0;
 			fclose(f);
 		}
-		return err_set(-EEXIST, "pid %d is in use (by \"%s\"): stop that process first;"
-			       " restoring into a new pid namespace (--pidns) is not available yet",
-			       pid, comm);
+		return err_set(-EEXIST, "pid %d is in use (by \"%s\"): stop that process, or"
+			       " restore into a new pid namespace with --pidns", pid, comm);
 	}
 	if (err == EPERM)
 		return err_set(-EPERM, "cannot create pid %d: choosing pids needs"
-			       " CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN (run cryo as root)", pid);
+			       " CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN (run cryo as root, or"
+			       " restore into a new pid namespace with --pidns)", pid);
 	return err_sys(-err, "create process with pid %d", pid);
 }
 
@@ -279,6 +279,10 @@ struct restore_ctx {
 	int *created;			/* task i exists (its pid is ours to kill) */
 	int *acks;			/* per task: ack_bit()s received */
 	int *execd;			/* task i is traced, past its exec */
+	pid_t *hpid;			/* task i's pid as cryo sees it (--pidns:
+					 * in the parent namespace) */
+	pid_t init;			/* --pidns: the namespace's init, or 0 */
+	int init_rq[2], init_ak[2];	/* its ns_last_pid requests and answers */
 };
 
 static int is_zombie(const struct restore_ctx *c, size_t i)
@@ -319,6 +323,7 @@ static void ctx_free(struct restore_ctx *c)
 	free(c->created);
 	free(c->acks);
 	free(c->execd);
+	free(c->hpid);
 	free(c->tasks);
 	img_close(&c->im);
 }
@@ -650,9 +655,13 @@ static void kill_created(struct restore_ctx *c)
 {
 	/* children first: a parent killed first could not reap, but we only
 	 * care that nothing we made keeps running */
+	if (c->init > 0) {
+		kill(c->init, SIGKILL);	/* and with it the whole namespace */
+		return;
+	}
 	for (size_t i = c->ntasks; i-- > 0;)
 		if (c->created[i])
-			kill((pid_t)c->tasks[i].pid, SIGKILL);
+			kill(c->hpid[i], SIGKILL);
 }
 
 static int restore_task_state(struct restore_task *t)
@@ -705,7 +714,7 @@ static int rebuild(struct restore_ctx *c, size_t i)
 	t.im = &c->im;
 	t.opts = c->o;
 	t.index = (uint32_t)i;
-	t.pid = (pid_t)c->tasks[i].pid;
+	t.pid = c->hpid[i];
 	t.sw = c->sw;
 	e = check_exec(t.pid, &c->plans[i]);
 	if (!e)
@@ -745,6 +754,246 @@ static int open_shared(struct restore_ctx *c)
 	return e;
 }
 
+/* What the dump accepted: said once, so a user is not surprised that a
+ * resource shared with the outside at dump time is private now */
+static int note_options(const struct img *im)
+{
+	struct lx_options opt;
+	char names[128];
+	int e = options_read(im, &opt);
+
+	if (!e && opt.allow_leak)
+		info("image %s was dumped with --allow-leak=%s: what the tree shared with outside"
+		     " processes is restored as its own copy", im->path,
+		     options_leak_names(opt.allow_leak, names, sizeof(names)));
+	return e;
+}
+
+/* ---- --pidns ---- */
+
+static pid_t waited;	/* what cryo -r waits for: see restore_waited_child */
+/* --pidns: cryo asks the namespace's init to write its ns_last_pid (an
+ * unprivileged restored task cannot choose its threads' ids itself, and
+ * /proc/sys/kernel/ns_last_pid is the writer's own namespace's) */
+static int init_req = -1, init_ans = -1;
+#define INIT_REQ_FD 1000
+#define INIT_ANS_FD 1001
+
+static int write_last_pid(pid_t v)
+{
+	char buf[32];
+	int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC), n, e = 0;
+
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%d", v);
+	if (write(fd, buf, (size_t)n) != n)
+		e = -errno;
+	close(fd);
+	return e;
+}
+
+int restore_set_last_pid(pid_t v)
+{
+	int32_t err = 0;
+
+	if (init_req < 0)
+		return write_last_pid(v);
+	if (write(init_req, &v, sizeof(v)) != sizeof(v) ||
+	    read(init_ans, &err, sizeof(err)) != sizeof(err))
+		return -EPIPE;
+	return -err;
+}
+
+static void init_channel_close(void)
+{
+	if (init_req >= 0)
+		close(init_req);
+	if (init_ans >= 0)
+		close(init_ans);
+	init_req = init_ans = -1;
+}
+
+pid_t restore_waited_child(pid_t root)
+{
+	return waited ? waited : root;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), e = 0;
+	size_t len = strlen(text);
+
+	if (fd < 0)
+		return err_sys(-errno, "open %s", path);
+	if (write(fd, text, len) != (ssize_t)len)
+		e = err_sys(-errno, "write %s", path);
+	close(fd);
+	return e;
+}
+
+/* New pid and IPC namespaces for the children cryo creates from now on
+ * (cryo itself stays where it is for pids; SysV objects are created in
+ * the new IPC namespace). Without privilege, first a user namespace that
+ * maps the caller's uid and gid to themselves: cryo gets the capabilities
+ * it needs there (set_tid, *_next_id), the restored processes keep their
+ * ids, and no other id exists in it. */
+static int enter_namespaces(void)
+{
+	int flags = CLONE_NEWPID | CLONE_NEWIPC, e;
+
+	if (geteuid() != 0) {
+		char map[64];
+		uid_t uid = geteuid();
+		gid_t gid = getegid();
+
+		if (unshare(CLONE_NEWUSER) < 0)
+			return err_sys(-errno, "--pidns: new user namespace");
+		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+		e = write_file("/proc/self/uid_map", map);
+		if (!e)
+			e = write_file("/proc/self/setgroups", "deny");
+		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+		if (!e)
+			e = write_file("/proc/self/gid_map", map);
+		if (e)
+			return err_ctx(e, "--pidns: map uid %u and gid %u", (unsigned)uid,
+				       (unsigned)gid);
+	}
+	if (unshare(flags) < 0)
+		return err_sys(-errno, "--pidns: new pid and IPC namespaces%s",
+			       errno == EPERM ? " (needs CAP_SYS_ADMIN, or user namespaces)" : "");
+	return 0;
+}
+
+/* pid 1 of the new namespace: creates the root with its pid, reaps
+ * orphans, and exits with the root's status (128+N if killed by N), so
+ * that cryo -r, waiting for it, passes that status on. Its end kills what
+ * is left in the namespace. */
+static void __attribute__((noreturn)) init_main(struct restore_ctx *c)
+{
+	pid_t root, r;
+	int st;
+
+	prctl(PR_SET_NAME, "cryo-init");
+	root = clone_with_pid((pid_t)c->tasks[0].pid);
+	if (root == 0)
+		task_main(c, 0);
+	if (root < 0) {
+		explain_clone_failure((pid_t)c->tasks[0].pid, errno);
+		task_fail(c, 0, err_msg());
+	}
+	/* nothing of cryo's stays open here (a pipe end kept by init would
+	 * hide an EOF from the tree) but the request channel */
+	if (dup2(c->init_rq[0], INIT_REQ_FD) < 0 || dup2(c->init_ak[1], INIT_ANS_FD) < 0)
+		_exit(1);
+	syscall(SYS_close_range, 3, INIT_REQ_FD - 1, 0);
+	syscall(SYS_close_range, INIT_ANS_FD + 1, ~0u, 0);
+	for (;;) {
+		pid_t v;
+		int32_t err;
+
+		if (read(INIT_REQ_FD, &v, sizeof(v)) != sizeof(v))
+			break;	/* cryo is done (or gone) */
+		err = -write_last_pid(v);
+		if (write(INIT_ANS_FD, &err, sizeof(err)) != sizeof(err))
+			break;
+	}
+	close(INIT_REQ_FD);
+	close(INIT_ANS_FD);
+	for (;;) {
+		r = waitpid(-1, &st, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			_exit(1);
+		if (r != root)
+			continue;
+		if (WIFEXITED(st))
+			_exit(WEXITSTATUS(st));
+		if (WIFSIGNALED(st))
+			_exit(128 + WTERMSIG(st));
+	}
+}
+
+/* "NSpid: 4711 12" -> the first (cryo's) and the last (innermost) */
+static int nspid(pid_t pid, pid_t *inner)
+{
+	char path[64], line[256];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *p, *end;
+		long v = 0;
+
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		for (p = line + 6;; p = end) {
+			long x = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			v = x;
+		}
+		*inner = (pid_t)v;
+		found = 1;
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Every task exists: find each one's pid in cryo's namespace, walking the
+ * descendants of the namespace's init */
+static int map_host_pids(struct restore_ctx *c)
+{
+	pid_t *todo = malloc((c->ntasks + 1) * sizeof(pid_t));
+	size_t n = 0, found = 0;
+
+	if (!todo)
+		return -ENOMEM;
+	todo[n++] = c->init;
+	while (n) {
+		pid_t p = todo[--n], inner;
+		char path[64], *buf = NULL, *q, *end;
+		size_t len;
+
+		if (p != c->init && nspid(p, &inner)) {
+			int k = task_index(c, (uint32_t)inner);
+
+			if (k >= 0) {
+				c->hpid[k] = p;
+				c->created[k] = 1;
+				found++;
+			}
+		}
+		snprintf(path, sizeof(path), "task/%d/children", p);
+		if (proc_read(p, path, &buf, &len)) {
+			err_clear();
+			continue;
+		}
+		for (q = buf;; q = end) {
+			long kid = strtol(q, &end, 10);
+
+			if (end == q)
+				break;
+			if (n < c->ntasks + 1)
+				todo[n++] = (pid_t)kid;
+		}
+		free(buf);
+	}
+	free(todo);
+	if (found != c->ntasks)
+		return err_set(-ESRCH, "--pidns: found %zu of the %zu restored processes in the new"
+			       " namespace", found, c->ntasks);
+	return 0;
+}
+
 static int create_tree(struct restore_ctx *c)
 {
 	int *live = calloc(c->ntasks, sizeof(int)), e = 0;
@@ -754,12 +1003,15 @@ static int create_tree(struct restore_ctx *c)
 	c->created = calloc(c->ntasks, sizeof(int));
 	c->acks = calloc(c->ntasks, sizeof(int));
 	c->execd = calloc(c->ntasks, sizeof(int));
-	if (!live || !c->cmd || !c->created || !c->acks || !c->execd) {
+	c->hpid = calloc(c->ntasks, sizeof(pid_t));
+	if (!live || !c->cmd || !c->created || !c->acks || !c->execd || !c->hpid) {
 		free(live);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < c->ntasks; i++)
+	for (size_t i = 0; i < c->ntasks; i++) {
 		c->cmd[i][0] = c->cmd[i][1] = -1;
+		c->hpid[i] = (pid_t)c->tasks[i].pid;	/* --pidns: map_host_pids */
+	}
 	if (pipe2(c->ack, O_CLOEXEC) < 0)
 		e = err_sys(-errno, "pipe");
 	for (size_t i = 0; i < c->ntasks && !e; i++) {
@@ -776,24 +1028,44 @@ static int create_tree(struct restore_ctx *c)
 		return e;
 	}
 	fflush(NULL);
-	root = clone_with_pid(c->o->fresh_pids ? 0 : (pid_t)c->tasks[0].pid);
-	if (root == 0)
-		task_main(c, 0);
-	if (root < 0) {
-		free(live);
-		return explain_clone_failure((pid_t)c->tasks[0].pid, errno);
-	}
-	if (c->o->fresh_pids) {
-		/* from here on the task is known by the pid it got */
-		struct lx_task *t = &c->tasks[0];
+	if (c->o->pidns) {
+		if (pipe2(c->init_rq, O_CLOEXEC) < 0 || pipe2(c->init_ak, O_CLOEXEC) < 0) {
+			free(live);
+			return err_sys(-errno, "pipe");
+		}
+		c->init = fork();
+		if (c->init == 0)
+			init_main(c);
+		close(c->init_rq[0]);
+		close(c->init_ak[1]);
+		init_req = c->init_rq[1];
+		init_ans = c->init_ak[0];
+		if (c->init < 0) {
+			init_channel_close();
+			free(live);
+			return err_sys(-errno, "fork the new pid namespace's init");
+		}
+	} else {
+		root = clone_with_pid(c->o->fresh_pids ? 0 : (pid_t)c->tasks[0].pid);
+		if (root == 0)
+			task_main(c, 0);
+		if (root < 0) {
+			free(live);
+			return explain_clone_failure((pid_t)c->tasks[0].pid, errno);
+		}
+		if (c->o->fresh_pids) {
+			/* from here on the task is known by the pid it got */
+			struct lx_task *t = &c->tasks[0];
 
-		if (t->sid == t->pid)
-			t->sid = (uint32_t)root;
-		if (t->pgid == t->pid)
-			t->pgid = (uint32_t)root;
-		t->pid = (uint32_t)root;
+			if (t->sid == t->pid)
+				t->sid = (uint32_t)root;
+			if (t->pgid == t->pid)
+				t->pgid = (uint32_t)root;
+			t->pid = (uint32_t)root;
+			c->hpid[0] = root;
+		}
+		c->created[0] = 1;
 	}
-	c->created[0] = 1;
 	{
 		int *all = malloc(c->ntasks * sizeof(int));
 
@@ -807,6 +1079,8 @@ static int create_tree(struct restore_ctx *c)
 		e = wait_acks(c, 'C', all);
 		free(all);
 	}
+	if (!e && c->init > 0)
+		e = map_host_pids(c);
 	if (!e)
 		e = wait_acks(c, 'D', live);
 	if (!e)
@@ -816,7 +1090,7 @@ static int create_tree(struct restore_ctx *c)
 	/* trace each task, let it exec, and catch it before its first
 	 * instruction */
 	for (size_t i = 0; i < c->ntasks && !e; i++) {
-		pid_t pid = (pid_t)c->tasks[i].pid;
+		pid_t pid = c->hpid[i];
 
 		if (is_zombie(c, i))
 			continue;
@@ -851,23 +1125,44 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 	if (!e && o->lazy)	/* before any process: the server holds none of their files */
 		e = lazy_start(&c.im, c.sw);
 	if (!e)
+		e = note_options(&c.im);
+	if (!e && o->pidns)
+		e = enter_namespaces();
+	if (!e)
+		e = ipc_restore(&c.im);
+	if (!e)
 		e = create_tree(&c);
 	for (size_t i = 0; i < c.ntasks && !e; i++)
 		if (!is_zombie(&c, i))
 			e = rebuild(&c, i);
+	if (!e)
+		e = ipc_restore_finish();
+	init_channel_close();	/* init goes on to reap */
 	/* all together, once every process is whole */
 	for (size_t i = 0; i < c.ntasks && !e; i++)
-		if (c.execd && c.execd[i] && ptrace(PTRACE_DETACH, (pid_t)c.tasks[i].pid, 0, 0) < 0)
+		if (c.execd && c.execd[i] && ptrace(PTRACE_DETACH, c.hpid[i], 0, 0) < 0)
 			e = err_sys(-errno, "pid %u: detach", c.tasks[i].pid);
 	if (e && c.created) {
 		kill_created(&c);
-		if (c.created[0])
-			waitpid((pid_t)c.tasks[0].pid, &st, __WALL);
+		if (c.init > 0) {
+			/* init ends once every pid of its namespace is free:
+			 * reap our tracees (threads included) on the way */
+			pid_t r;
+
+			while ((r = waitpid(-1, &st, __WALL)) > 0 && r != c.init)
+				;
+		}
+		else if (c.created[0])
+			waitpid(c.hpid[0], &st, __WALL);
 		e = err_ctx(e, "restore failed; every process it had created was killed");
 	}
 	lazy_finish(!e);
-	if (!e)
-		*root_pid = (pid_t)c.tasks[0].pid;
+	if (e)
+		ipc_restore_abort();
+	if (!e) {
+		*root_pid = c.hpid[0];
+		waited = c.init > 0 ? c.init : c.hpid[0];
+	}
 	ctx_free(&c);
 	return e;
 }
@@ -933,6 +1228,9 @@ int cryo_restore_inplace(const struct restore_opts *o)
 	if (!e && c.ntasks != 1)
 		e = err_set(-EOPNOTSUPP, "image %s holds %zu processes: run trees with cryo -r -f",
 			    c.im.path, c.ntasks);
+	if (!e && ipc_present(&c.im))
+		e = err_set(-EOPNOTSUPP, "image %s holds SysV IPC objects: restore it with"
+			    " cryo -r -f", c.im.path);
 	if (e)
 		goto out;
 	if (pipe2(sync, O_CLOEXEC) < 0) {

@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "cryo.h"
+
+#define SHM_DEST_BIT 01000	/* SHM_DEST in the mode, as the kernel reports it */
 #include "err.h"
 #include "progress.h"
 
@@ -152,6 +154,7 @@ static const char *vma_kind(uint32_t k)
 		[LX_VMA_FILE_SHARED] = "file_shared", [LX_VMA_SHARED_ANON] = "shared_anon",
 		[LX_VMA_VDSO] = "vdso", [LX_VMA_VVAR] = "vvar",
 		[LX_VMA_VVAR_VCLOCK] = "vvar_vclock", [LX_VMA_VSYSCALL] = "vsyscall",
+		[LX_VMA_SYSV_SHM] = "sysv_shm",
 	};
 
 	return k < sizeof(n) / sizeof(n[0]) && n[k] ? n[k] : "unknown";
@@ -1308,19 +1311,9 @@ static void json_sections(struct json *j, const struct view *v)
 
 static void json_ttys(struct json *j, struct view *v)
 {
-	struct lx_options *o = NULL;
 	struct lx_tty *t = NULL;
-	size_t no = 0, nt = 0;
+	size_t nt = 0;
 
-	j_open(j, "options", '{');
-	if (records(v, LX_SEC_OPTIONS, LX_TASK_GLOBAL, sizeof(*o), 8, (void **)&o, &no) > 0 && no) {
-		j_bool(j, "shell_job", !!(o->flags & LX_OPT_SHELL_JOB));
-		j_hex(j, "flags", o->flags);
-		j_hex(j, "allow_leak", o->allow_leak);
-	} else {
-		j_bool(j, "shell_job", 0);
-	}
-	j_close(j, '}');
 	j_open(j, "ttys", '[');
 	if (records(v, LX_SEC_TTYS, LX_TASK_GLOBAL, sizeof(*t), 64, (void **)&t, &nt) > 0) {
 		for (size_t i = 0; i < nt; i++) {
@@ -1339,8 +1332,165 @@ static void json_ttys(struct json *j, struct view *v)
 		}
 	}
 	j_close(j, ']');
-	free(o);
 	free(t);
+}
+
+/* ---- global records: options, SysV IPC ---- */
+
+static void *global_records(struct view *v, uint32_t type, size_t want, size_t *n)
+{
+	void *r = NULL;
+
+	*n = 0;
+	if (img_records(v->im, type, LX_TASK_GLOBAL, want, want, &r, n)) {
+		if (img_find(v->im, type, LX_TASK_GLOBAL, &(const void *){ NULL },
+			     &(uint64_t){ 0 }, &(uint32_t){ 0 }) == 0)
+			problem_err(v);
+		err_clear();
+		return NULL;
+	}
+	return r;
+}
+
+/* semaphore k of a set, or -1 if its value lies outside the blob */
+static long sem_value(const struct view *v, const struct lx_sysv_sem *s, uint32_t k)
+{
+	const void *blob;
+	uint64_t len;
+	uint32_t rs, val;
+
+	if (img_find(v->im, LX_SEC_FDDATA, LX_TASK_GLOBAL, &blob, &len, &rs) ||
+	    !lx_range_ok(s->data_off, (uint64_t)k * 4 + 4, len) || (uint64_t)k * 4 + 4 > s->data_len)
+		return -1;
+	memcpy(&val, (const uint8_t *)blob + s->data_off + 4 * k, 4);
+	return (long)lx_le32_to_cpu(val);
+}
+
+static void json_globals(struct json *j, struct view *v)
+{
+	struct lx_options o;
+	struct lx_sysv_shm *shm;
+	struct lx_sysv_sem *sem;
+	struct lx_sysv_msg *msg;
+	size_t n;
+	char names[128];
+
+	if (options_read(v->im, &o)) {
+		problem_err(v);
+		memset(&o, 0, sizeof(o));
+	}
+	j_open(j, "options", '{');
+	j_bool(j, "shell_job", (o.flags & LX_OPT_SHELL_JOB) != 0);
+	j_open(j, "allow_leak", '[');
+	if (o.allow_leak) {
+		char *save = NULL, *tok;
+
+		options_leak_names(o.allow_leak, names, sizeof(names));
+		for (tok = strtok_r(names, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			j_str(j, NULL, tok);
+	}
+	j_close(j, ']');
+	j_close(j, '}');
+	j_open(j, "sysv", '{');
+	j_open(j, "shm", '[');
+	shm = global_records(v, LX_SEC_SYSV_SHM, sizeof(*shm), &n);
+	for (size_t i = 0; i < n; i++) {
+		j_open(j, NULL, '{');
+		j_u64(j, "id", shm[i].perm.id);
+		j_hex(j, "key", shm[i].perm.key);
+		j_u64(j, "size", shm[i].size);
+		j_u64(j, "stored", shm[i].data_len);
+		j_u64(j, "uid", shm[i].perm.uid);
+		j_u64(j, "gid", shm[i].perm.gid);
+		j_hex(j, "mode", shm[i].perm.mode);
+		j_bool(j, "leaked", (shm[i].perm.flags & LX_IPC_LEAKED) != 0);
+		j_close(j, '}');
+	}
+	free(shm);
+	j_close(j, ']');
+	j_open(j, "sem", '[');
+	sem = global_records(v, LX_SEC_SYSV_SEM, sizeof(*sem), &n);
+	for (size_t i = 0; i < n; i++) {
+		j_open(j, NULL, '{');
+		j_u64(j, "id", sem[i].perm.id);
+		j_hex(j, "key", sem[i].perm.key);
+		j_u64(j, "uid", sem[i].perm.uid);
+		j_u64(j, "gid", sem[i].perm.gid);
+		j_hex(j, "mode", sem[i].perm.mode);
+		j_bool(j, "leaked", (sem[i].perm.flags & LX_IPC_LEAKED) != 0);
+		j_open(j, "values", '[');
+		for (uint32_t k = 0; k < sem[i].nsems && k < 65536; k++)
+			j_i64(j, NULL, sem_value(v, &sem[i], k));
+		j_close(j, ']');
+		j_close(j, '}');
+	}
+	free(sem);
+	j_close(j, ']');
+	j_open(j, "msg", '[');
+	msg = global_records(v, LX_SEC_SYSV_MSG, sizeof(*msg), &n);
+	for (size_t i = 0; i < n; i++) {
+		j_open(j, NULL, '{');
+		j_u64(j, "id", msg[i].perm.id);
+		j_hex(j, "key", msg[i].perm.key);
+		j_u64(j, "uid", msg[i].perm.uid);
+		j_u64(j, "gid", msg[i].perm.gid);
+		j_hex(j, "mode", msg[i].perm.mode);
+		j_bool(j, "leaked", (msg[i].perm.flags & LX_IPC_LEAKED) != 0);
+		j_u64(j, "messages", msg[i].qnum);
+		j_u64(j, "bytes", msg[i].data_len);
+		j_u64(j, "qbytes", msg[i].qbytes);
+		j_close(j, '}');
+	}
+	free(msg);
+	j_close(j, ']');
+	j_close(j, '}');
+}
+
+static void text_globals(FILE *f, struct view *v)
+{
+	struct lx_options o;
+	struct lx_sysv_shm *shm;
+	struct lx_sysv_sem *sem;
+	struct lx_sysv_msg *msg;
+	size_t n;
+	char names[128], sz[16];
+
+	if (options_read(v->im, &o)) {
+		problem_err(v);
+		memset(&o, 0, sizeof(o));
+	}
+	if (o.flags || o.allow_leak)
+		fprintf(f, "options  %sallow-leak %s\n",
+			(o.flags & LX_OPT_SHELL_JOB) ? "shell-job, " : "",
+			options_leak_names(o.allow_leak, names, sizeof(names)));
+	shm = global_records(v, LX_SEC_SYSV_SHM, sizeof(*shm), &n);
+	for (size_t i = 0; i < n; i++) {
+		human(sz, sizeof(sz), shm[i].size);
+		fprintf(f, "sysv shm   id %u key %#x, %s, mode %04o uid %u gid %u, %llu bytes"
+			" stored%s%s\n", shm[i].perm.id, shm[i].perm.key, sz,
+			shm[i].perm.mode & 0777, shm[i].perm.uid, shm[i].perm.gid,
+			(unsigned long long)shm[i].data_len,
+			(shm[i].perm.mode & SHM_DEST_BIT) ? ", removed (kept while attached)" : "",
+			(shm[i].perm.flags & LX_IPC_LEAKED) ? ", leaked" : "");
+	}
+	free(shm);
+	sem = global_records(v, LX_SEC_SYSV_SEM, sizeof(*sem), &n);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "sysv sem   id %u key %#x, mode %04o uid %u gid %u%s, values",
+			sem[i].perm.id, sem[i].perm.key, sem[i].perm.mode & 0777, sem[i].perm.uid,
+			sem[i].perm.gid, (sem[i].perm.flags & LX_IPC_LEAKED) ? ", leaked" : "");
+		for (uint32_t k = 0; k < sem[i].nsems && k < 16; k++)
+			fprintf(f, " %ld", sem_value(v, &sem[i], k));
+		fputs(sem[i].nsems > 16 ? " ...\n" : "\n", f);
+	}
+	free(sem);
+	msg = global_records(v, LX_SEC_SYSV_MSG, sizeof(*msg), &n);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "sysv msg   id %u key %#x, mode %04o uid %u gid %u%s, %u message%s\n",
+			msg[i].perm.id, msg[i].perm.key, msg[i].perm.mode & 0777, msg[i].perm.uid,
+			msg[i].perm.gid, (msg[i].perm.flags & LX_IPC_LEAKED) ? ", leaked" : "",
+			msg[i].qnum, msg[i].qnum == 1 ? "" : "s");
+	free(msg);
 }
 
 static void print_json(struct view *v)
@@ -1356,6 +1506,7 @@ static void print_json(struct view *v)
 	for (size_t i = 0; i < v->ntasks; i++)
 		json_task(&j, v, &v->tasks[i]);
 	j_close(&j, ']');
+	json_globals(&j, v);
 	json_ttys(&j, v);
 	json_sections(&j, v);
 	/* last, so that problems found while printing are in it too */
@@ -1693,15 +1844,9 @@ static void text_task(FILE *f, struct view *v, const struct task_view *tv)
 /* LX_SEC_OPTIONS and the global LX_SEC_TTYS */
 static void text_ttys(FILE *f, struct view *v)
 {
-	struct lx_options *o = NULL;
 	struct lx_tty *t = NULL;
-	size_t no = 0, nt = 0;
+	size_t nt = 0;
 
-	if (records(v, LX_SEC_OPTIONS, LX_TASK_GLOBAL, sizeof(*o), 8, (void **)&o, &no) > 0 && no)
-		fprintf(f, "options  %s%s allow-leak %#x\n",
-			o->flags & LX_OPT_SHELL_JOB ? "shell-job" : "-",
-			o->flags & ~(uint32_t)LX_OPT_SHELL_JOB ? " (unknown flags)" : "",
-			o->allow_leak);
 	if (records(v, LX_SEC_TTYS, LX_TASK_GLOBAL, sizeof(*t), 64, (void **)&t, &nt) > 0)
 		fprintf(f, "ttys     %zu\n", nt);
 	for (size_t i = 0; i < nt; i++) {
@@ -1718,7 +1863,6 @@ static void text_ttys(FILE *f, struct view *v)
 			fprintf(f, ", foreground group %u", t[i].fg_pgid);
 		fputc('\n', f);
 	}
-	free(o);
 	free(t);
 }
 
@@ -1773,6 +1917,7 @@ static void print_text(struct view *v)
 	for (size_t i = 0; i < v->ntasks; i++)
 		if (!has_parent(v, i))
 			text_tree(v, f, i, 0);
+	text_globals(f, v);
 	text_ttys(f, v);
 	for (size_t i = 0; i < v->ntasks; i++)
 		text_task(f, v, &v->tasks[i]);

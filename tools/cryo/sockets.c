@@ -569,10 +569,19 @@ int sockets_dump_finish(struct fd_dump *d)
 			if (q && q->ino == sp[i].peer_ino && sp[j].peer_ino == r->ino)
 				pk = sk_of(d, sp[j].fd);
 		}
-		if (!sk || !pk)
+		if (!sk || !pk) {
+			/* name who holds the other end (a leak, or another
+			 * process of the tree), looked for only now */
+			pid_t other = r ? proc_fd_holder(r->dev, sp[i].peer_ino, d->pid) : 0;
+
+			if (other)
+				return err_set(-EOPNOTSUPP, "pid %d fd %u: a unix socket connected to"
+					       " a socket held by pid %d is not supported", d->pid,
+					       sp[i].fd, other);
 			return err_set(-EOPNOTSUPP, "pid %d fd %u: a unix socket connected to a"
 				       " socket outside the process is not supported", d->pid,
 				       sp[i].fd);
+		}
 		if (sk->addr_len || pk->addr_len)
 			return err_set(-EOPNOTSUPP, "pid %d fd %u: a named unix socket connected to"
 				       " fd %u of the same process is not supported", d->pid,

@@ -437,7 +437,7 @@ static int wait_stopped(pid_t tid, int *status)
 /* Run clone3(args) in the leader, stopping at each syscall stop: the
  * PTRACE_EVENT_CLONE stop in between carries the new thread, which the
  * kernel attached to us and stopped before its first instruction. */
-static int inject_clone3(struct restore_task *t, uint64_t args, pid_t *child)
+static int inject_clone3(struct restore_task *t, uint64_t args, pid_t *child, pid_t *inner)
 {
 	struct injector *inj = &t->inj;
 	struct user_regs_struct r;
@@ -479,23 +479,12 @@ static int inject_clone3(struct restore_task *t, uint64_t args, pid_t *child)
 		return e;
 	if ((long)r.rax < 0)
 		return (int)(long)r.rax;
-	/* the new thread's first stop: SIGSTOP, discarded by the next resume */
-	*child = (pid_t)r.rax;
+	/* the new thread's first stop: SIGSTOP, discarded by the next resume.
+	 * The event message names it in cryo's pid namespace; rax in the
+	 * task's (they differ under cryo -r --pidns) */
+	*child = msg ? (pid_t)msg : (pid_t)r.rax;
+	*inner = (pid_t)r.rax;
 	return wait_stopped(*child, &st);
-}
-
-static int write_ns_last_pid(pid_t v)
-{
-	char buf[32];
-	int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC), n, e = 0;
-
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%d", v);
-	if (write(fd, buf, (size_t)n) != n)
-		e = -errno;
-	close(fd);
-	return e;
 }
 
 /* A thread of the restored process with thread id tid. clone3's set_tid
@@ -506,6 +495,7 @@ static int create_thread(struct restore_task *t, pid_t tid, pid_t *got)
 {
 	struct clone_args ca;
 	uint64_t a, tid_a;
+	pid_t inner = 0;
 	int e;
 
 	memset(&ca, 0, sizeof(ca));
@@ -520,20 +510,20 @@ static int create_thread(struct restore_task *t, pid_t tid, pid_t *got)
 		e = restore_put(t, 4096 + 64, &ca, sizeof(ca), &a);
 	if (e)
 		return e;
-	e = inject_clone3(t, a, got);
+	e = inject_clone3(t, a, got, &inner);
 	if (e == -EPERM) {
 		ca.set_tid = 0;
 		ca.set_tid_size = 0;
 		e = restore_put(t, 4096 + 64, &ca, sizeof(ca), &a);
 		if (!e)
-			e = write_ns_last_pid(tid - 1);
+			e = restore_set_last_pid(tid - 1);
 		if (e)
 			return err_sys(e, "pid %d: cannot choose thread id %d (set_tid needs"
 				       " CAP_CHECKPOINT_RESTORE; ns_last_pid)", t->pid, tid);
-		e = inject_clone3(t, a, got);
-		if (!e && *got != tid)
+		e = inject_clone3(t, a, got, &inner);
+		if (!e && inner != tid)
 			return err_set(-EEXIST, "pid %d: thread id %d: got %d instead (another"
-				       " process took it meanwhile)", t->pid, tid, *got);
+				       " process took it meanwhile)", t->pid, tid, inner);
 	}
 	if (e == -EEXIST)
 		return err_set(e, "pid %d: thread id %d is in use by another process: stop it"
