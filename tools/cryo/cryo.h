@@ -19,6 +19,7 @@ struct dump_opts {
 	const char *image;
 	const char *swapfile;	/* NULL: default beside the image */
 	int kill_after;
+	int pre_dump;		/* --pre-dump=N: copy rounds while running (dirty.c) */
 };
 
 struct restore_opts {
@@ -48,6 +49,7 @@ struct dump_task {
 	/* counters for the report */
 	uint64_t pages_scanned, pages_written, pages_zero;
 	int seized, zombie;
+	struct dirty_task *dirty;	/* --pre-dump: pages copied before the freeze */
 	struct fd_share {			/* descriptions shared in the tree */
 		int fd, id;
 		int tree_pipe;			/* an end of a pipe between processes */

@@ -12,9 +12,11 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cryo.h"
+#include "dirty.h"
 #include "err.h"
 
 #define RED_ZONE 128
@@ -528,7 +530,8 @@ static int check_shared_memory(const struct dump_tree *tr)
 	return 0;
 }
 
-static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char *swap_path)
+static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char *swap_path,
+		     struct swapfile *pre_sw)
 {
 	struct img_writer *w = NULL;
 	struct swapfile *sw = NULL;
@@ -540,7 +543,9 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 		e = find_shared_files(tr);
 	if (!e)
 		e = img_create(&w, o->image);
-	if (!e)
+	if (!e && pre_sw)
+		sw = pre_sw;	/* --pre-dump: the pages copied before hold its lock */
+	else if (!e)
 		e = swap_open(&sw, swap_path, 1);
 	if (!e)
 		e = write_tasks(tr, w);
@@ -571,7 +576,7 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	}
 	if (w)
 		img_abort(w);
-	if (sw)
+	if (sw && sw != pre_sw)
 		swap_close(sw);
 	return e;
 }
@@ -595,9 +600,20 @@ static int release_task(struct dump_task *t, int kill_it)
 	return e2 ? e2 : e;
 }
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 int cryo_dump(pid_t pid, const struct dump_opts *o)
 {
 	struct dump_tree tr = { 0 };
+	struct dirty_state *ds = NULL;
+	struct swapfile *pre_sw = NULL;
+	double frozen_at;
 	char *swap_path = o->swapfile ? strdup(o->swapfile) : default_swapfile(o->image, pid);
 	uint64_t scanned = 0, written = 0, zero = 0;
 	sigset_t held, old_mask;
@@ -624,11 +640,22 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 	sigaddset(&held, SIGHUP);
 	sigaddset(&held, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &held, &old_mask);
-	e = collect_tree(&tr, pid);
+	e = 0;
+	if (o->pre_dump) {
+		/* copy while the tree runs (dirty.c), then freeze as usual */
+		e = swap_open(&pre_sw, swap_path, 1);
+		if (!e)
+			e = dirty_predump(pid, pre_sw, o->pre_dump, &ds);
+	}
+	frozen_at = mono_ms();
+	if (!e)
+		e = collect_tree(&tr, pid);
 	if (!e && tr.t[0].zombie)
 		e = err_set(-ESRCH, "pid %d has exited (a zombie): nothing to dump", pid);
+	if (!e && ds)
+		e = dirty_freeze(ds, tr.t, tr.n);
 	if (!e)
-		e = dump_tree(&tr, o, swap_path);
+		e = dump_tree(&tr, o, swap_path, pre_sw);
 
 	/* children first, so a killed parent never sees a child change */
 	for (size_t i = tr.n; i-- > 0;) {
@@ -644,11 +671,17 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 		free(t->tids);
 		free(t->shares);
 	}
+	frozen_at = mono_ms() - frozen_at;
+	/* after the release: closing the uffds never runs into a stopped task */
+	dirty_end(ds, !e, frozen_at);
+	if (pre_sw)
+		swap_close(pre_sw);
 	if (!e && e2 && !o->kill_after)
 		e = e2;
 	if (!e)
-		info("dumped %zu processes from pid %d: %lu pages scanned, %lu written, %lu zero",
-		     tr.n, pid, (unsigned long)scanned, (unsigned long)written, (unsigned long)zero);
+		info("dumped %zu processes from pid %d: %lu pages scanned, %lu written, %lu zero;"
+		     " frozen for %.1f ms", tr.n, pid, (unsigned long)scanned,
+		     (unsigned long)written, (unsigned long)zero, frozen_at);
 	free(tr.t);
 	free(tr.ppid);
 	free(swap_path);

@@ -18,7 +18,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: cryo -p PID -f IMAGE [--kill] [--swapfile PATH]\n"
+"usage: cryo -p PID -f IMAGE [--kill] [--pre-dump[=N]] [--swapfile PATH]\n"
 "       cryo -r -f IMAGE [-d] [--swapfile PATH] [--allow-changed-files]\n"
 "       cryo register | unregister\n"
 "       cryo show IMAGE [--json] [--verify] [--swapfile PATH]\n"
@@ -31,6 +31,10 @@ static void usage(FILE *f)
 "\n"
 "  -p, --pid PID            dump the process PID (it keeps running)\n"
 "      --kill               SIGKILL the dumped process after a successful dump\n"
+"      --pre-dump[=N]       copy memory while the tree runs, tracking writes\n"
+"                           (userfaultfd write-protect), up to N rounds (default\n"
+"                           4) while the written set shrinks; then freeze and\n"
+"                           copy only the pages written since: a short freeze\n"
 "  -f, --file IMAGE         the checkpoint image\n"
 "  -s, --swapfile PATH      the page store (default: cryo-PID.swap beside IMAGE\n"
 "                           when dumping; the one the image names when restoring)\n"
@@ -104,7 +108,7 @@ int main(int argc, char **argv)
 
 static int dump_or_restore(int argc, char **argv)
 {
-	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE };
+	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE, OPT_PRE_DUMP };
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "file", required_argument, NULL, 'f' },
@@ -112,6 +116,7 @@ static int dump_or_restore(int argc, char **argv)
 		{ "restore", no_argument, NULL, 'r' },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "kill", no_argument, NULL, OPT_KILL },
+		{ "pre-dump", optional_argument, NULL, OPT_PRE_DUMP },
 		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
@@ -144,6 +149,18 @@ static int dump_or_restore(int argc, char **argv)
 		case 'r': restore = 1; break;
 		case 'd': r.detach = 1; break;
 		case OPT_KILL: d.kill_after = 1; break;
+		case OPT_PRE_DUMP: {
+			char *end = NULL;
+			long v = optarg ? strtol(optarg, &end, 10) : 4;
+
+			if ((optarg && *end) || v < 1 || v > 64) {
+				fprintf(stderr, "cryo: --pre-dump=N: N is 1 to 64 rounds, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			d.pre_dump = (int)v;
+			break;
+		}
 		case OPT_ALLOW_CHANGED: r.allow_changed_files = 1; break;
 		case 'q': log_level = 0; break;
 		case OPT_LOG_FILE:

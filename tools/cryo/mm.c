@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "cryo.h"
+#include "dirty.h"
 #include "err.h"
 #include "progress.h"
 
@@ -325,6 +326,27 @@ static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r
 				if (r->kind != LX_VMA_ANON && r->kind != LX_VMA_SHARED_ANON &&
 				    (ent & PM_FILE))
 					want = 0;	/* still the file's page */
+			}
+			if (want && t->dirty) {
+				/* --pre-dump: unchanged since its copy (dirty.c) */
+				uint64_t va = r->start + (base + i) * PAGE, slot, sum;
+				int c = dirty_clean_page(t, va, &slot, &sum);
+
+				if (c && run_len) {
+					e = copy_pages(t, o, run_start, run_len, buf, out);
+					run_len = 0;
+				}
+				if (c > 0 && !e) {
+					e = add_run(o, va, slot, 1);
+					if (!e && slot != LX_SLOT_ZERO)
+						e = add_sum(o, sum);
+					t->pages_zero += slot == LX_SLOT_ZERO;
+					continue;
+				}
+				if (c < 0 && !e)
+					e = c;
+				if (e)
+					break;
 			}
 			if (want) {
 				if (!run_len)

@@ -140,6 +140,7 @@ struct swapfile {
 	uint64_t *pend_slots;
 	size_t npend, pend_cap;
 	uint64_t pend_pages, pend_written, pend_reused;
+	int gc_pending;		/* swap_pending_reset dropped slots: punch them at commit */
 	uint64_t last_snap;	/* committed here, returned by swap_next_snapshot */
 };
 
@@ -1025,8 +1026,9 @@ static int commit_locked(struct swapfile *sw)
 	/* the blob the overwritten superblock named is referenced no more */
 	if (!same_meta(&old_other, &sw->meta) && !same_meta(&old_other, &sw->other_meta))
 		meta_punch(sw, &old_other);
-	if (deleted)
+	if (deleted || sw->gc_pending)
 		gc(sw);
+	sw->gc_pending = 0;
 	if (new_snap) {
 		info("swapfile %s: snapshot %llu: %llu pages stored: %llu written, "
 		     "%llu reused (dedup)", sw->path, (unsigned long long)sw->pend_id,
@@ -1158,6 +1160,29 @@ int swap_store_pages(struct swapfile *sw, const uint8_t *const *pages, const uin
 			return -ENOMEM;
 	}
 	return niov ? flush_new(sw, iov, &niov) : 0;
+}
+
+void swap_pending_reset(struct swapfile *sw)
+{
+	sw->npend = 0;
+	sw->pend_pages = sw->pend_written = sw->pend_reused = 0;
+	sw->gc_pending = 1;
+}
+
+int swap_keep_slot(struct swapfile *sw, uint64_t slot)
+{
+	int ret = begin(sw);
+
+	if (ret)
+		return ret;
+	if (slot >= sw->pending_end)
+		return err_set(-EINVAL, "swapfile %s: slot %llu was never written", sw->path,
+			       (unsigned long long)slot);
+	if (!sw->pend_id)
+		sw->pend_id = sw->next_snapshot++;
+	sw->pend_pages++;
+	sw->pend_reused++;
+	return pend_add(sw, slot);
 }
 
 void swap_counters(const struct swapfile *sw, uint64_t *written, uint64_t *reused)

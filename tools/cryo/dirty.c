@@ -1,0 +1,873 @@
+/* Pre-dumps: copy memory while the tree runs, then freeze it and copy only
+ * the pages written since.
+ *
+ * Tracking without soft-dirty (absent here): a userfaultfd of the target's
+ * own mm, in write-protect mode with UFFD_FEATURE_WP_ASYNC, makes the
+ * kernel resolve write faults on protected pages by itself and just clear
+ * the page's uffd-wp bit; PAGEMAP_SCAN on /proc/PID/pagemap then reports
+ * the pages whose bit is clear (PAGE_IS_WRITTEN) and, with
+ * PM_SCAN_WP_MATCHING, protects them again in the same walk. The uffd is
+ * made inside the target by an injected userfaultfd(), taken into cryo with
+ * pidfd_getfd and closed in the target at once: cryo holds the only
+ * reference, so closing it (or cryo dying) unregisters every range and
+ * clears every uffd-wp bit, leaving the target as it was.
+ *
+ * The tracking dies with cryo, so it helps only within one invocation
+ * (cryo --pre-dump); successive separate dumps rely on the swapfile's
+ * content dedup instead.
+ *
+ * A pre-copied page is reused at the freeze only when it is inside a range
+ * that was registered by our uffd up to the freeze (checked by the uw flag
+ * disappearing when our uffd is closed) and was not written since the scan
+ * that protected it before its copy. Everything else is copied frozen as in
+ * a plain dump: the image always describes the frozen state. */
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cryo.h"
+#include "dirty.h"
+#include "err.h"
+
+#define PAGE 4096ull
+#define CHUNK_PAGES 2048	/* 8 MiB per read */
+#define MAX_ROUNDS 64
+#define SLOT_UNKNOWN (LX_SLOT_ZERO - 1)	/* copied once, no longer known: copy again */
+
+/* Kernel 6.7+ uapi, absent from older headers */
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
+#endif
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#ifndef PAGEMAP_SCAN
+struct page_region {
+	uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#define PAGE_IS_WPALLOWED (1 << 0)
+#define PAGE_IS_WRITTEN (1 << 1)
+#define PAGE_IS_FILE (1 << 2)
+#define PAGE_IS_PRESENT (1 << 3)
+#define PAGE_IS_SWAPPED (1 << 4)
+#define PAGE_IS_PFNZERO (1 << 5)
+#define PM_SCAN_WP_MATCHING (1 << 0)
+#define PM_SCAN_CHECK_WPASYNC (1 << 1)
+#endif
+
+struct range {
+	uint64_t start, end;
+};
+
+struct rlist {
+	struct range *r;
+	size_t n, cap;
+};
+
+struct dirty_task {
+	pid_t pid;
+	unsigned long long starttime;
+	int uffd;			/* -1: not tracked (any more) */
+	struct rlist regs;		/* registered by us, as far as we know */
+	/* pre-copied pages: open addressing on page number + 1 (0 = empty) */
+	uint64_t *key, *slot, *sum;
+	size_t cap, used;
+	struct rlist clean;		/* at the freeze: ours and not written */
+	uint64_t reused;
+};
+
+struct dirty_state {
+	struct dirty_task *t;
+	size_t n;
+	struct swapfile *sw;
+	uint8_t *buf;
+	const uint8_t **ptrs;
+	uint64_t *sums, *slots;
+	int32_t *idx;
+	struct page_region *vec;
+	size_t vec_len;
+	int rounds;
+	uint64_t round_pages[MAX_ROUNDS];
+	uint64_t written_running;	/* swapfile pages written while running */
+	double running_ms;
+};
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int rl_add(struct rlist *l, uint64_t start, uint64_t end)
+{
+	if (start >= end)
+		return 0;
+	if (l->n && l->r[l->n - 1].end == start) {
+		l->r[l->n - 1].end = end;
+		return 0;
+	}
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 64;
+		struct range *nr = realloc(l->r, nc * sizeof(*nr));
+
+		if (!nr)
+			return -ENOMEM;
+		l->r = nr;
+		l->cap = nc;
+	}
+	l->r[l->n++] = (struct range){ start, end };
+	return 0;
+}
+
+/* ---- the table of pre-copied pages ---- */
+
+static size_t tab_pos(const struct dirty_task *d, uint64_t k)
+{
+	return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 20) & (d->cap - 1);
+}
+
+static int tab_put(struct dirty_task *d, uint64_t vaddr, uint64_t slot, uint64_t sum)
+{
+	uint64_t k = vaddr / PAGE + 1;
+	size_t i;
+
+	if (2 * (d->used + 1) > d->cap) {
+		size_t nc = d->cap ? d->cap * 2 : 1 << 14;
+		uint64_t *nk = calloc(nc, 8), *ns = malloc(nc * 8), *nu = malloc(nc * 8);
+		struct dirty_task old = *d;
+
+		if (!nk || !ns || !nu) {
+			free(nk);
+			free(ns);
+			free(nu);
+			return -ENOMEM;
+		}
+		d->key = nk;
+		d->slot = ns;
+		d->sum = nu;
+		d->cap = nc;
+		for (size_t j = 0; j < old.cap; j++) {
+			if (!old.key[j])
+				continue;
+			for (i = tab_pos(d, old.key[j]); d->key[i]; i = (i + 1) & (d->cap - 1))
+				;
+			d->key[i] = old.key[j];
+			d->slot[i] = old.slot[j];
+			d->sum[i] = old.sum[j];
+		}
+		free(old.key);
+		free(old.slot);
+		free(old.sum);
+	}
+	for (i = tab_pos(d, k); d->key[i] && d->key[i] != k; i = (i + 1) & (d->cap - 1))
+		;
+	if (!d->key[i]) {
+		d->key[i] = k;
+		d->used++;
+	}
+	d->slot[i] = slot;
+	d->sum[i] = sum;
+	return 0;
+}
+
+static int tab_get(const struct dirty_task *d, uint64_t vaddr, uint64_t *slot, uint64_t *sum)
+{
+	uint64_t k = vaddr / PAGE + 1;
+
+	if (!d->cap)
+		return 0;
+	for (size_t i = tab_pos(d, k); d->key[i]; i = (i + 1) & (d->cap - 1))
+		if (d->key[i] == k) {
+			if (d->slot[i] == SLOT_UNKNOWN)
+				return 0;
+			*slot = d->slot[i];
+			*sum = d->sum[i];
+			return 1;
+		}
+	return 0;
+}
+
+/* Pages whose copy may be stale now: copy them again at the freeze */
+static int tab_forget(struct dirty_task *d, uint64_t start, uint64_t end)
+{
+	uint64_t slot, sum;
+
+	for (uint64_t a = start; a < end; a += PAGE)
+		if (tab_get(d, a, &slot, &sum)) {
+			int e = tab_put(d, a, SLOT_UNKNOWN, 0);
+
+			if (e)
+				return e;
+		}
+	return 0;
+}
+
+/* ---- the kernel interfaces ---- */
+
+/* Regions of [start, end) of the scan, appended to out. flags: PM_SCAN_*.
+ * A failure with PM_SCAN_WP_MATCHING may have protected pages it does not
+ * report: the caller forgets the whole range then. */
+static int scan(struct dirty_state *ds, int pm_fd, uint64_t start, uint64_t end, uint64_t flags,
+		uint64_t mask, uint64_t anyof, uint64_t ret_mask, struct rlist *out,
+		struct rlist *cats_present)
+{
+	while (start < end) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a), .flags = flags, .start = start, .end = end,
+			.vec = (uint64_t)(uintptr_t)ds->vec, .vec_len = ds->vec_len,
+			.category_mask = mask, .category_anyof_mask = anyof,
+			.return_mask = ret_mask,
+		};
+		long n = ioctl(pm_fd, PAGEMAP_SCAN, &a);
+
+		if (n < 0)
+			return -errno;
+		for (long i = 0; i < n; i++) {
+			const struct page_region *r = &ds->vec[i];
+			/* with PRESENT/SWAPPED asked for: only pages holding data of
+			 * their own (not a private file mapping's file page) */
+			int data = !cats_present || ((r->categories & (PAGE_IS_PRESENT |
+					PAGE_IS_SWAPPED)) && !(r->categories & PAGE_IS_FILE));
+			int e = rl_add(data ? out : cats_present, r->start, r->end);
+
+			if (e)
+				return e;
+		}
+		if (a.walk_end <= start || a.walk_end >= end)
+			break;
+		start = a.walk_end;
+	}
+	return 0;
+}
+
+static int open_pagemap(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(-errno, "pid %d: open %s", pid, path);
+	return fd;
+}
+
+/* What cryo can do here: the features for the target's uffd */
+static int probe(uint64_t *features)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct pm_scan_arg a = { .size = sizeof(a) };
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int pm;
+
+	if (fd < 0)
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		return err_sys(-errno, "--pre-dump: userfaultfd");
+	if (ioctl(fd, UFFDIO_API, &api) < 0) {
+		int e = -errno;
+
+		close(fd);
+		return err_sys(e, "--pre-dump: UFFDIO_API");
+	}
+	close(fd);
+	if (!(api.features & UFFD_FEATURE_WP_ASYNC))
+		return err_set(-EOPNOTSUPP, "--pre-dump: this kernel has no userfaultfd WP_ASYNC"
+			       " (Linux 6.7 or later): no dirty page tracking; dump without"
+			       " --pre-dump (successive dumps still dedup by content)");
+	*features = UFFD_FEATURE_WP_ASYNC | (api.features & (UFFD_FEATURE_WP_UNPOPULATED |
+			UFFD_FEATURE_WP_HUGETLBFS_SHMEM));
+	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm < 0)
+		return err_sys(-errno, "--pre-dump: open /proc/self/pagemap");
+	if (ioctl(pm, PAGEMAP_SCAN, &a) < 0) {
+		int e = -errno;
+
+		close(pm);
+		return err_set(e, "--pre-dump: this kernel has no PAGEMAP_SCAN (Linux 6.7 or"
+			       " later): no dirty page tracking; dump without --pre-dump");
+	}
+	close(pm);
+	return 0;
+}
+
+/* ---- the tree, running ---- */
+
+static int list_tree(pid_t root, pid_t **out, size_t *np)
+{
+	pid_t *p = malloc(16 * sizeof(*p));
+	size_t n = 1, cap = 16;
+	int e = 0;
+
+	if (!p)
+		return -ENOMEM;
+	p[0] = root;
+	for (size_t i = 0; i < n && !e; i++) {
+		pid_t *tids = NULL;
+		size_t nt = 0;
+
+		if (proc_tids(p[i], &tids, &nt)) {
+			err_clear();	/* exited meanwhile: the freeze decides */
+			continue;
+		}
+		for (size_t k = 0; k < nt && !e; k++) {
+			char name[64], *s, *q, *end;
+			size_t len;
+
+			snprintf(name, sizeof(name), "task/%d/children", tids[k]);
+			if (proc_read(p[i], name, &s, &len)) {
+				err_clear();
+				continue;
+			}
+			for (q = s;; q = end) {
+				long c = strtol(q, &end, 10);
+
+				if (end == q)
+					break;
+				if (n == cap) {
+					pid_t *np2 = realloc(p, (cap *= 2) * sizeof(*p));
+
+					if (!np2) {
+						e = -ENOMEM;
+						break;
+					}
+					p = np2;
+				}
+				p[n++] = (pid_t)c;
+			}
+			free(s);
+		}
+		free(tids);
+	}
+	if (e) {
+		free(p);
+		return e;
+	}
+	*out = p;
+	*np = n;
+	return 0;
+}
+
+/* Memory the final dump copies from the task itself (mm.c classify): private
+ * mappings that are not the kernel's, device or hugetlb memory. Shared
+ * memory is not tracked: another process may write it through its own page
+ * tables, which this mm's uffd-wp bits do not see. */
+static int trackable(const struct proc_vma *v)
+{
+	if (v->shared || (v->vmflags & (VMF_IO | VMF_PF | VMF_HT | VMF_UFFD | VMF_SS)))
+		return 0;
+	return strcmp(v->path, "[vdso]") && strcmp(v->path, "[vvar]") &&
+	       strcmp(v->path, "[vvar_vclock]") && strcmp(v->path, "[vsyscall]");
+}
+
+/* Make the uffd inside the target (so it belongs to the target's mm), take
+ * it, and close the target's copy; every thread is stopped meanwhile so
+ * none can touch the fd number. */
+static int take_uffd(struct dirty_task *d, struct proc_vma **vmas, size_t *nvmas)
+{
+	struct dump_task t = { .pid = d->pid };
+	long fd = -1, r = 0;
+	int e, e2 = 0, pidfd, inj = 0;
+
+	e = proc_stat(d->pid, 0, &t.stat);
+	if (e)
+		return e;
+	if (t.stat.state == 'Z')
+		return err_set(-ESRCH, "pid %d has exited", d->pid);
+	d->starttime = t.stat.starttime;
+	e = pt_seize(d->pid);
+	if (e)
+		return e;
+	e = pt_interrupt_wait(d->pid);
+	if (!e)
+		e = threads_freeze(&t);
+	if (!e)
+		e = proc_maps(d->pid, vmas, nvmas);
+	for (size_t i = 0; !e && i < *nvmas; i++)
+		if ((*vmas)[i].vmflags & VMF_UFFD)
+			e = err_set(-EBUSY, "pid %d uses userfaultfd itself (mapping %#lx)",
+				    d->pid, (unsigned long)(*vmas)[i].start);
+	if (!e)
+		e = inj_init(&t.inj, d->pid);
+	if (!e) {
+		inj = 1;
+		e = inj_syscall(&t.inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0, &fd);
+		if (!e && fd == -EPERM)
+			e = inj_syscall(&t.inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK |
+					UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0, &fd);
+		if (!e && fd < 0)
+			e = err_set((int)fd, "pid %d: userfaultfd() inside it: %s", d->pid,
+				    strerror((int)-fd));
+	}
+	if (!e) {
+		pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
+		d->uffd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+		if (d->uffd < 0)
+			e = err_sys(-errno, "pid %d: pidfd_getfd of its userfaultfd", d->pid);
+		if (pidfd >= 0)
+			close(pidfd);
+		/* the target's copy goes whatever happened */
+		e2 = inj_syscall(&t.inj, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &r);
+		if (!e2 && r < 0)
+			e2 = err_set((int)r, "pid %d: close of the injected userfaultfd", d->pid);
+	}
+	if (inj) {
+		int e3 = inj_finish(&t.inj);
+
+		if (!e2)
+			e2 = e3;
+	}
+	threads_unfreeze(&t);
+	pt_detach(d->pid);
+	free(t.tids);
+	if (!e && e2) {
+		/* the target may still hold the fd: stop tracking, say so */
+		close(d->uffd);
+		d->uffd = -1;
+		e = e2;
+	}
+	return e;
+}
+
+static int arm_task(struct dirty_state *ds, struct dirty_task *d, uint64_t features)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	struct proc_vma *v = NULL;
+	size_t nv = 0;
+	int e = take_uffd(d, &v, &nv);
+
+	(void)ds;
+	if (!e && ioctl(d->uffd, UFFDIO_API, &api) < 0)
+		e = err_sys(-errno, "pid %d: UFFDIO_API (WP_ASYNC)", d->pid);
+	for (size_t i = 0; !e && i < nv; i++) {
+		struct uffdio_register reg = {
+			.range = { .start = v[i].start, .len = v[i].end - v[i].start },
+			.mode = UFFDIO_REGISTER_MODE_WP,
+		};
+
+		if (!trackable(&v[i]))
+			continue;
+		/* the task runs: a mapping may be gone or changed; untracked
+		 * ranges are simply copied at the freeze */
+		if (ioctl(d->uffd, UFFDIO_REGISTER, &reg) == 0)
+			e = rl_add(&d->regs, v[i].start, v[i].end);
+	}
+	proc_maps_free(v, nv);
+	if (e && d->uffd >= 0) {
+		close(d->uffd);
+		d->uffd = -1;
+	}
+	return e;
+}
+
+/* ---- copying while the task runs ---- */
+
+static int copy_range(struct dirty_state *ds, struct dirty_task *d, uint64_t start, uint64_t end)
+{
+	while (start < end) {
+		uint64_t n = (end - start) / PAGE, done = 0;
+		size_t nout = 0;
+		int e;
+
+		if (n > CHUNK_PAGES)
+			n = CHUNK_PAGES;
+		if ((e = dump_interrupted()))
+			return e;
+		if (mem_read(d->pid, start, ds->buf, n * PAGE)) {
+			/* unmapped meanwhile: nothing known, copy it frozen */
+			err_clear();
+			e = tab_forget(d, start, start + n * PAGE);
+			if (e)
+				return e;
+			start += n * PAGE;
+			continue;
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			const uint64_t *q = (const uint64_t *)(ds->buf + i * PAGE);
+			uint64_t any = 0;
+
+			for (size_t w = 0; w < PAGE / 8; w++)
+				any |= q[w];
+			ds->idx[i] = any ? (int32_t)nout : -1;
+			if (any) {
+				ds->ptrs[nout] = ds->buf + i * PAGE;
+				ds->sums[nout++] = page_sum(ds->buf + i * PAGE);
+			}
+		}
+		if (nout) {
+			uint64_t w0, w1, r;
+
+			swap_counters(ds->sw, &w0, &r);
+			e = swap_store_pages(ds->sw, ds->ptrs, ds->sums, nout, ds->slots);
+			if (e)
+				return e;
+			swap_counters(ds->sw, &w1, &r);
+			ds->written_running += w1 - w0;
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			int32_t k = ds->idx[i];
+
+			e = k < 0 ? tab_put(d, start + i * PAGE, LX_SLOT_ZERO, 0) :
+				    tab_put(d, start + i * PAGE, ds->slots[k], ds->sums[k]);
+			if (e)
+				return e;
+			done++;
+		}
+		ds->round_pages[ds->rounds] += done;
+		start += n * PAGE;
+	}
+	return 0;
+}
+
+/* Our registrations as they are now: the parts of regs still registered
+ * (VmFlags "uw"); munmap, mremap or a new mapping drop a part. */
+static int refresh_regs(struct dirty_task *d)
+{
+	struct proc_vma *v = NULL;
+	size_t nv = 0;
+	struct rlist nl = { 0 };
+	int e = proc_maps(d->pid, &v, &nv);
+
+	for (size_t i = 0; !e && i < nv; i++) {
+		if (!(v[i].vmflags & VMF_UFFD))
+			continue;
+		for (size_t k = 0; !e && k < d->regs.n; k++) {
+			uint64_t s = d->regs.r[k].start > v[i].start ? d->regs.r[k].start : v[i].start;
+			uint64_t en = d->regs.r[k].end < v[i].end ? d->regs.r[k].end : v[i].end;
+
+			if (s < en)
+				e = rl_add(&nl, s, en);
+		}
+	}
+	proc_maps_free(v, nv);
+	if (e) {
+		free(nl.r);
+		return e;
+	}
+	free(d->regs.r);
+	d->regs = nl;
+	return 0;
+}
+
+/* One round for one task: protect and report what was written (the first
+ * round: every page holding data), then copy it. Protection comes before
+ * the copy, so a write during the copy shows in the next round. */
+static int round_task(struct dirty_state *ds, struct dirty_task *d, int first)
+{
+	struct rlist data = { 0 }, other = { 0 };
+	int pm = open_pagemap(d->pid), e = 0, stale = 0;
+
+	if (pm < 0) {
+		err_clear();	/* exited: the freeze will tell */
+		close(d->uffd);
+		d->uffd = -1;
+		return 0;
+	}
+	for (size_t k = 0; k < d->regs.n && !e; k++) {
+		const struct range *r = &d->regs.r[k];
+
+		e = scan(ds, pm, r->start, r->end, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+			 first ? 0 : PAGE_IS_WRITTEN, first ? PAGE_IS_PRESENT | PAGE_IS_SWAPPED : 0,
+			 PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE, &data, &other);
+		if (e == -EPERM) {
+			/* part of it is no longer ours: what the scan protected
+			 * there is unknown */
+			e = tab_forget(d, r->start, r->end);
+			stale = 1;
+		} else if (e) {
+			e = err_sys(e, "pid %d: PAGEMAP_SCAN %#lx-%#lx", d->pid,
+				    (unsigned long)r->start, (unsigned long)r->end);
+		}
+	}
+	close(pm);
+	for (size_t k = 0; k < other.n && !e; k++)
+		e = tab_forget(d, other.r[k].start, other.r[k].end);
+	for (size_t k = 0; k < data.n && !e; k++)
+		e = copy_range(ds, d, data.r[k].start, data.r[k].end);
+	if (!e && stale)
+		e = refresh_regs(d);
+	free(data.r);
+	free(other.r);
+	return e;
+}
+
+static int one_round(struct dirty_state *ds, int first)
+{
+	for (size_t i = 0; i < ds->n; i++) {
+		int e;
+
+		if (ds->t[i].uffd < 0)
+			continue;
+		e = round_task(ds, &ds->t[i], first);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+static void drop_tracking(struct dirty_state *ds)
+{
+	for (size_t i = 0; i < ds->n; i++)
+		if (ds->t[i].uffd >= 0) {
+			close(ds->t[i].uffd);
+			ds->t[i].uffd = -1;
+		}
+}
+
+static void free_state(struct dirty_state *ds)
+{
+	if (!ds)
+		return;
+	drop_tracking(ds);
+	for (size_t i = 0; i < ds->n; i++) {
+		free(ds->t[i].regs.r);
+		free(ds->t[i].clean.r);
+		free(ds->t[i].key);
+		free(ds->t[i].slot);
+		free(ds->t[i].sum);
+	}
+	free(ds->t);
+	free(ds->buf);
+	free(ds->ptrs);
+	free(ds->sums);
+	free(ds->slots);
+	free(ds->idx);
+	free(ds->vec);
+	free(ds);
+}
+
+int dirty_predump(pid_t root, struct swapfile *sw, int max_rounds, struct dirty_state **out)
+{
+	struct dirty_state *ds = calloc(1, sizeof(*ds));
+	uint64_t features = 0, prev;
+	pid_t *pids = NULL;
+	size_t np = 0, armed = 0;
+	double t0 = now_ms();
+	int e;
+
+	if (!ds)
+		return -ENOMEM;
+	ds->sw = sw;
+	ds->vec_len = 4096;
+	ds->buf = malloc(CHUNK_PAGES * PAGE);
+	ds->ptrs = malloc(CHUNK_PAGES * sizeof(*ds->ptrs));
+	ds->sums = malloc(CHUNK_PAGES * 8);
+	ds->slots = malloc(CHUNK_PAGES * 8);
+	ds->idx = malloc(CHUNK_PAGES * sizeof(*ds->idx));
+	ds->vec = malloc(ds->vec_len * sizeof(*ds->vec));
+	if (max_rounds > MAX_ROUNDS)
+		max_rounds = MAX_ROUNDS;
+	e = (!ds->buf || !ds->ptrs || !ds->sums || !ds->slots || !ds->idx || !ds->vec) ? -ENOMEM : 0;
+	if (!e)
+		e = probe(&features);
+	if (!e)
+		e = list_tree(root, &pids, &np);
+	if (!e && !(ds->t = calloc(np, sizeof(*ds->t))))
+		e = -ENOMEM;
+	for (size_t i = 0; i < np && !e; i++) {
+		struct dirty_task *d = &ds->t[ds->n++];
+		int r;
+
+		d->pid = pids[i];
+		d->uffd = -1;
+		r = arm_task(ds, d, features);
+		if (r == -ENOMEM) {
+			e = r;
+		} else if (r) {
+			/* not fatal: the freeze copies this process whole, or
+			 * refuses what it cannot dump */
+			warn("pid %d: no dirty page tracking: %s; its pages are copied at the"
+			     " freeze", d->pid, err_msg());
+			err_clear();
+		} else {
+			armed++;
+		}
+	}
+	free(pids);
+	/* round 0: everything, then the deltas while they shrink */
+	if (!e)
+		e = one_round(ds, 1);
+	ds->rounds = 1;
+	prev = ds->round_pages[0];
+	while (!e && ds->rounds < max_rounds) {
+		uint64_t cur;
+
+		e = one_round(ds, 0);
+		cur = ds->round_pages[ds->rounds++];
+		if (e || cur == 0 || cur >= prev)
+			break;
+		prev = cur;
+	}
+	ds->running_ms = now_ms() - t0;
+	if (e) {
+		free_state(ds);
+		return err_ctx(e, "pre-dump");
+	}
+	if (!armed && np)
+		warn("pre-dump: no process of the tree could be tracked: the freeze copies"
+		     " everything");
+	*out = ds;
+	return 0;
+}
+
+/* ---- the freeze ---- */
+
+static struct dirty_task *find(struct dirty_state *ds, const struct dump_task *t)
+{
+	for (size_t i = 0; i < ds->n; i++)
+		if (ds->t[i].pid == t->pid && ds->t[i].starttime == t->stat.starttime &&
+		    ds->t[i].uffd >= 0)
+			return &ds->t[i];
+	return NULL;
+}
+
+static const struct proc_vma *vma_at(const struct proc_vma *v, size_t n, uint64_t a)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].start <= a && a < v[i].end)
+			return &v[i];
+	return NULL;
+}
+
+static int freeze_task(struct dirty_state *ds, struct dirty_task *d, struct dump_task *t)
+{
+	struct proc_vma *pre = NULL, *post = NULL;
+	size_t npre = 0, npost = 0;
+	struct rlist written = { 0 };
+	int pm, e;
+
+	e = proc_maps(d->pid, &pre, &npre);
+	pm = e ? -1 : open_pagemap(d->pid);
+	if (!e && pm < 0)
+		e = pm;
+	/* written since the last protection, in every range still ours */
+	for (size_t i = 0; i < npre && !e; i++)
+		if (pre[i].vmflags & VMF_UFFD) {
+			e = scan(ds, pm, pre[i].start, pre[i].end, 0, PAGE_IS_WRITTEN, 0,
+				 PAGE_IS_WRITTEN, &written, NULL);
+			if (e)
+				e = err_sys(e, "pid %d: PAGEMAP_SCAN %#lx-%#lx", d->pid,
+					    (unsigned long)pre[i].start, (unsigned long)pre[i].end);
+		}
+	if (pm >= 0)
+		close(pm);
+	close(d->uffd);
+	d->uffd = -1;
+	if (!e)
+		e = proc_maps(d->pid, &post, &npost);
+	/* ours: registered before the close, not after */
+	for (size_t i = 0, w = 0; i < npre && !e; i++) {
+		const struct proc_vma *after;
+		uint64_t a;
+
+		if (!(pre[i].vmflags & VMF_UFFD))
+			continue;
+		after = vma_at(post, npost, pre[i].start);
+		if (!after || (after->vmflags & VMF_UFFD))
+			continue;
+		a = pre[i].start;
+		while (w < written.n && written.r[w].end <= a)
+			w++;
+		for (size_t k = w; k < written.n && written.r[k].start < pre[i].end && !e; k++) {
+			e = rl_add(&d->clean, a, written.r[k].start > a ? written.r[k].start : a);
+			if (written.r[k].end > a)
+				a = written.r[k].end;
+		}
+		if (!e && a < pre[i].end)
+			e = rl_add(&d->clean, a, pre[i].end);
+	}
+	proc_maps_free(pre, npre);
+	proc_maps_free(post, npost);
+	free(written.r);
+	if (!e)
+		t->dirty = d;
+	return e;
+}
+
+int dirty_freeze(struct dirty_state *ds, struct dump_task *tasks, size_t n)
+{
+	int e = 0;
+
+	for (size_t i = 0; i < n && !e; i++) {
+		struct dirty_task *d;
+
+		if (tasks[i].zombie || !(d = find(ds, &tasks[i])))
+			continue;
+		e = freeze_task(ds, d, &tasks[i]);
+	}
+	drop_tracking(ds);	/* exited or exec'd meanwhile, or after an error */
+	if (!e)
+		swap_pending_reset(ds->sw);	/* the final page maps say what stays */
+	return e;
+}
+
+int dirty_clean_page(struct dump_task *t, uint64_t vaddr, uint64_t *slot, uint64_t *sum)
+{
+	struct dirty_task *d = t->dirty;
+	size_t lo = 0, hi;
+	int e;
+
+	if (!d)
+		return 0;
+	hi = d->clean.n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (d->clean.r[mid].end <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == d->clean.n || d->clean.r[lo].start > vaddr || !tab_get(d, vaddr, slot, sum))
+		return 0;
+	if (*slot != LX_SLOT_ZERO) {
+		e = swap_keep_slot(t->sw, *slot);
+		if (e)
+			return e;
+	}
+	d->reused++;
+	return 1;
+}
+
+void dirty_end(struct dirty_state *ds, int ok, double freeze_ms)
+{
+	char rounds[256];
+	size_t len = 0;
+	uint64_t reused = 0, running = 0;
+
+	if (!ds)
+		return;
+	drop_tracking(ds);
+	for (int r = 0; r < ds->rounds && len < sizeof(rounds) - 24; r++) {
+		running += ds->round_pages[r];
+		len += (size_t)snprintf(rounds + len, sizeof(rounds) - len, "%s%lu", r ? " " : "",
+					(unsigned long)ds->round_pages[r]);
+	}
+	for (size_t i = 0; i < ds->n; i++)
+		reused += ds->t[i].reused;
+	if (ok)
+		info("pre-dump: %d rounds while running (%.0f ms) copied %lu pages (per round: %s),"
+		     " %lu written to the swapfile; at the freeze %lu pages were reused unchanged;"
+		     " frozen for %.1f ms", ds->rounds, ds->running_ms, (unsigned long)running,
+		     rounds, (unsigned long)ds->written_running, (unsigned long)reused, freeze_ms);
+	free_state(ds);
+}

@@ -1,0 +1,32 @@
+/* Dirty page tracking for pre-dumps (dirty.c): copy memory while the tree
+ * runs, then at the freeze copy only what was written since. */
+#ifndef CRYO_DIRTY_H
+#define CRYO_DIRTY_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct dump_task;
+struct swapfile;
+struct dirty_state;
+
+/* Arm write-protect tracking (userfaultfd WP_ASYNC + PAGEMAP_SCAN) in every
+ * process of the tree of root, copy their pages into sw while they run,
+ * then up to max_rounds - 1 more rounds of the pages written meanwhile
+ * (fewer once the delta stops shrinking). The tree keeps running,
+ * tracked. On failure nothing stays armed. */
+int dirty_predump(pid_t root, struct swapfile *sw, int max_rounds, struct dirty_state **ds);
+
+/* The tree is frozen: note for each task which pre-copied pages still hold
+ * what was copied (sets t->dirty), then drop all tracking. */
+int dirty_freeze(struct dirty_state *ds, struct dump_task *tasks, size_t n);
+
+/* mm.c, final copy: 1 if the page at vaddr is unchanged since it was copied
+ * into *slot (LX_SLOT_ZERO: a zero page) with *sum; the slot then joins the
+ * snapshot. 0: copy it. <0: error. */
+int dirty_clean_page(struct dump_task *t, uint64_t vaddr, uint64_t *slot, uint64_t *sum);
+
+/* Drop the tracking if still armed, report the numbers (ok), free. */
+void dirty_end(struct dirty_state *ds, int ok, double freeze_ms);
+
+#endif
