@@ -17,9 +17,8 @@
  * content dedup instead.
  *
  * A pre-copied page is reused at the freeze only when it is inside a range
- * that was registered by our uffd up to the freeze (checked by the uw flag
- * disappearing when our uffd is closed) and was not written since the scan
- * that protected it before its copy. Everything else is copied frozen as in
+ * that is still registered by our uffd at the freeze (freeze_task) and was
+ * not written since the scan that protected it before its copy. Everything else is copied frozen as in
  * a plain dump: the image always describes the frozen state. */
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -89,6 +88,8 @@ struct dirty_task {
 	/* pre-copied pages: open addressing on page number + 1 (0 = empty) */
 	uint64_t *key, *slot, *sum;
 	size_t cap, used;
+	struct ent { uint64_t vaddr, slot, sum; } *sorted;	/* the table, by address */
+	size_t nsorted, cursor;
 	struct rlist clean;		/* at the freeze: ours and not written */
 	uint64_t reused;
 };
@@ -219,6 +220,59 @@ static int tab_forget(struct dirty_task *d, uint64_t start, uint64_t end)
 				return e;
 		}
 	return 0;
+}
+
+static int cmp_ent(const void *a, const void *b)
+{
+	const struct ent *x = a, *y = b;
+
+	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+/* After the last round, while the tree still runs: the table in address
+ * order, for a sequential walk at the freeze */
+static int tab_sort(struct dirty_task *d)
+{
+	size_t n = 0;
+
+	free(d->sorted);
+	d->sorted = malloc((d->used ? d->used : 1) * sizeof(*d->sorted));
+	if (!d->sorted)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->cap; i++)
+		if (d->key[i] && d->slot[i] != SLOT_UNKNOWN)
+			d->sorted[n++] = (struct ent){ (d->key[i] - 1) * PAGE, d->slot[i], d->sum[i] };
+	qsort(d->sorted, n, sizeof(*d->sorted), cmp_ent);
+	d->nsorted = n;
+	d->cursor = 0;
+	return 0;
+}
+
+static const struct ent *sorted_get(struct dirty_task *d, uint64_t vaddr)
+{
+	size_t lo = d->cursor, hi = d->nsorted;
+
+	/* mm.c asks in ascending order: usually the next entry */
+	if (lo < hi && d->sorted[lo].vaddr == vaddr) {
+		d->cursor = lo + 1;
+		return &d->sorted[lo];
+	}
+	if (lo >= hi || d->sorted[lo].vaddr > vaddr)
+		lo = 0;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (d->sorted[mid].vaddr < vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < d->nsorted && d->sorted[lo].vaddr == vaddr) {
+		d->cursor = lo + 1;
+		return &d->sorted[lo];
+	}
+	d->cursor = lo;
+	return NULL;
 }
 
 /* ---- the kernel interfaces ---- */
@@ -621,6 +675,11 @@ static int one_round(struct dirty_state *ds, int first)
 		if (e)
 			return e;
 	}
+	/* the copies must be on disk before the commit: sync them now, while
+	 * the tree runs, not frozen; each round's sync is the size of its
+	 * delta, so the last one before the freeze is short */
+	if (fdatasync(swap_fd(ds->sw)))
+		return err_sys(-errno, "fdatasync of the swapfile");
 	return 0;
 }
 
@@ -644,6 +703,7 @@ static void free_state(struct dirty_state *ds)
 		free(ds->t[i].key);
 		free(ds->t[i].slot);
 		free(ds->t[i].sum);
+		free(ds->t[i].sorted);
 	}
 	free(ds->t);
 	free(ds->buf);
@@ -692,6 +752,8 @@ int dirty_predump(pid_t root, struct swapfile *sw, int max_rounds, struct dirty_
 		r = arm_task(ds, d, features);
 		if (r == -ENOMEM) {
 			e = r;
+		} else if (r == -ESRCH) {
+			err_clear();	/* a zombie, or gone: nothing to track */
 		} else if (r) {
 			/* not fatal: the freeze copies this process whole, or
 			 * refuses what it cannot dump */
@@ -717,6 +779,9 @@ int dirty_predump(pid_t root, struct swapfile *sw, int max_rounds, struct dirty_
 			break;
 		prev = cur;
 	}
+	for (size_t i = 0; i < ds->n && !e; i++)
+		if (ds->t[i].uffd >= 0)
+			e = tab_sort(&ds->t[i]);
 	ds->running_ms = now_ms() - t0;
 	if (e) {
 		free_state(ds);
@@ -740,64 +805,57 @@ static struct dirty_task *find(struct dirty_state *ds, const struct dump_task *t
 	return NULL;
 }
 
-static const struct proc_vma *vma_at(const struct proc_vma *v, size_t n, uint64_t a)
-{
-	for (size_t i = 0; i < n; i++)
-		if (v[i].start <= a && a < v[i].end)
-			return &v[i];
-	return NULL;
-}
-
+/* Which of our ranges are still ours and what was written in them since
+ * the last protection. Registering a range again with our uffd is a no-op
+ * where it is ours and fails (EBUSY) where another uffd holds a part, or
+ * (EINVAL) where a part is unmapped; CHECK_WPASYNC then refuses a part
+ * that is not write-protect tracked. Only what passes both is trusted.
+ * The uffd stays open until the tree runs again: unregistering 1 GiB
+ * costs tens of milliseconds. */
 static int freeze_task(struct dirty_state *ds, struct dirty_task *d, struct dump_task *t)
 {
-	struct proc_vma *pre = NULL, *post = NULL;
-	size_t npre = 0, npost = 0;
-	struct rlist written = { 0 };
-	int pm, e;
+	struct rlist written = { 0 }, ok = { 0 };
+	int pm = open_pagemap(d->pid), e = 0;
 
-	e = proc_maps(d->pid, &pre, &npre);
-	pm = e ? -1 : open_pagemap(d->pid);
-	if (!e && pm < 0)
-		e = pm;
-	/* written since the last protection, in every range still ours */
-	for (size_t i = 0; i < npre && !e; i++)
-		if (pre[i].vmflags & VMF_UFFD) {
-			e = scan(ds, pm, pre[i].start, pre[i].end, 0, PAGE_IS_WRITTEN, 0,
-				 PAGE_IS_WRITTEN, &written, NULL);
-			if (e)
-				e = err_sys(e, "pid %d: PAGEMAP_SCAN %#lx-%#lx", d->pid,
-					    (unsigned long)pre[i].start, (unsigned long)pre[i].end);
-		}
-	if (pm >= 0)
-		close(pm);
-	close(d->uffd);
-	d->uffd = -1;
-	if (!e)
-		e = proc_maps(d->pid, &post, &npost);
-	/* ours: registered before the close, not after */
-	for (size_t i = 0, w = 0; i < npre && !e; i++) {
-		const struct proc_vma *after;
+	if (pm < 0)
+		return pm;
+	for (size_t k = 0; k < d->regs.n && !e; k++) {
+		const struct range *r = &d->regs.r[k];
+		struct uffdio_register reg = {
+			.range = { .start = r->start, .len = r->end - r->start },
+			.mode = UFFDIO_REGISTER_MODE_WP,
+		};
+		size_t w0 = written.n;
 		uint64_t a;
 
-		if (!(pre[i].vmflags & VMF_UFFD))
+		if (ioctl(d->uffd, UFFDIO_REGISTER, &reg) < 0)
 			continue;
-		after = vma_at(post, npost, pre[i].start);
-		if (!after || (after->vmflags & VMF_UFFD))
+		e = scan(ds, pm, r->start, r->end, PM_SCAN_CHECK_WPASYNC, PAGE_IS_WRITTEN, 0,
+			 PAGE_IS_WRITTEN, &written, NULL);
+		if (e == -EPERM) {
+			written.n = w0;
+			e = 0;
 			continue;
-		a = pre[i].start;
-		while (w < written.n && written.r[w].end <= a)
-			w++;
-		for (size_t k = w; k < written.n && written.r[k].start < pre[i].end && !e; k++) {
-			e = rl_add(&d->clean, a, written.r[k].start > a ? written.r[k].start : a);
-			if (written.r[k].end > a)
-				a = written.r[k].end;
 		}
-		if (!e && a < pre[i].end)
-			e = rl_add(&d->clean, a, pre[i].end);
+		if (e) {
+			e = err_sys(e, "pid %d: PAGEMAP_SCAN %#lx-%#lx", d->pid,
+				    (unsigned long)r->start, (unsigned long)r->end);
+			break;
+		}
+		e = rl_add(&ok, r->start, r->end);
+		a = r->start;
+		for (size_t w = w0; w < written.n && !e; w++) {
+			e = rl_add(&d->clean, a, written.r[w].start > a ? written.r[w].start : a);
+			if (written.r[w].end > a)
+				a = written.r[w].end;
+		}
+		if (!e && a < r->end)
+			e = rl_add(&d->clean, a, r->end);
 	}
-	proc_maps_free(pre, npre);
-	proc_maps_free(post, npost);
+	close(pm);
 	free(written.r);
+	free(d->regs.r);
+	d->regs = ok;		/* what classify may accept as ours */
 	if (!e)
 		t->dirty = d;
 	return e;
@@ -814,15 +872,25 @@ int dirty_freeze(struct dirty_state *ds, struct dump_task *tasks, size_t n)
 			continue;
 		e = freeze_task(ds, d, &tasks[i]);
 	}
-	drop_tracking(ds);	/* exited or exec'd meanwhile, or after an error */
 	if (!e)
 		swap_pending_reset(ds->sw);	/* the final page maps say what stays */
 	return e;
 }
 
+int dirty_owns(const struct dump_task *t, uint64_t start, uint64_t end)
+{
+	const struct dirty_task *d = t->dirty;
+
+	for (size_t k = 0; d && k < d->regs.n; k++)
+		if (d->regs.r[k].start <= start && end <= d->regs.r[k].end)
+			return 1;
+	return 0;
+}
+
 int dirty_clean_page(struct dump_task *t, uint64_t vaddr, uint64_t *slot, uint64_t *sum)
 {
 	struct dirty_task *d = t->dirty;
+	const struct ent *en;
 	size_t lo = 0, hi;
 	int e;
 
@@ -837,8 +905,10 @@ int dirty_clean_page(struct dump_task *t, uint64_t vaddr, uint64_t *slot, uint64
 		else
 			hi = mid;
 	}
-	if (lo == d->clean.n || d->clean.r[lo].start > vaddr || !tab_get(d, vaddr, slot, sum))
+	if (lo == d->clean.n || d->clean.r[lo].start > vaddr || !(en = sorted_get(d, vaddr)))
 		return 0;
+	*slot = en->slot;
+	*sum = en->sum;
 	if (*slot != LX_SLOT_ZERO) {
 		e = swap_keep_slot(t->sw, *slot);
 		if (e)

@@ -18,8 +18,13 @@ struct dirty_state;
 int dirty_predump(pid_t root, struct swapfile *sw, int max_rounds, struct dirty_state **ds);
 
 /* The tree is frozen: note for each task which pre-copied pages still hold
- * what was copied (sets t->dirty), then drop all tracking. */
+ * what was copied (sets t->dirty). The tracking stays armed (dirty_end
+ * drops it once the tree runs again). */
 int dirty_freeze(struct dirty_state *ds, struct dump_task *tasks, size_t n);
+
+/* mm.c classify: the range is registered by cryo's own uffd (a pre-dump
+ * still armed while frozen), not by the task. */
+int dirty_owns(const struct dump_task *t, uint64_t start, uint64_t end);
 
 /* mm.c, final copy: 1 if the page at vaddr is unchanged since it was copied
  * into *slot (LX_SLOT_ZERO: a zero page) with *sum; the slot then joins the

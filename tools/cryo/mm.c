@@ -111,7 +111,7 @@ static int classify(struct dump_task *t, const struct proc_vma *v, struct lx_vma
 	}
 	if (v->vmflags & (VMF_IO | VMF_PF))
 		return refuse_vma(t, v, "device memory (VM_IO/VM_PFNMAP)");
-	if (v->vmflags & VMF_UFFD)
+	if ((v->vmflags & VMF_UFFD) && !dirty_owns(t, v->start, v->end))
 		return refuse_vma(t, v, "a range registered with userfaultfd");
 	if (v->vmflags & VMF_SS)
 		return refuse_vma(t, v, "a shadow stack");

@@ -834,8 +834,13 @@ static int cmp_u64(const void *a, const void *b)
 static int pending_runs(struct swapfile *sw, struct snap *sn)
 {
 	size_t nr = 0;
+	size_t unsorted = 0;
 
-	qsort(sw->pend_slots, sw->npend, sizeof(uint64_t), cmp_u64);
+	/* appends come in ascending order: sort only when needed */
+	for (size_t i = 1; i < sw->npend && !unsorted; i++)
+		unsorted = sw->pend_slots[i] < sw->pend_slots[i - 1];
+	if (unsorted)
+		qsort(sw->pend_slots, sw->npend, sizeof(uint64_t), cmp_u64);
 	sn->runs = malloc((sw->npend ? sw->npend : 1) * 16);
 	if (!sn->runs)
 		return -ENOMEM;
