@@ -887,14 +887,16 @@ int dirty_owns(const struct dump_task *t, uint64_t start, uint64_t end)
 	return 0;
 }
 
-int dirty_clean_page(struct dump_task *t, uint64_t vaddr, uint64_t *slot, uint64_t *sum)
+int64_t dirty_clean_run(struct dump_task *t, uint64_t vaddr, uint64_t max, uint64_t *slot,
+			uint64_t *sums)
 {
 	struct dirty_task *d = t->dirty;
 	const struct ent *en;
+	uint64_t k, end;
 	size_t lo = 0, hi;
 	int e;
 
-	if (!d)
+	if (!d || !max)
 		return 0;
 	hi = d->clean.n;
 	while (lo < hi) {
@@ -907,15 +909,28 @@ int dirty_clean_page(struct dump_task *t, uint64_t vaddr, uint64_t *slot, uint64
 	}
 	if (lo == d->clean.n || d->clean.r[lo].start > vaddr || !(en = sorted_get(d, vaddr)))
 		return 0;
+	end = d->clean.r[lo].end;
 	*slot = en->slot;
-	*sum = en->sum;
+	/* extend while the next page is clean too, in the next slot (or zero
+	 * after zero): one page run in the image */
+	for (k = 1; k < max && en + k < d->sorted + d->nsorted; k++) {
+		const struct ent *nx = en + k;
+
+		if (nx->vaddr != vaddr + k * PAGE || nx->vaddr >= end ||
+		    (en->slot == LX_SLOT_ZERO ? nx->slot != LX_SLOT_ZERO :
+						nx->slot != en->slot + k))
+			break;
+	}
 	if (*slot != LX_SLOT_ZERO) {
-		e = swap_keep_slot(t->sw, *slot);
+		for (uint64_t i = 0; i < k; i++)
+			sums[i] = en[i].sum;
+		e = swap_keep_slots(t->sw, *slot, k);
 		if (e)
 			return e;
 	}
-	d->reused++;
-	return 1;
+	d->cursor = (size_t)(en - d->sorted) + k;
+	d->reused += k;
+	return (int64_t)k;
 }
 
 void dirty_end(struct dirty_state *ds, int ok, double freeze_ms)

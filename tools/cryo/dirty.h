@@ -26,10 +26,12 @@ int dirty_freeze(struct dirty_state *ds, struct dump_task *tasks, size_t n);
  * still armed while frozen), not by the task. */
 int dirty_owns(const struct dump_task *t, uint64_t start, uint64_t end);
 
-/* mm.c, final copy: 1 if the page at vaddr is unchanged since it was copied
- * into *slot (LX_SLOT_ZERO: a zero page) with *sum; the slot then joins the
- * snapshot. 0: copy it. <0: error. */
-int dirty_clean_page(struct dump_task *t, uint64_t vaddr, uint64_t *slot, uint64_t *sum);
+/* mm.c, final copy: how many of the (up to max) pages from vaddr on are
+ * unchanged since they were copied into the slots from *slot on
+ * (LX_SLOT_ZERO: zero pages); sums[] gets their page sums and the slots
+ * join the snapshot. 0: copy the page at vaddr. <0: error. */
+int64_t dirty_clean_run(struct dump_task *t, uint64_t vaddr, uint64_t max, uint64_t *slot,
+			uint64_t *sums);
 
 /* Drop the tracking if still armed, report the numbers (ok), free. */
 void dirty_end(struct dirty_state *ds, int ok, double freeze_ms);

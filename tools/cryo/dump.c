@@ -530,8 +530,51 @@ static int check_shared_memory(const struct dump_tree *tr)
 	return 0;
 }
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Leave a task exactly as it was (or kill it) */
+static int release_task(struct dump_task *t, int kill_it)
+{
+	int e = 0, e2;
+
+	if (!t->seized)
+		return 0;
+	e2 = scratch_restore(t);
+	if (!e2)
+		e2 = inj_finish(&t->inj);
+	if (kill_it)
+		kill(t->pid, SIGKILL);
+	if (threads_unfreeze(t) && !kill_it)
+		e = -ESRCH;
+	if (pt_detach(t->pid) && !kill_it)
+		e = -ESRCH;
+	t->seized = 0;	/* released: a second call does nothing */
+	return e2 ? e2 : e;
+}
+
+/* children first, so a killed parent never sees a child change */
+static int release_tree(struct dump_tree *tr, int kill_it)
+{
+	int e = 0;
+
+	for (size_t i = tr->n; i-- > 0;) {
+		int r = release_task(&tr->t[i], kill_it);
+
+		if (r && !e)
+			e = r;
+	}
+	return e;
+}
+
+
 static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char *swap_path,
-		     struct swapfile *pre_sw)
+		     struct swapfile *pre_sw, double *released_at)
 {
 	struct img_writer *w = NULL;
 	struct swapfile *sw = NULL;
@@ -560,6 +603,14 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	}
 	if (!e)
 		e = check_shared_memory(tr);
+	/* Everything is read: a tree that keeps running may run on while the
+	 * pages and image reach the disk (a failure there still leaves it
+	 * unharmed, and no image). With --kill it must not run past the
+	 * dump: it dies after the commit. */
+	if (!e && !o->kill_after) {
+		e = release_tree(tr, 0);
+		*released_at = mono_ms();
+	}
 	if (!e)
 		e = swap_commit(sw);
 	if (!e) {
@@ -581,39 +632,12 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	return e;
 }
 
-/* Leave a task exactly as it was (or kill it) */
-static int release_task(struct dump_task *t, int kill_it)
-{
-	int e = 0, e2;
-
-	if (!t->seized)
-		return 0;
-	e2 = scratch_restore(t);
-	if (!e2)
-		e2 = inj_finish(&t->inj);
-	if (kill_it)
-		kill(t->pid, SIGKILL);
-	if (threads_unfreeze(t) && !kill_it)
-		e = -ESRCH;
-	if (pt_detach(t->pid) && !kill_it)
-		e = -ESRCH;
-	return e2 ? e2 : e;
-}
-
-static double mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 int cryo_dump(pid_t pid, const struct dump_opts *o)
 {
 	struct dump_tree tr = { 0 };
 	struct dirty_state *ds = NULL;
 	struct swapfile *pre_sw = NULL;
-	double frozen_at;
+	double frozen_at, released_at = 0;
 	char *swap_path = o->swapfile ? strdup(o->swapfile) : default_swapfile(o->image, pid);
 	uint64_t scanned = 0, written = 0, zero = 0;
 	sigset_t held, old_mask;
@@ -655,15 +679,12 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 	if (!e && ds)
 		e = dirty_freeze(ds, tr.t, tr.n);
 	if (!e)
-		e = dump_tree(&tr, o, swap_path, pre_sw);
-
-	/* children first, so a killed parent never sees a child change */
+		e = dump_tree(&tr, o, swap_path, pre_sw, &released_at);
+	e2 = release_tree(&tr, !e && o->kill_after);
+	frozen_at = (released_at ? released_at : mono_ms()) - frozen_at;
 	for (size_t i = tr.n; i-- > 0;) {
 		struct dump_task *t = &tr.t[i];
-		int r = release_task(t, !e && o->kill_after);
 
-		if (r && !e2)
-			e2 = r;
 		scanned += t->pages_scanned;
 		written += t->pages_written;
 		zero += t->pages_zero;
@@ -671,7 +692,6 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 		free(t->tids);
 		free(t->shares);
 	}
-	frozen_at = mono_ms() - frozen_at;
 	/* after the release: closing the uffds never runs into a stopped task */
 	dirty_end(ds, !e, frozen_at);
 	if (pre_sw)

@@ -288,6 +288,14 @@ static int copy_pages(struct dump_task *t, struct page_out *o, uint64_t vaddr,
 	return 0;
 }
 
+static int want_entry(const struct lx_vma *r, uint64_t ent)
+{
+	if (!(ent & (PM_PRESENT | PM_SWAP)))
+		return 0;
+	/* a private file mapping's page that is still the file's */
+	return r->kind == LX_VMA_ANON || r->kind == LX_VMA_SHARED_ANON || !(ent & PM_FILE);
+}
+
 /* Which pages of the VMA hold data of their own: present or swapped
  * anonymous pages (for private file mappings: the COW'd ones). */
 static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r,
@@ -295,16 +303,20 @@ static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r
 {
 	uint64_t total = (r->end - r->start) / PAGE;
 	uint64_t *pm = malloc(COPY_CHUNK_PAGES * sizeof(*pm));
+	uint64_t *sums = t->dirty ? malloc(COPY_CHUNK_PAGES * sizeof(*sums)) : NULL;
 	int e = 0;
 
-	if (!pm)
+	if (!pm || (t->dirty && !sums)) {
+		free(pm);
+		free(sums);
 		return -ENOMEM;
+	}
 	o->barrier = 1;
 	for (uint64_t base = 0; base < total && !e; base += COPY_CHUNK_PAGES) {
 		uint64_t n = total - base < COPY_CHUNK_PAGES ? total - base : COPY_CHUNK_PAGES;
 		off_t off = (off_t)((r->start / PAGE + base) * 8);
 		ssize_t got = pread(pm_fd, pm, n * 8, off);
-		uint64_t run_start = 0, run_len = 0;
+		uint64_t run_start = 0, run_len = 0, want_end = 0;
 
 		if (got != (ssize_t)(n * 8)) {
 			e = err_sys(got < 0 ? -errno : -EIO, "pid %d: read pagemap at %#lx",
@@ -319,32 +331,32 @@ static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r
 		for (uint64_t i = 0; i <= n && !e; i++) {
 			int want = 0;
 
-			if (i < n) {
-				uint64_t ent = pm[i];
-
-				want = (ent & (PM_PRESENT | PM_SWAP)) != 0;
-				if (r->kind != LX_VMA_ANON && r->kind != LX_VMA_SHARED_ANON &&
-				    (ent & PM_FILE))
-					want = 0;	/* still the file's page */
-			}
+			if (i < n)
+				want = want_entry(r, pm[i]);
 			if (want && t->dirty) {
 				/* --pre-dump: unchanged since its copy (dirty.c) */
-				uint64_t va = r->start + (base + i) * PAGE, slot, sum;
-				int c = dirty_clean_page(t, va, &slot, &sum);
+				uint64_t va = r->start + (base + i) * PAGE, slot;
+				int64_t c;
 
+				if (want_end <= i)	/* the wanted pages from i on */
+					for (want_end = i + 1; want_end < n &&
+					     want_entry(r, pm[want_end]); want_end++)
+						;
+				c = dirty_clean_run(t, va, want_end - i, &slot, sums);
 				if (c && run_len) {
 					e = copy_pages(t, o, run_start, run_len, buf, out);
 					run_len = 0;
 				}
 				if (c > 0 && !e) {
-					e = add_run(o, va, slot, 1);
-					if (!e && slot != LX_SLOT_ZERO)
-						e = add_sum(o, sum);
-					t->pages_zero += slot == LX_SLOT_ZERO;
+					e = add_run(o, va, slot, (uint32_t)c);
+					for (int64_t j = 0; j < c && !e && slot != LX_SLOT_ZERO; j++)
+						e = add_sum(o, sums[j]);
+					t->pages_zero += slot == LX_SLOT_ZERO ? (uint64_t)c : 0;
+					i += (uint64_t)c - 1;
 					continue;
 				}
 				if (c < 0 && !e)
-					e = c;
+					e = (int)c;
 				if (e)
 					break;
 			}
@@ -359,6 +371,7 @@ static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r
 		}
 	}
 	free(pm);
+	free(sums);
 	return e;
 }
 

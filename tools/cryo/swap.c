@@ -1174,20 +1174,25 @@ void swap_pending_reset(struct swapfile *sw)
 	sw->gc_pending = 1;
 }
 
-int swap_keep_slot(struct swapfile *sw, uint64_t slot)
+int swap_keep_slots(struct swapfile *sw, uint64_t slot, uint64_t n)
 {
 	int ret = begin(sw);
 
 	if (ret)
 		return ret;
-	if (slot >= sw->pending_end)
-		return err_set(-EINVAL, "swapfile %s: slot %llu was never written", sw->path,
-			       (unsigned long long)slot);
+	if (slot >= sw->pending_end || n > sw->pending_end - slot)
+		return err_set(-EINVAL, "swapfile %s: slots %llu+%llu were never written", sw->path,
+			       (unsigned long long)slot, (unsigned long long)n);
 	if (!sw->pend_id)
 		sw->pend_id = sw->next_snapshot++;
-	sw->pend_pages++;
-	sw->pend_reused++;
-	return pend_add(sw, slot);
+	for (uint64_t i = 0; i < n; i++) {
+		ret = pend_add(sw, slot + i);
+		if (ret)
+			return ret;
+	}
+	sw->pend_pages += n;
+	sw->pend_reused += n;
+	return 0;
 }
 
 void swap_counters(const struct swapfile *sw, uint64_t *written, uint64_t *reused)
