@@ -160,3 +160,24 @@ need_tracking() {
 	check_pass "$pid" "$LOG"
 	stop_restored "$pid"
 }
+
+@test "SIGKILL or SIGTERM of cryo during the pre-dump rounds leaves the process unharmed and untracked" {
+	local pid cpid sig
+	need_tracking
+	READY_TIMEOUT=30 start_prog "$LOG" seqwriter 256
+	pid=$PROG_PID
+	proc_snapshot "$pid" "$T/before"
+	for sig in KILL TERM; do
+		"$CRYO" -p "$pid" -f "$T/img-$sig" --pre-dump=20 -v 2>"$T/cryo-$sig.log" &
+		cpid=$!
+		sleep 0.15
+		kill -"$sig" "$cpid" 2>/dev/null || true
+		wait "$cpid" 2>/dev/null || true
+		echo "SIG$sig: $(cat "$T/cryo-$sig.log")"
+		sleep 0.1
+		[ -z "$(uffd_vmas "$pid")" ] || fail "SIG$sig: still registered: $(uffd_vmas "$pid")"
+		assert_running_not_stopped "$pid"
+		assert_snapshot_unchanged "$pid" "$T/before"
+		check_pass "$pid" "$LOG"
+	done
+}
