@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -141,6 +142,10 @@ struct swapfile {
 	size_t npend, pend_cap;
 	uint64_t pend_pages, pend_written, pend_reused;
 	int gc_pending;		/* swap_pending_reset dropped slots: punch them at commit */
+	/* dedup compares against a read-only map of the slots committed when
+	 * it was made: no syscall per candidate page */
+	const uint8_t *cmp_map;
+	uint64_t cmp_slots;
 	uint64_t last_snap;	/* committed here, returned by swap_next_snapshot */
 };
 
@@ -450,6 +455,8 @@ void swap_close(struct swapfile *sw)
 {
 	if (!sw)
 		return;
+	if (sw->cmp_map)
+		munmap((void *)sw->cmp_map, SWAP_DATA_OFFSET + sw->cmp_slots * SWAP_PAGE);
 	if (sw->fd >= 0)
 		close(sw->fd);	/* drops the lock and any uncommitted appends */
 	meta_free(sw);
@@ -1110,6 +1117,29 @@ static int flush_new(struct swapfile *sw, struct iovec *iov, size_t *niov)
 	return 0;
 }
 
+/* Map the committed slots (once per transaction that needs slot c):
+ * committed slots never change or shrink while we hold the writer lock,
+ * punched ones read as zeros (no match). 0 if c is not committed. */
+static int cmp_map(struct swapfile *sw, uint64_t c)
+{
+	void *m;
+
+	if (c >= sw->slots_end || sw->slots_end > (SIZE_MAX - SWAP_DATA_OFFSET) / SWAP_PAGE)
+		return 0;
+	if (sw->cmp_map)
+		munmap((void *)sw->cmp_map, SWAP_DATA_OFFSET + sw->cmp_slots * SWAP_PAGE);
+	sw->cmp_map = NULL;
+	sw->cmp_slots = 0;
+	m = mmap(NULL, SWAP_DATA_OFFSET + sw->slots_end * SWAP_PAGE, PROT_READ, MAP_SHARED,
+		 sw->fd, 0);
+	if (m == MAP_FAILED)
+		return 0;	/* pread then */
+	madvise(m, SWAP_DATA_OFFSET + sw->slots_end * SWAP_PAGE, MADV_SEQUENTIAL);
+	sw->cmp_map = m;
+	sw->cmp_slots = sw->slots_end;
+	return 1;
+}
+
 int swap_store_pages(struct swapfile *sw, const uint8_t *const *pages, const uint64_t *sums,
 		     size_t n, uint64_t *slots)
 {
@@ -1132,6 +1162,9 @@ int swap_store_pages(struct swapfile *sw, const uint8_t *const *pages, const uin
 		if (c != UINT64_MAX) {
 			if (c >= sw->pending_end) {	/* queued in iov, not written yet */
 				same = !memcmp(iov[c - sw->pending_end].iov_base, pages[i], SWAP_PAGE);
+			} else if (c < sw->cmp_slots || cmp_map(sw, c)) {
+				same = !memcmp(sw->cmp_map + SWAP_DATA_OFFSET + c * SWAP_PAGE, pages[i],
+					       SWAP_PAGE);
 			} else {
 				int64_t got = pread_all(sw->fd, cmp, SWAP_PAGE,
 							SWAP_DATA_OFFSET + c * SWAP_PAGE);
