@@ -27,10 +27,13 @@ uffd_vmas() {
 	grep -E '^VmFlags:.* (uw|um|ui)( |$)' "/proc/$1/smaps" || true
 }
 
-# needs userfaultfd WP_ASYNC and PAGEMAP_SCAN (Linux 6.7+)
+# --pre-dump needs userfaultfd WP_ASYNC and PAGEMAP_SCAN (Linux 6.7+)
 need_tracking() {
-	if [ "$(uname -r | awk -F. '{ print ($1 > 6 || ($1 == 6 && $2 >= 7)) }')" != 1 ]; then
-		skip "kernel $(uname -r) has no userfaultfd WP_ASYNC / PAGEMAP_SCAN (6.7+)"
+	local c
+	c=$("$CRYO" check 2>&1) || true
+	if ! grep -qE 'userfaultfd async write-protect +yes' <<<"$c" ||
+		! grep -qE 'PAGEMAP_SCAN ioctl +yes' <<<"$c"; then
+		skip "no userfaultfd WP_ASYNC or PAGEMAP_SCAN on $(uname -r) (cryo check)"
 	fi
 }
 
