@@ -81,7 +81,7 @@ need_tracking() {
 	# (a burst of the writer is 16 pages; a few others change anyway)
 	# (on a loaded machine the writer may not have run in that window)
 	for i in 1 2 3 4 5; do
-		cryo_dump "$pid" "$T/img" --pre-dump=6 -v
+		cryo_dump "$pid" "$T/img" --pre-dump=2 -v
 		echo "$output"
 		[[ $output =~ pages\ scanned,\ ([0-9]+)\ written ]] || fail "no page counts: $output"
 		written=${BASH_REMATCH[1]}
@@ -98,6 +98,33 @@ need_tracking() {
 	restore_bg "$T/img" "$LOG" "$pid"
 	# each rewrite checks the page held its previous step, so let the
 	# writer pass over every page once before the full check
+	kill -USR2 "$pid"
+	sleep 1
+	kill -USR2 "$pid"
+	sleep 0.2
+	grep STEP "$LOG" | tail -2
+	check_pass "$pid" "$LOG"
+	stop_restored "$pid"
+}
+
+@test "a pre-dump of 4 threads writing all the time restores every thread's memory as at the freeze" {
+	local pid written=0 i
+	need_tracking
+	start_prog "$LOG" seqwriter 64 4
+	pid=$PROG_PID
+	sleep 0.3
+	for i in 1 2 3 4 5; do
+		cryo_dump "$pid" "$T/img" --pre-dump=6 -v
+		echo "$output"
+		[[ $output =~ pages\ scanned,\ ([0-9]+)\ written ]] || fail "no page counts: $output"
+		written=${BASH_REMATCH[1]}
+		((written >= 64)) && break
+	done
+	((written >= 64)) || fail "the writers wrote (almost) nothing between the last round and the freeze in 5 tries"
+	kill -KILL "$pid"
+	wait_gone "$pid" 5
+	restore_bg "$T/img" "$LOG" "$pid"
+	[ "$(proc_status_field "$pid" Threads)" = 5 ] || fail "$(proc_status_field "$pid" Threads) threads after restore, want 5"
 	kill -USR2 "$pid"
 	sleep 1
 	kill -USR2 "$pid"
