@@ -211,3 +211,23 @@ need_tracking() {
 		check_pass "$pid" "$LOG"
 	done
 }
+
+@test "a nanosleep that arming interrupted is re-run after the restore, not failed with EINTR" {
+	local pid got
+	need_tracking
+	start_prog "$LOG" sleeper
+	pid=$PROG_PID
+	wait_syscall "$pid" '35|230'	# nanosleep or clock_nanosleep
+	sleep 0.5
+	cryo_dump "$pid" "$T/img" --pre-dump --kill
+	wait_gone "$pid" 5
+	! grep -q '^SLEPT' "$LOG" || fail "SLEPT printed before the dump (dump was too late)"
+	restore_bg "$T/img" "$LOG" "$pid"
+	wait_log "$LOG" '^SLEPT 2$' 6
+	if grep '^FAIL' "$LOG"; then
+		fail "sleeper reported a failure"
+	fi
+	got=$(grep '^SLEPT' "$LOG" | head -n 2 | tr '\n' ' ')
+	[ "$got" = "SLEPT 1 SLEPT 2 " ] || fail "SLEPT lines: '$got'"
+	stop_restored "$pid"
+}

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/user.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,6 +93,11 @@ struct dirty_task {
 	size_t nsorted, cursor;
 	struct rlist clean;		/* at the freeze: ours and not written */
 	uint64_t reused;
+	struct sleeper {		/* threads arming interrupted in a restart-block call */
+		pid_t tid;
+		struct user_regs_struct r;
+	} *sleepers;
+	size_t nsleepers;
 };
 
 struct dirty_state {
@@ -456,6 +462,27 @@ static int take_uffd(struct dirty_task *d, struct proc_vma **vmas, size_t *nvmas
 		e = threads_freeze(&t);
 	if (!e)
 		e = proc_maps(d->pid, vmas, nvmas);
+	for (size_t i = 0; !e && i < t.ntids; i++) {
+		struct user_regs_struct r;
+
+		if (pt_get_regs(t.tids[i], &r)) {
+			err_clear();
+			continue;
+		}
+		if ((long)r.orig_rax < 0 || (long)r.orig_rax == SYS_restart_syscall ||
+		    (long)r.rax != -ERESTART_RESTARTBLOCK)
+			continue;
+		{
+			struct sleeper *ns = realloc(d->sleepers, (d->nsleepers + 1) * sizeof(*ns));
+
+			if (!ns) {
+				e = -ENOMEM;
+				break;
+			}
+			d->sleepers = ns;
+			d->sleepers[d->nsleepers++] = (struct sleeper){ t.tids[i], r };
+		}
+	}
 	for (size_t i = 0; !e && i < *nvmas; i++)
 		if ((*vmas)[i].vmflags & VMF_UFFD)
 			e = err_set(-EBUSY, "pid %d uses userfaultfd itself (mapping %#lx)",
@@ -704,6 +731,7 @@ static void free_state(struct dirty_state *ds)
 		free(ds->t[i].slot);
 		free(ds->t[i].sum);
 		free(ds->t[i].sorted);
+		free(ds->t[i].sleepers);
 	}
 	free(ds->t);
 	free(ds->buf);
@@ -875,6 +903,25 @@ int dirty_freeze(struct dirty_state *ds, struct dump_task *tasks, size_t n)
 	if (!e)
 		swap_pending_reset(ds->sw);	/* the final page maps say what stays */
 	return e;
+}
+
+void dirty_fix_regs(const struct dump_task *t, pid_t tid, struct user_regs_struct *r)
+{
+	const struct dirty_task *d = t->dirty;
+
+	if (!d || (long)r->orig_rax != SYS_restart_syscall ||
+	    (long)r->rax != -ERESTART_RESTARTBLOCK)
+		return;
+	for (size_t i = 0; i < d->nsleepers; i++) {
+		const struct user_regs_struct *a = &d->sleepers[i].r;
+
+		if (d->sleepers[i].tid == tid && a->rip == r->rip && a->rdi == r->rdi &&
+		    a->rsi == r->rsi && a->rdx == r->rdx && a->r10 == r->r10 &&
+		    a->r8 == r->r8 && a->r9 == r->r9) {
+			r->orig_rax = a->orig_rax;
+			return;
+		}
+	}
 }
 
 int dirty_owns(const struct dump_task *t, uint64_t start, uint64_t end)

@@ -33,6 +33,15 @@ int dirty_owns(const struct dump_task *t, uint64_t start, uint64_t end);
 int64_t dirty_clean_run(struct dump_task *t, uint64_t vaddr, uint64_t max, uint64_t *slot,
 			uint64_t *sums);
 
+/* threads.c: a thread that arming interrupted in a sleep with a kernel
+ * restart block (nanosleep, poll, futex with a timeout...) resumed it via
+ * restart_syscall, which a restore cannot re-create (it would see EINTR):
+ * if it is still in that restart with the same registers, record the
+ * original call instead, re-run from its start by the restore as for any
+ * dump. */
+struct user_regs_struct;
+void dirty_fix_regs(const struct dump_task *t, pid_t tid, struct user_regs_struct *r);
+
 /* Drop the tracking if still armed, report the numbers (ok), free. */
 void dirty_end(struct dirty_state *ds, int ok, double freeze_ms);
 
