@@ -924,6 +924,70 @@ void dirty_fix_regs(const struct dump_task *t, pid_t tid, struct user_regs_struc
 	}
 }
 
+int dirty_data_ranges(struct dump_task *t, int pm_fd, uint64_t start, uint64_t end,
+		      int file_backed, uint64_t **out, size_t *nout)
+{
+	static struct page_region vec[4096];
+	struct dirty_state ds = { .vec = vec, .vec_len = sizeof(vec) / sizeof(vec[0]) };
+	struct rlist data = { 0 }, file = { 0 };
+	int e;
+
+	/* PAGE_IS_FILE costs a page lookup per entry: only where it matters */
+	e = scan(&ds, pm_fd, start, end, 0, 0, PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		 PAGE_IS_PRESENT | PAGE_IS_SWAPPED | (file_backed ? PAGE_IS_FILE : 0), &data,
+		 &file);
+	free(file.r);
+	if (e) {
+		free(data.r);
+		return err_sys(e, "pid %d: PAGEMAP_SCAN %#lx-%#lx", t->pid, (unsigned long)start,
+			       (unsigned long)end);
+	}
+	*out = (uint64_t *)data.r;
+	*nout = data.n;
+	return 0;
+}
+
+static const struct ent *sorted_find(const struct dirty_task *d, uint64_t vaddr)
+{
+	size_t lo = 0, hi = d->nsorted;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (d->sorted[mid].vaddr < vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < d->nsorted && d->sorted[lo].vaddr == vaddr ? &d->sorted[lo] : NULL;
+}
+
+static int in_clean(const struct dirty_task *d, uint64_t vaddr, uint64_t *end)
+{
+	size_t lo = 0, hi = d->clean.n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (d->clean.r[mid].end <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == d->clean.n || d->clean.r[lo].start > vaddr)
+		return 0;
+	if (end)
+		*end = d->clean.r[lo].end;
+	return 1;
+}
+
+int dirty_is_clean(const struct dump_task *t, uint64_t vaddr)
+{
+	const struct dirty_task *d = t->dirty;
+
+	return d && in_clean(d, vaddr, NULL) && sorted_find(d, vaddr);
+}
+
 int dirty_owns(const struct dump_task *t, uint64_t start, uint64_t end)
 {
 	const struct dirty_task *d = t->dirty;
@@ -940,23 +1004,10 @@ int64_t dirty_clean_run(struct dump_task *t, uint64_t vaddr, uint64_t max, uint6
 	struct dirty_task *d = t->dirty;
 	const struct ent *en;
 	uint64_t k, end;
-	size_t lo = 0, hi;
 	int e;
 
-	if (!d || !max)
+	if (!d || !max || !in_clean(d, vaddr, &end) || !(en = sorted_get(d, vaddr)))
 		return 0;
-	hi = d->clean.n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (d->clean.r[mid].end <= vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == d->clean.n || d->clean.r[lo].start > vaddr || !(en = sorted_get(d, vaddr)))
-		return 0;
-	end = d->clean.r[lo].end;
 	*slot = en->slot;
 	/* extend while the next page is clean too, in the next slot (or zero
 	 * after zero): one page run in the image */

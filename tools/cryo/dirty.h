@@ -42,6 +42,16 @@ int64_t dirty_clean_run(struct dump_task *t, uint64_t vaddr, uint64_t max, uint6
 struct user_regs_struct;
 void dirty_fix_regs(const struct dump_task *t, pid_t tid, struct user_regs_struct *r);
 
+/* mm.c: dirty_clean_run would reuse the page at vaddr */
+int dirty_is_clean(const struct dump_task *t, uint64_t vaddr);
+
+/* mm.c, final copy: the [start, end) pairs of the pages of [start, end)
+ * holding data of their own (present or swapped; with file_backed, not a
+ * page still the file's), as /proc/PID/pagemap tells page by page but in
+ * one PAGEMAP_SCAN; *out is malloc'ed. */
+int dirty_data_ranges(struct dump_task *t, int pm_fd, uint64_t start, uint64_t end,
+		      int file_backed, uint64_t **out, size_t *nout);
+
 /* Drop the tracking if still armed, report the numbers (ok), free. */
 void dirty_end(struct dirty_state *ds, int ok, double freeze_ms);
 

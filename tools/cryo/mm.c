@@ -288,12 +288,58 @@ static int copy_pages(struct dump_task *t, struct page_out *o, uint64_t vaddr,
 	return 0;
 }
 
-static int want_entry(const struct lx_vma *r, uint64_t ent)
+/* --pre-dump: the pages with data in ranges from one PAGEMAP_SCAN, and of
+ * those, runs unchanged since their copy while the tree ran reused whole
+ * (dirty.c); the rest copied as usual. */
+static int dump_vma_pages_scan(struct dump_task *t, int pm_fd, const struct lx_vma *r,
+			       struct page_out *o, uint8_t *buf, uint8_t *out)
 {
-	if (!(ent & (PM_PRESENT | PM_SWAP)))
-		return 0;
-	/* a private file mapping's page that is still the file's */
-	return r->kind == LX_VMA_ANON || r->kind == LX_VMA_SHARED_ANON || !(ent & PM_FILE);
+	uint64_t *rg = NULL, *sums = malloc(COPY_CHUNK_PAGES * sizeof(*sums));
+	size_t nrg = 0;
+	int e = sums ? 0 : -ENOMEM;
+
+	o->barrier = 1;
+	if (!e)
+		e = dirty_data_ranges(t, pm_fd, r->start, r->end,
+				      r->kind != LX_VMA_ANON && r->kind != LX_VMA_SHARED_ANON,
+				      &rg, &nrg);
+	t->pages_scanned += (r->end - r->start) / PAGE;
+	progress_add(r->end - r->start);
+	for (size_t k = 0; k < nrg && !e; k++) {
+		uint64_t va = rg[2 * k], end = rg[2 * k + 1];
+
+		while (va < end && !e) {
+			uint64_t n = (end - va) / PAGE, slot;
+			int64_t c;
+
+			if (n > COPY_CHUNK_PAGES)
+				n = COPY_CHUNK_PAGES;
+			e = dump_interrupted();
+			if (e)
+				break;
+			c = dirty_clean_run(t, va, n, &slot, sums);
+			if (c < 0) {
+				e = (int)c;
+			} else if (c > 0) {
+				e = add_run(o, va, slot, (uint32_t)c);
+				for (int64_t j = 0; j < c && !e && slot != LX_SLOT_ZERO; j++)
+					e = add_sum(o, sums[j]);
+				t->pages_zero += slot == LX_SLOT_ZERO ? (uint64_t)c : 0;
+				va += (uint64_t)c * PAGE;
+			} else {
+				/* copy up to the next page that is still clean */
+				uint64_t m = 1;
+
+				while (m < n && !dirty_is_clean(t, va + m * PAGE))
+					m++;
+				e = copy_pages(t, o, va, m, buf, out);
+				va += m * PAGE;
+			}
+		}
+	}
+	free(rg);
+	free(sums);
+	return e;
 }
 
 /* Which pages of the VMA hold data of their own: present or swapped
@@ -303,20 +349,16 @@ static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r
 {
 	uint64_t total = (r->end - r->start) / PAGE;
 	uint64_t *pm = malloc(COPY_CHUNK_PAGES * sizeof(*pm));
-	uint64_t *sums = t->dirty ? malloc(COPY_CHUNK_PAGES * sizeof(*sums)) : NULL;
 	int e = 0;
 
-	if (!pm || (t->dirty && !sums)) {
-		free(pm);
-		free(sums);
+	if (!pm)
 		return -ENOMEM;
-	}
 	o->barrier = 1;
 	for (uint64_t base = 0; base < total && !e; base += COPY_CHUNK_PAGES) {
 		uint64_t n = total - base < COPY_CHUNK_PAGES ? total - base : COPY_CHUNK_PAGES;
 		off_t off = (off_t)((r->start / PAGE + base) * 8);
 		ssize_t got = pread(pm_fd, pm, n * 8, off);
-		uint64_t run_start = 0, run_len = 0, want_end = 0;
+		uint64_t run_start = 0, run_len = 0;
 
 		if (got != (ssize_t)(n * 8)) {
 			e = err_sys(got < 0 ? -errno : -EIO, "pid %d: read pagemap at %#lx",
@@ -331,34 +373,13 @@ static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r
 		for (uint64_t i = 0; i <= n && !e; i++) {
 			int want = 0;
 
-			if (i < n)
-				want = want_entry(r, pm[i]);
-			if (want && t->dirty) {
-				/* --pre-dump: unchanged since its copy (dirty.c) */
-				uint64_t va = r->start + (base + i) * PAGE, slot;
-				int64_t c;
+			if (i < n) {
+				uint64_t ent = pm[i];
 
-				if (want_end <= i)	/* the wanted pages from i on */
-					for (want_end = i + 1; want_end < n &&
-					     want_entry(r, pm[want_end]); want_end++)
-						;
-				c = dirty_clean_run(t, va, want_end - i, &slot, sums);
-				if (c && run_len) {
-					e = copy_pages(t, o, run_start, run_len, buf, out);
-					run_len = 0;
-				}
-				if (c > 0 && !e) {
-					e = add_run(o, va, slot, (uint32_t)c);
-					for (int64_t j = 0; j < c && !e && slot != LX_SLOT_ZERO; j++)
-						e = add_sum(o, sums[j]);
-					t->pages_zero += slot == LX_SLOT_ZERO ? (uint64_t)c : 0;
-					i += (uint64_t)c - 1;
-					continue;
-				}
-				if (c < 0 && !e)
-					e = (int)c;
-				if (e)
-					break;
+				want = (ent & (PM_PRESENT | PM_SWAP)) != 0;
+				if (r->kind != LX_VMA_ANON && r->kind != LX_VMA_SHARED_ANON &&
+				    (ent & PM_FILE))
+					want = 0;	/* still the file's page */
 			}
 			if (want) {
 				if (!run_len)
@@ -371,7 +392,6 @@ static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r
 		}
 	}
 	free(pm);
-	free(sums);
 	return e;
 }
 
@@ -470,7 +490,8 @@ int mm_dump(struct dump_task *t)
 	for (size_t i = 0; i < nrec && !e; i++) {
 		if (is_special(recs[i].kind))
 			continue;
-		e = dump_vma_pages(t, pm_fd, &recs[i], &o, buf, out);
+		e = t->dirty ? dump_vma_pages_scan(t, pm_fd, &recs[i], &o, buf, out) :
+			       dump_vma_pages(t, pm_fd, &recs[i], &o, buf, out);
 		if (e)
 			e = err_ctx(e, "pid %d: pages of %s mapping %#lx-%#lx", t->pid,
 				    vma_kind_name(recs[i].kind), (unsigned long)recs[i].start,
