@@ -18,8 +18,11 @@
  *
  * A pre-copied page is reused at the freeze only when it is inside a range
  * that is still registered by our uffd at the freeze (freeze_task) and was
- * not written since the scan that protected it before its copy. Everything else is copied frozen as in
- * a plain dump: the image always describes the frozen state. */
+ * not written since the scan that protected it before its copy. Everything
+ * else is copied frozen as in a plain dump: the image always describes the
+ * frozen state. Soft-dirty bits (clear_refs) are not used: absent on the
+ * kernels this was built on, and clearing them races with writes unless
+ * the tree is stopped for every round. */
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <stdio.h>
