@@ -13,7 +13,9 @@
  *                     more warm-up run comes first and is not counted
  *   BENCH_SIZES=a,b   MiB sizes of the memory workloads (default 1,64,512,1024;
  *                     quick 1,64,512)
- *   BENCH_ONLY=a,b    only these workloads (idle, mem-64M, threads-50, tree-20...)
+ *   BENCH_ONLY=a,b    only these workloads (idle, mem-64M, threads-50, tree-20,
+ *                     incr...)
+ *   BENCH_INCR_MIB=N  size of the incremental / pre-dump workload (default 1024)
  *   BENCH_DIR=dir     where images and copies are written (default
  *                     /var/tmp: the root filesystem, like the floors)
  *   BENCH_DUMP_PREFIX, BENCH_RESTORE_PREFIX="perf stat -o F --"
@@ -1096,6 +1098,160 @@ static void write_outputs(const char *meta_json)
 
 /* ---------------------------------------------------------------- */
 
+/* ---------------------------------------------------------------- */
+/* incremental dumps and pre-dumps                                    */
+
+/* One workload of incr_mib MiB per run: a full dump into a fresh swapfile,
+ * 1% of the pages dirtied, a second dump into the same swapfile (content
+ * dedup: only the changed pages are written), 1% dirtied again, then
+ * `cryo --pre-dump` into another fresh swapfile (memory copied while it
+ * runs, the freeze copies only what was written since). */
+enum incr_metric { I_FULL, I_FULL_FREEZE, I_INCR, I_PRE, I_PRE_FREEZE, I_PRE_FROZEN, NI };
+static const char *const incr_name[NI] = {
+	"full_dump_s", "full_freeze_s", "incr_dump_s", "predump_s", "predump_freeze_s",
+	"predump_frozen_reported_s"
+};
+static struct series incr_s[NI];
+static int incr_mib = 1024, incr_enabled = 1;
+static char *incr_status;
+
+/* "frozen for X ms" as cryo -v reports it (the last one in the log) */
+static double reported_frozen(const char *log)
+{
+	FILE *f = fopen(log, "r");
+	char line[1024];
+	double v = NAN;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, "frozen for ");
+
+		if (p)
+			v = atof(p + 11) / 1e3;
+	}
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static int incr_dump(struct live *l, const char *dir, const char *name, const char *swap,
+		     int pre, double *secs, double *freeze, double *frozen)
+{
+	char pidbuf[16], line[64];
+	char *img = xasprintf("%s/%s.img", dir, name), *log = xasprintf("%s/%s.log", dir, name);
+	char *argv[] = { (char *)cryo, "-p", pidbuf, "-f", img, "-s", (char *)swap, "-v",
+			 pre ? "--pre-dump" : NULL, NULL };
+	int st, ok;
+
+	snprintf(pidbuf, sizeof(pidbuf), "%d", l->pid);
+	settle(dir);
+	freeze_window(l);
+	usleep(2000);
+	st = run_timed(argv, log, secs);
+	*freeze = freeze_window(l);
+	*frozen = reported_frozen(log);
+	ok = WIFEXITED(st) && !WEXITSTATUS(st);
+	if (!ok)
+		set_status(&incr_status, classify_failure(st, log));
+	free(img);
+	free(log);
+	if (ask(l->cmd, l->rep, 'P', line, sizeof(line)) || strcmp(line, "P"))
+		die("the incremental workload did not survive the %s dump", name);
+	return ok ? 0 : -1;
+}
+
+static void incr_run(int run)
+{
+	char mib[16], line[64];
+	struct workload w = { .name = "incr", .argv1 = "mem", .mib = incr_mib };
+	struct live l = { .cmd = -1, .rep = -1 };
+	double v[NI], fr;
+	char *dir = xasprintf("%s/incr-%d", work, run < 0 ? 0 : run), *a, *b;
+	int ok;
+
+	for (int m = 0; m < NI; m++)
+		v[m] = NAN;
+	snprintf(mib, sizeof(mib), "%d", incr_mib);
+	w.argv2 = mib;
+	rm_rf(dir);
+	if (mkdir(dir, 0700))
+		die("mkdir %s: %s", dir, strerror(errno));
+	a = xasprintf("%s/a.swap", dir);
+	b = xasprintf("%s/b.swap", dir);
+	ok = !start_workload(&w, &l);
+	ok = ok && !incr_dump(&l, dir, "full", a, 0, &v[I_FULL], &v[I_FULL_FREEZE], &fr);
+	ok = ok && !ask(l.cmd, l.rep, 'D', line, sizeof(line));
+	ok = ok && !incr_dump(&l, dir, "incr", a, 0, &v[I_INCR], &fr, &fr);
+	ok = ok && !ask(l.cmd, l.rep, 'D', line, sizeof(line));
+	ok = ok && !incr_dump(&l, dir, "pre", b, 1, &v[I_PRE], &v[I_PRE_FREEZE], &v[I_PRE_FROZEN]);
+	stop_live(&l);
+	rm_rf(dir);
+	settle(work);
+	if (ok && run >= 0)
+		for (int m = 0; m < NI; m++) {
+			if (isnan(v[m]))
+				continue;
+			add(&incr_s[m], v[m]);
+			fprintf(runs_csv, "incr-%dM,%d,cryo,%s,%d,%.9g\n", incr_mib, incr_mib,
+				incr_name[m], run, v[m]);
+		}
+	fflush(runs_csv);
+	free(a);
+	free(b);
+	free(dir);
+}
+
+static void print_incr(FILE *f)
+{
+	char c[NI][64], r1[32] = "-", r2[32] = "-";
+
+	if (!incr_enabled)
+		return;
+	fprintf(f, "\nINCREMENTAL   (%d MiB; 1%% of the pages dirtied before the 2nd and 3rd dump;"
+		" ms: median [min-max] of %d runs)\n", incr_mib, incr_s[I_FULL].n);
+	if (incr_status)
+		fprintf(f, "  %s\n", incr_status);
+	for (int m = 0; m < NI; m++)
+		cell_ms(c[m], sizeof(c[m]), &incr_s[m]);
+	if (incr_s[I_FULL].n && median(&incr_s[I_FULL]) > 0) {
+		snprintf(r1, sizeof(r1), "%.1f%%", 100 * median(&incr_s[I_INCR]) /
+			 median(&incr_s[I_FULL]));
+		snprintf(r2, sizeof(r2), "%.1f%%", 100 * median(&incr_s[I_PRE_FREEZE]) /
+			 median(&incr_s[I_FULL]));
+	}
+	fprintf(f, "%-44s %-24s\n", "full dump (fresh swapfile)", c[I_FULL]);
+	fprintf(f, "%-44s %-24s (workload's longest stop)\n", "  its freeze", c[I_FULL_FREEZE]);
+	fprintf(f, "%-44s %-24s incremental/full %s\n", "incremental dump (same swapfile, dedup)",
+		c[I_INCR], r1);
+	fprintf(f, "%-44s %-24s\n", "--pre-dump (fresh swapfile), total", c[I_PRE]);
+	fprintf(f, "%-44s %-24s freeze/full dump %s (cryo says %s)\n",
+		"  its freeze (workload's longest stop)", c[I_PRE_FREEZE], r2, c[I_PRE_FROZEN]);
+}
+
+static void write_incr_json(void)
+{
+	char *p = xasprintf("%s/incremental.json", results);
+	FILE *f;
+
+	if (!incr_enabled || !(f = fopen(p, "w"))) {
+		free(p);
+		return;
+	}
+	fprintf(f, "{\"mem_mib\": %d, \"runs\": %d, \"status\": ", incr_mib, incr_s[I_FULL].n);
+	json_str(f, incr_status ? incr_status : "ok");
+	for (int m = 0; m < NI; m++) {
+		fprintf(f, ", \"%s\": {\"median\": ", incr_name[m]);
+		json_num(f, incr_s[m].n ? median(&incr_s[m]) : NAN);
+		fprintf(f, ", \"min\": ");
+		json_num(f, incr_s[m].n ? smin(&incr_s[m]) : NAN);
+		fprintf(f, ", \"max\": ");
+		json_num(f, incr_s[m].n ? smax(&incr_s[m]) : NAN);
+		fprintf(f, "}");
+	}
+	fprintf(f, "}\n");
+	fclose(f);
+	free(p);
+}
+
 static void add_workload(const char *name, const char *a1, const char *a2, int mib)
 {
 	wl[nwl++] = (struct workload){ .name = strdup(name), .argv1 = a1,
@@ -1231,6 +1387,12 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < nwl; i++)
 			wl[i].enabled = in_list(env, wl[i].name);
 
+	env = getenv("BENCH_INCR_MIB");
+	if (env && atoi(env) > 0)
+		incr_mib = atoi(env);
+	env = getenv("BENCH_ONLY");
+	if (env && *env)
+		incr_enabled = in_list(env, "incr");
 	have_lazy = cryo_has_lazy();
 	uname(&u);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S%z", localtime(&tnow));
@@ -1279,9 +1441,22 @@ int main(int argc, char **argv)
 		}
 		printf(" %.1f s\n", now() - t0);
 	}
+	if (incr_enabled) {
+		double t0 = now();
+
+		printf("  %-11s", "incr");
+		fflush(stdout);
+		for (int r = -1; r < runs; r++) {
+			incr_run(r);
+			printf(".");
+			fflush(stdout);
+		}
+		printf(" %.1f s\n", now() - t0);
+	}
 	fclose(runs_csv);
 	rm_rf(work);
 	print_tables(stdout);
+	print_incr(stdout);
 	{
 		char *p = xasprintf("%s/table.txt", results);
 		FILE *f = fopen(p, "w");
@@ -1290,11 +1465,13 @@ int main(int argc, char **argv)
 			fprintf(f, "cryo bench %s: %s, kernel %s, git %s, %d runs (+1 warm-up)\n", date,
 				cryo_ver, u.release, git, runs);
 			print_tables(f);
+			print_incr(f);
 			fclose(f);
 		}
 		free(p);
 	}
 	write_outputs(meta);
+	write_incr_json();
 	printf("\n%s/{bench.csv,bench.json,runs.csv,table.txt,mem.dat} written; total %.0f s\n",
 	       results, now() - t_start);
 	for (size_t i = 0; i < nwl; i++)

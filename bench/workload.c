@@ -16,6 +16,8 @@
  *        the previous 'G', and start a new window: the largest gap in the
  *        loop is how long the process was stopped
  *   'V'  re-hash the memory and reply "V ok HASH\n" or "V bad HASH WANT\n"
+ *   'D'  dirty 1% of the pages (one word in every 100th page, a new value
+ *        each time), re-take the hash, reply "D PAGES\n" (incremental dumps)
  *
  * At start it writes "R PID\n" once its memory is filled. EOF on fd 0 ends
  * it. The progress loop wakes every 200 us (ppoll), so the smallest gap is
@@ -304,6 +306,19 @@ int main(int argc, char **argv)
 				iters = 0;
 				last = now_ns();
 				break;
+			case 'D': {
+				static uint64_t dirty_gen;
+				size_t pages = 0;
+
+				dirty_gen++;
+				for (size_t w = 0; mem && w < mem_words; w += 100 * 512, pages++)
+					mem[w] ^= dirty_gen * 0x9e3779b97f4a7c15ull;
+				if (mem)
+					mem_hash = hash_mem();
+				snprintf(line, sizeof(line), "D %zu\n", pages);
+				say(line);
+				break;
+			}
 			case 'V': {
 				uint64_t h = mem ? hash_mem() : 0;
 

@@ -26,6 +26,7 @@ struct dump_opts {
 	void *hook_arg;
 	int shell_job;		/* --shell-job: accept the user's terminal */
 	uint32_t allow_leak;	/* LX_LEAK_* accepted with --allow-leak */
+	int pre_dump;		/* --pre-dump=N: copy rounds while running (dirty.c) */
 };
 
 struct restore_opts {
@@ -72,6 +73,7 @@ struct dump_task {
 	/* counters for the report */
 	uint64_t pages_scanned, pages_written, pages_zero;
 	int seized, zombie;
+	struct dirty_task *dirty;	/* --pre-dump: pages copied before the freeze */
 	struct fd_share {			/* descriptions shared in the tree */
 		int fd, id;
 		int tree_pipe;			/* an end of a pipe between processes */

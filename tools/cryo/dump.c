@@ -12,9 +12,11 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cryo.h"
+#include "dirty.h"
 #include "err.h"
 #include "options.h"
 #include "tty.h"
@@ -532,7 +534,51 @@ static int check_shared_memory(const struct dump_tree *tr)
 	return 0;
 }
 
-static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char *swap_path)
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Leave a task exactly as it was (or kill it) */
+static int release_task(struct dump_task *t, int kill_it)
+{
+	int e = 0, e2;
+
+	if (!t->seized)
+		return 0;
+	e2 = scratch_restore(t);
+	if (!e2)
+		e2 = inj_finish(&t->inj);
+	if (kill_it)
+		kill(t->pid, SIGKILL);
+	if (threads_unfreeze(t) && !kill_it)
+		e = -ESRCH;
+	if (pt_detach(t->pid) && !kill_it)
+		e = -ESRCH;
+	t->seized = 0;	/* released: a second call does nothing */
+	return e2 ? e2 : e;
+}
+
+/* children first, so a killed parent never sees a child change */
+static int release_tree(struct dump_tree *tr, int kill_it)
+{
+	int e = 0;
+
+	for (size_t i = tr->n; i-- > 0;) {
+		int r = release_task(&tr->t[i], kill_it);
+
+		if (r && !e)
+			e = r;
+	}
+	return e;
+}
+
+
+static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char *swap_path,
+		     struct swapfile *pre_sw, double *released_at)
 {
 	struct img_writer *w = NULL;
 	struct swapfile *sw = NULL;
@@ -547,7 +593,9 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 		e = leaks_check_files(tr->t, tr->n, o->allow_leak);
 	if (!e)
 		e = img_create(&w, o->image);
-	if (!e)
+	if (!e && pre_sw)
+		sw = pre_sw;	/* --pre-dump: the pages copied before hold its lock */
+	else if (!e)
 		e = swap_open(&sw, swap_path, 1);
 	if (!e)
 		e = write_tasks(tr, w);
@@ -571,6 +619,14 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 		opt.allow_leak = o->allow_leak;
 		e = options_write(w, &opt);
 	}
+	/* Everything is read: a tree that keeps running may run on while the
+	 * pages and image reach the disk (a failure there still leaves it
+	 * unharmed, and no image). With --kill it must not run past the
+	 * dump: it dies after the commit. */
+	if (!e && !o->kill_after) {
+		e = release_tree(tr, 0);
+		*released_at = mono_ms();
+	}
 	if (!e)
 		e = swap_commit(sw);
 	if (!e) {
@@ -589,33 +645,17 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 		e = o->after_commit(o);
 	if (w)
 		img_abort(w);
-	if (sw)
+	if (sw && sw != pre_sw)
 		swap_close(sw);
 	return e;
-}
-
-/* Leave a task exactly as it was (or kill it) */
-static int release_task(struct dump_task *t, int kill_it)
-{
-	int e = 0, e2;
-
-	if (!t->seized)
-		return 0;
-	e2 = scratch_restore(t);
-	if (!e2)
-		e2 = inj_finish(&t->inj);
-	if (kill_it)
-		kill(t->pid, SIGKILL);
-	if (threads_unfreeze(t) && !kill_it)
-		e = -ESRCH;
-	if (pt_detach(t->pid) && !kill_it)
-		e = -ESRCH;
-	return e2 ? e2 : e;
 }
 
 int cryo_dump(pid_t pid, const struct dump_opts *o)
 {
 	struct dump_tree tr = { 0 };
+	struct dirty_state *ds = NULL;
+	struct swapfile *pre_sw = NULL;
+	double frozen_at, released_at = 0;
 	char *swap_path = o->swapfile ? strdup(o->swapfile) : default_swapfile(o->image, pid);
 	uint64_t scanned = 0, written = 0, zero = 0;
 	sigset_t held, old_mask;
@@ -642,19 +682,27 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 	sigaddset(&held, SIGHUP);
 	sigaddset(&held, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &held, &old_mask);
-	e = collect_tree(&tr, pid);
+	e = 0;
+	if (o->pre_dump) {
+		/* copy while the tree runs (dirty.c), then freeze as usual */
+		e = swap_open(&pre_sw, swap_path, 1);
+		if (!e)
+			e = dirty_predump(pid, pre_sw, o->pre_dump, &ds);
+	}
+	frozen_at = mono_ms();
+	if (!e)
+		e = collect_tree(&tr, pid);
 	if (!e && tr.t[0].zombie)
 		e = err_set(-ESRCH, "pid %d has exited (a zombie): nothing to dump", pid);
+	if (!e && ds)
+		e = dirty_freeze(ds, tr.t, tr.n);
 	if (!e)
-		e = dump_tree(&tr, o, swap_path);
-
-	/* children first, so a killed parent never sees a child change */
+		e = dump_tree(&tr, o, swap_path, pre_sw, &released_at);
+	e2 = release_tree(&tr, !e && o->kill_after);
+	frozen_at = (released_at ? released_at : mono_ms()) - frozen_at;
 	for (size_t i = tr.n; i-- > 0;) {
 		struct dump_task *t = &tr.t[i];
-		int r = release_task(t, !e && o->kill_after);
 
-		if (r && !e2)
-			e2 = r;
 		scanned += t->pages_scanned;
 		written += t->pages_written;
 		zero += t->pages_zero;
@@ -662,11 +710,16 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 		free(t->tids);
 		free(t->shares);
 	}
+	/* after the release: closing the uffds never runs into a stopped task */
+	dirty_end(ds, !e, frozen_at);
+	if (pre_sw)
+		swap_close(pre_sw);
 	if (!e && e2 && !o->kill_after)
 		e = e2;
 	if (!e)
-		info("dumped %zu processes from pid %d: %lu pages scanned, %lu written, %lu zero",
-		     tr.n, pid, (unsigned long)scanned, (unsigned long)written, (unsigned long)zero);
+		info("dumped %zu processes from pid %d: %lu pages scanned, %lu written, %lu zero;"
+		     " frozen for %.1f ms", tr.n, pid, (unsigned long)scanned,
+		     (unsigned long)written, (unsigned long)zero, frozen_at);
 	free(tr.t);
 	free(tr.ppid);
 	free(swap_path);

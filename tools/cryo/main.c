@@ -19,8 +19,8 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: cryo -p PID -f IMAGE [--kill] [--shell-job] [--allow-leak=KIND[,KIND]]\n"
-"               [--swapfile PATH]\n"
+"usage: cryo -p PID -f IMAGE [--kill] [--pre-dump[=N]] [--shell-job]\n"
+"               [--allow-leak=KIND[,KIND]] [--swapfile PATH]\n"
 "       cryo -r -f IMAGE [-d] [--lazy] [--pidns] [--shell-job] [--swapfile PATH]\n"
 "               [--allow-changed-files] [--allow-other-user]\n"
 "       cryo register | unregister\n"
@@ -37,6 +37,10 @@ static void usage(FILE *f)
 "\n"
 "  -p, --pid PID            dump the process PID (it keeps running)\n"
 "      --kill               SIGKILL the dumped process after a successful dump\n"
+"      --pre-dump[=N]       copy memory while the tree runs, tracking writes\n"
+"                           (userfaultfd write-protect), up to N rounds (default\n"
+"                           4) while the written set shrinks; then freeze and\n"
+"                           copy only the pages written since: a short freeze\n"
 "      --allow-leak KINDS   dump even though the tree shares these kinds with a\n"
 "                           process outside it (pipe, file, shm, ipc); the restore\n"
 "                           gets private copies; the image records the choice\n"
@@ -136,7 +140,7 @@ int main(int argc, char **argv)
 static int dump_or_restore(int argc, char **argv)
 {
 	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE, OPT_ALLOW_OTHER_USER,
-	       OPT_SHELL_JOB, OPT_LAZY, OPT_ALLOW_LEAK, OPT_PIDNS };
+	       OPT_SHELL_JOB, OPT_LAZY, OPT_ALLOW_LEAK, OPT_PIDNS, OPT_PRE_DUMP };
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "file", required_argument, NULL, 'f' },
@@ -147,6 +151,7 @@ static int dump_or_restore(int argc, char **argv)
 		{ "lazy", no_argument, NULL, OPT_LAZY },
 		{ "allow-leak", required_argument, NULL, OPT_ALLOW_LEAK },
 		{ "pidns", no_argument, NULL, OPT_PIDNS },
+		{ "pre-dump", optional_argument, NULL, OPT_PRE_DUMP },
 		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
 		{ "allow-other-user", no_argument, NULL, OPT_ALLOW_OTHER_USER },
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
@@ -189,6 +194,18 @@ static int dump_or_restore(int argc, char **argv)
 			}
 			break;
 		case OPT_PIDNS: r.pidns = 1; break;
+		case OPT_PRE_DUMP: {
+			char *end = NULL;
+			long v = optarg ? strtol(optarg, &end, 10) : 4;
+
+			if ((optarg && *end) || v < 1 || v > 64) {
+				fprintf(stderr, "cryo: --pre-dump=N: N is 1 to 64 rounds, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			d.pre_dump = (int)v;
+			break;
+		}
 		case OPT_ALLOW_CHANGED: r.allow_changed_files = 1; break;
 		case OPT_ALLOW_OTHER_USER: r.allow_other_user = 1; break;
 		/* restore: implied by the image, accepted for symmetry */

@@ -17,6 +17,7 @@
 #include <xxhash.h>
 
 #include "cryo.h"
+#include "dirty.h"
 #include "err.h"
 #include "lazy.h"
 #include "progress.h"
@@ -113,7 +114,7 @@ static int classify(struct dump_task *t, const struct proc_vma *v, struct lx_vma
 	}
 	if (v->vmflags & (VMF_IO | VMF_PF))
 		return refuse_vma(t, v, "device memory (VM_IO/VM_PFNMAP)");
-	if (v->vmflags & VMF_UFFD)
+	if ((v->vmflags & VMF_UFFD) && !dirty_owns(t, v->start, v->end))
 		return refuse_vma(t, v, "a range registered with userfaultfd (if this process"
 				  " was restored with --lazy, dump it once its pages are all loaded)");
 	if (v->vmflags & VMF_SS)
@@ -296,6 +297,60 @@ static int copy_pages(struct dump_task *t, struct page_out *o, uint64_t vaddr,
 	return 0;
 }
 
+/* --pre-dump: the pages with data in ranges from one PAGEMAP_SCAN, and of
+ * those, runs unchanged since their copy while the tree ran reused whole
+ * (dirty.c); the rest copied as usual. */
+static int dump_vma_pages_scan(struct dump_task *t, int pm_fd, const struct lx_vma *r,
+			       struct page_out *o, uint8_t *buf, uint8_t *out)
+{
+	uint64_t *rg = NULL, *sums = malloc(COPY_CHUNK_PAGES * sizeof(*sums));
+	size_t nrg = 0;
+	int e = sums ? 0 : -ENOMEM;
+
+	o->barrier = 1;
+	if (!e)
+		e = dirty_data_ranges(t, pm_fd, r->start, r->end,
+				      r->kind != LX_VMA_ANON && r->kind != LX_VMA_SHARED_ANON,
+				      &rg, &nrg);
+	t->pages_scanned += (r->end - r->start) / PAGE;
+	progress_add(r->end - r->start);
+	for (size_t k = 0; k < nrg && !e; k++) {
+		uint64_t va = rg[2 * k], end = rg[2 * k + 1];
+
+		while (va < end && !e) {
+			uint64_t n = (end - va) / PAGE, slot;
+			int64_t c;
+
+			if (n > COPY_CHUNK_PAGES)
+				n = COPY_CHUNK_PAGES;
+			e = dump_interrupted();
+			if (e)
+				break;
+			c = dirty_clean_run(t, va, n, &slot, sums);
+			if (c < 0) {
+				e = (int)c;
+			} else if (c > 0) {
+				e = add_run(o, va, slot, (uint32_t)c);
+				for (int64_t j = 0; j < c && !e && slot != LX_SLOT_ZERO; j++)
+					e = add_sum(o, sums[j]);
+				t->pages_zero += slot == LX_SLOT_ZERO ? (uint64_t)c : 0;
+				va += (uint64_t)c * PAGE;
+			} else {
+				/* copy up to the next page that is still clean */
+				uint64_t m = 1;
+
+				while (m < n && !dirty_is_clean(t, va + m * PAGE))
+					m++;
+				e = copy_pages(t, o, va, m, buf, out);
+				va += m * PAGE;
+			}
+		}
+	}
+	free(rg);
+	free(sums);
+	return e;
+}
+
 /* Which pages of the VMA hold data of their own: present or swapped
  * anonymous pages (for private file mappings: the COW'd ones). */
 static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r,
@@ -452,7 +507,8 @@ int mm_dump(struct dump_task *t)
 	for (size_t i = 0; i < nrec && !e; i++) {
 		if (is_special(recs[i].kind))
 			continue;
-		e = dump_vma_pages(t, pm_fd, &recs[i], &o, buf, out);
+		e = t->dirty ? dump_vma_pages_scan(t, pm_fd, &recs[i], &o, buf, out) :
+			       dump_vma_pages(t, pm_fd, &recs[i], &o, buf, out);
 		if (e)
 			e = err_ctx(e, "pid %d: pages of %s mapping %#lx-%#lx", t->pid,
 				    vma_kind_name(recs[i].kind), (unsigned long)recs[i].start,

@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -140,6 +141,11 @@ struct swapfile {
 	uint64_t *pend_slots;
 	size_t npend, pend_cap;
 	uint64_t pend_pages, pend_written, pend_reused;
+	int gc_pending;		/* swap_pending_reset dropped slots: punch them at commit */
+	/* dedup compares against a read-only map of the slots committed when
+	 * it was made: no syscall per candidate page */
+	const uint8_t *cmp_map;
+	uint64_t cmp_slots;
 	uint64_t last_snap;	/* committed here, returned by swap_next_snapshot */
 	struct swap_source src;	/* src.read != NULL: not a file (pack.c) */
 };
@@ -477,6 +483,8 @@ void swap_close(struct swapfile *sw)
 		return;
 	if (sw->src.free)
 		sw->src.free(sw->src.ctx);
+	if (sw->cmp_map)
+		munmap((void *)sw->cmp_map, SWAP_DATA_OFFSET + sw->cmp_slots * SWAP_PAGE);
 	if (sw->fd >= 0)
 		close(sw->fd);	/* drops the lock and any uncommitted appends */
 	meta_free(sw);
@@ -861,8 +869,13 @@ static int cmp_u64(const void *a, const void *b)
 static int pending_runs(struct swapfile *sw, struct snap *sn)
 {
 	size_t nr = 0;
+	size_t unsorted = 0;
 
-	qsort(sw->pend_slots, sw->npend, sizeof(uint64_t), cmp_u64);
+	/* appends come in ascending order: sort only when needed */
+	for (size_t i = 1; i < sw->npend && !unsorted; i++)
+		unsorted = sw->pend_slots[i] < sw->pend_slots[i - 1];
+	if (unsorted)
+		qsort(sw->pend_slots, sw->npend, sizeof(uint64_t), cmp_u64);
 	sn->runs = malloc((sw->npend ? sw->npend : 1) * 16);
 	if (!sn->runs)
 		return -ENOMEM;
@@ -1053,8 +1066,9 @@ static int commit_locked(struct swapfile *sw)
 	/* the blob the overwritten superblock named is referenced no more */
 	if (!same_meta(&old_other, &sw->meta) && !same_meta(&old_other, &sw->other_meta))
 		meta_punch(sw, &old_other);
-	if (deleted)
+	if (deleted || sw->gc_pending)
 		gc(sw);
+	sw->gc_pending = 0;
 	if (new_snap) {
 		info("swapfile %s: snapshot %llu: %llu pages stored: %llu written, "
 		     "%llu reused (dedup)", sw->path, (unsigned long long)sw->pend_id,
@@ -1131,6 +1145,29 @@ static int flush_new(struct swapfile *sw, struct iovec *iov, size_t *niov)
 	return 0;
 }
 
+/* Map the committed slots (once per transaction that needs slot c):
+ * committed slots never change or shrink while we hold the writer lock,
+ * punched ones read as zeros (no match). 0 if c is not committed. */
+static int cmp_map(struct swapfile *sw, uint64_t c)
+{
+	void *m;
+
+	if (c >= sw->slots_end || sw->slots_end > (SIZE_MAX - SWAP_DATA_OFFSET) / SWAP_PAGE)
+		return 0;
+	if (sw->cmp_map)
+		munmap((void *)sw->cmp_map, SWAP_DATA_OFFSET + sw->cmp_slots * SWAP_PAGE);
+	sw->cmp_map = NULL;
+	sw->cmp_slots = 0;
+	m = mmap(NULL, SWAP_DATA_OFFSET + sw->slots_end * SWAP_PAGE, PROT_READ, MAP_SHARED,
+		 sw->fd, 0);
+	if (m == MAP_FAILED)
+		return 0;	/* pread then */
+	madvise(m, SWAP_DATA_OFFSET + sw->slots_end * SWAP_PAGE, MADV_SEQUENTIAL);
+	sw->cmp_map = m;
+	sw->cmp_slots = sw->slots_end;
+	return 1;
+}
+
 int swap_store_pages(struct swapfile *sw, const uint8_t *const *pages, const uint64_t *sums,
 		     size_t n, uint64_t *slots)
 {
@@ -1153,6 +1190,9 @@ int swap_store_pages(struct swapfile *sw, const uint8_t *const *pages, const uin
 		if (c != UINT64_MAX) {
 			if (c >= sw->pending_end) {	/* queued in iov, not written yet */
 				same = !memcmp(iov[c - sw->pending_end].iov_base, pages[i], SWAP_PAGE);
+			} else if (c < sw->cmp_slots || cmp_map(sw, c)) {
+				same = !memcmp(sw->cmp_map + SWAP_DATA_OFFSET + c * SWAP_PAGE, pages[i],
+					       SWAP_PAGE);
 			} else {
 				int64_t got = pread_all(sw->fd, cmp, SWAP_PAGE,
 							SWAP_DATA_OFFSET + c * SWAP_PAGE);
@@ -1186,6 +1226,34 @@ int swap_store_pages(struct swapfile *sw, const uint8_t *const *pages, const uin
 			return -ENOMEM;
 	}
 	return niov ? flush_new(sw, iov, &niov) : 0;
+}
+
+void swap_pending_reset(struct swapfile *sw)
+{
+	sw->npend = 0;
+	sw->pend_pages = sw->pend_written = sw->pend_reused = 0;
+	sw->gc_pending = 1;
+}
+
+int swap_keep_slots(struct swapfile *sw, uint64_t slot, uint64_t n)
+{
+	int ret = begin(sw);
+
+	if (ret)
+		return ret;
+	if (slot >= sw->pending_end || n > sw->pending_end - slot)
+		return err_set(-EINVAL, "swapfile %s: slots %llu+%llu were never written", sw->path,
+			       (unsigned long long)slot, (unsigned long long)n);
+	if (!sw->pend_id)
+		sw->pend_id = sw->next_snapshot++;
+	for (uint64_t i = 0; i < n; i++) {
+		ret = pend_add(sw, slot + i);
+		if (ret)
+			return ret;
+	}
+	sw->pend_pages += n;
+	sw->pend_reused += n;
+	return 0;
 }
 
 void swap_counters(const struct swapfile *sw, uint64_t *written, uint64_t *reused)

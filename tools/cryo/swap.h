@@ -41,6 +41,13 @@ int swap_fd(const struct swapfile *sw);
 int swap_store_pages(struct swapfile *sw, const uint8_t *const *pages, const uint64_t *sums,
 		     size_t n, uint64_t *slots);
 
+/* Pre-dump (dirty.c): forget the slots stored so far as members of the
+ * pending snapshot, keeping them written; swap_keep_slots puts back n
+ * from slot on that the final page map still uses (counted as reused).
+ * Slots left out are punched by the commit. */
+void swap_pending_reset(struct swapfile *sw);
+int swap_keep_slots(struct swapfile *sw, uint64_t slot, uint64_t n);
+
 /* Pages written / reused by swap_store_pages since the last commit. */
 void swap_counters(const struct swapfile *sw, uint64_t *written, uint64_t *reused);
 

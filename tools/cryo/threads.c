@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cryo.h"
+#include "dirty.h"
 #include "err.h"
 
 /* glibc's sys/ptrace.h has the request but not the struct */
@@ -289,6 +290,7 @@ static int dump_one_thread(struct dump_task *t, size_t idx, struct lx_thread *th
 		regs = t->inj.saved;
 	else if ((e = pt_get_regs(tid, &regs)))
 		return e;
+	dirty_fix_regs(t, tid, &regs);	/* a sleep a pre-dump interrupted */
 	memset(gp, 0, sizeof(*gp));
 	gp->tid = (uint32_t)tid;
 	memcpy(gp->regs, &regs, sizeof(regs));
