@@ -242,3 +242,40 @@ EOF
 		grep -qF -- "$o" "$T/man.txt" || fail "option $o of cryo --help is not in man/cryo.1"
 	done
 }
+
+# The README's table of what works is kept true against the code: the flags
+# and verbs it names exist, every flag cryo has is documented there, and no
+# row says "not yet" about a feature `cryo check` finds working here.
+@test "README: the support table names only flags and verbs cryo has, and no working feature as 'not yet'" {
+	local readme="$ROOT/README.md" help table opts o v key words row
+	help=$("$CRYO" --help)
+	opts=$(grep -oE -- '--[a-z][a-z-]+' <<<"$help" | sort -u)
+	table=$(sed -n '/^## What works today/,/^## A session/p' "$readme" | grep '^|')
+	[ "$(wc -l <<<"$table")" -ge 10 ] || fail "no support table found in README.md"
+	# the long-only options are the features (the rest are -r, -f, -q...)
+	for o in $(grep -oE -- '^ {6}--[a-z][a-z-]+' <<<"$help" | tr -d ' ' | sort -u); do
+		grep -qF -- "$o" "$readme" || fail "cryo --help has $o, README.md never mentions it"
+	done
+	for o in $(grep -oE -- '--[a-z][a-z-]+' <<<"$table" | sort -u); do
+		grep -qxF -- "$o" <<<"$opts" || fail "the README table names $o; cryo --help has no such option"
+	done
+	for v in $(grep -oE '`cryo [a-z]+' <<<"$table" | awk '{print $2}' | sort -u); do
+		grep -Eq "^ +cryo ([a-z]+ \| )*$v( |\$)" <<<"$help" ||
+			fail "the README table names 'cryo $v'; cryo --help has no such verb"
+	done
+	run "$CRYO" check --json
+	[ -n "$output" ] || fail "cryo check --json printed nothing"
+	# feature key of cryo check -> words a README row would use for it
+	while IFS='|' read -r key words; do
+		python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["features"][sys.argv[1]]["available"] else 1)' \
+			"$key" <<<"$output" || continue
+		row=$(grep -i 'not yet' <<<"$table" | grep -iE "$words" || true)
+		[ -z "$row" ] || fail "cryo check says $key works here, the README says not yet: $row"
+	done <<-'MAP'
+	lazy_restore|lazy
+	incremental|pre-dump|dirty tracking|incremental
+	sysv_ipc_ids|SysV
+	threads|thread
+	executable_images|\./out
+	MAP
+}
