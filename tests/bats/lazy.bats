@@ -16,9 +16,43 @@ setup() {
 	LOG=$T/prog.log
 }
 
-# wait_server_done PID: the server's -v line saying every page of PID is in
+# wait_server_done PID [LOG]: the server's -v line saying every page of PID is in
 wait_server_done() {
-	wait_log "$T/err" "lazy restore: pid $1: done: ([0-9]+) of \\1 pages loaded" 20
+	wait_log "${2:-$T/err}" "lazy restore: pid $1: done: ([0-9]+) of \\1 pages loaded" 20
+}
+
+# lazy_pids LOG: SERVER and GUARD from the page server's last -v line
+# naming them (a guard that died is replaced: the line names the new one)
+lazy_pids() {
+	local log=$1
+	wait_log "$log" "lazy restore: page server pid [0-9]+, guard pid [0-9]+" 5 || return 1
+	SERVER=$(sed -nE 's/.*lazy restore: page server pid ([0-9]+), guard pid.*/\1/p' "$log" | tail -n 1)
+	GUARD=$(sed -nE 's/.*lazy restore: page server pid [0-9]+, guard pid ([0-9]+).*/\1/p' "$log" | tail -n 1)
+	if grep -q "took its place" "$log"; then
+		GUARD=$(sed -nE 's/.*guard \(pid [0-9]+\) died; pid ([0-9]+) took its place.*/\1/p' "$log" | tail -n 1)
+	fi
+	[ "$(cat /proc/"$SERVER"/comm 2>/dev/null)" = cryo-lazy ] || fail "pid $SERVER is not cryo-lazy"
+	[ "$(cat /proc/"$GUARD"/comm 2>/dev/null)" = cryo-lazy-guard ] || fail "pid $GUARD is not cryo-lazy-guard"
+}
+
+# assert_outstanding PID: most of lazymem's 128 MiB is not loaded yet
+assert_outstanding() {
+	local rss
+	rss=$(proc_status_field "$1" RssAnon)
+	((rss < 100 * 1024)) || fail "RssAnon $rss kB: the load was (nearly) over before the test acted"
+}
+
+# assert_killed_not_zeroed PID SERVER LOG MSGLOG: the page server died mid-load; the
+# tree must be gone, with the guard's message, and no check may have run
+# to an end: the check started after the server's death faults on
+# outstanding pages, which block until the kill (a zero-filled page would
+# print "FAIL lazymem: N of 32768 pages differ")
+assert_killed_not_zeroed() {
+	local pid=$1 server=$2 log=$3 msglog=$4
+	wait_gone "$pid" 10 || return 1
+	wait_log "$msglog" "the page server \\(pid $server\\) died before the load completed, [0-9]+ pages not loaded yet \\(pid $pid: [0-9]+\\); the restored tree \\(pid $pid and its descendants\\) was killed" 5 || return 1
+	grep "page server" "$msglog"
+	! grep -E '^(PASS|FAIL) ' "$log" || fail "the program ran a check after the page server died: $(grep -E '^(PASS|FAIL) ' "$log")"
 }
 
 @test "lazy restore of 256 MiB returns while most pages are still outstanding; every word and the checksum are intact" {
@@ -215,4 +249,81 @@ wait_server_done() {
 	assert_running_not_stopped "$pid"
 	check_pass "$pid" "$LOG" 20
 	stop_restored "$pid"
+}
+
+@test "SIGKILL of the page server mid-load: its guard kills the tree with a message naming the pid and the pages left; nothing reads zeros" {
+	local pid
+	READY_TIMEOUT=30 start_prog "$LOG" lazymem 128
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/img"
+	# 50 ms between 2 MiB copies: 3 s for all
+	CRYO_LAZY_PACE_MS=50 restore_bg "$T/img" "$LOG" "$pid" --lazy -v
+	lazy_pids "$LOG"
+	assert_outstanding "$pid"
+	kill -KILL "$SERVER"
+	# verify every word now: the faults on what is outstanding must block
+	kill -USR1 "$pid" 2>/dev/null || true
+	wait_cryo_exit "$CRYO_PID" 10
+	[ "$CRYO_STATUS" = 137 ] || fail "cryo -r exited $CRYO_STATUS, want 137 (root killed)"
+	assert_killed_not_zeroed "$pid" "$SERVER" "$LOG" "$LOG"
+	wait_gone "$GUARD" 5
+}
+
+@test "with -d: SIGKILL of the guard starts another; SIGKILL of the page server then kills the tree; nothing reads zeros" {
+	local pid old
+	READY_TIMEOUT=30 start_prog "$LOG" lazymem 128
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/img"
+	CRYO_LAZY_PACE_MS=50 timeout "$RESTORE_TIMEOUT" "$CRYO" -r --lazy -d -v -f "$T/img" >>"$LOG" 2>"$T/err" ||
+		fail "cryo -r --lazy -d exited $?: $(cat "$T/err")"
+	lazy_pids "$T/err"
+	assert_outstanding "$pid"
+	old=$GUARD
+	kill -KILL "$GUARD"
+	wait_log "$T/err" "guard \\(pid $old\\) died; pid [0-9]+ took its place" 5
+	lazy_pids "$T/err"
+	[ "$GUARD" != "$old" ] || fail "no new guard"
+	assert_outstanding "$pid"
+	kill -KILL "$SERVER"
+	kill -USR1 "$pid" 2>/dev/null || true
+	assert_killed_not_zeroed "$pid" "$SERVER" "$LOG" "$T/err"
+	wait_gone "$GUARD" 5
+	cat "$T/err"
+}
+
+@test "SIGKILL of cryo -r mid-load: the page server completes the load and the checksum is intact" {
+	local pid
+	READY_TIMEOUT=30 start_prog "$LOG" lazymem 128
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/img"
+	CRYO_LAZY_PACE_MS=30 restore_bg "$T/img" "$LOG" "$pid" --lazy -v
+	lazy_pids "$LOG"
+	assert_outstanding "$pid"
+	kill -KILL "$CRYO_PID"
+	wait_cryo_exit "$CRYO_PID" 5
+	assert_running_not_stopped "$pid"
+	! grep -q "lazy restore: pid $pid: done" "$LOG" || fail "the load was over before cryo was killed"
+	# while loading, and after
+	check_pass "$pid" "$LOG" 20
+	wait_server_done "$pid" "$LOG"
+	check_pass "$pid" "$LOG" 20
+	wait_gone "$SERVER" 5
+	wait_gone "$GUARD" 5
+	kill -TERM "$pid"
+	wait_gone "$pid" 5
+}
+
+@test "the tree exits during the load: the page server and its guard exit cleanly, nothing is killed or reported" {
+	local pid
+	READY_TIMEOUT=30 start_prog "$LOG" lazymem 128
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/img"
+	CRYO_LAZY_PACE_MS=50 restore_bg "$T/img" "$LOG" "$pid" --lazy -v
+	lazy_pids "$LOG"
+	assert_outstanding "$pid"
+	stop_restored "$pid"
+	wait_gone "$SERVER" 5
+	wait_gone "$GUARD" 5
+	grep "lazy restore: pid $pid: exited" "$LOG" || fail "the server did not see pid $pid exit"
+	! grep -q "died before the load completed" "$LOG" || fail "a false alarm: $(grep died "$LOG")"
 }

@@ -47,6 +47,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +58,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,6 +158,7 @@ struct mm {
 	size_t npend, cappend;
 	int blocked;		/* EAGAIN: an event is coming */
 	int dead;		/* its mm is gone (ESRCH) */
+	int pidx;		/* its process's entry in SH->p, or -1 */
 };
 
 static struct server {
@@ -207,19 +210,19 @@ static pid_t proc_ppid(pid_t pid)
 	return ppid;
 }
 
-/* The tree: every process handed over and all their descendants, stopped
- * (so none forks away) until no new one appears, then killed. */
-static void kill_tree(void)
+/* The tree: the processes given and all their descendants, stopped (so
+ * none forks away) until no new one appears, then killed. */
+static void kill_pids(const pid_t *pids, size_t npids)
 {
-	size_t n = S.npids, cap = n + 64;
+	size_t n = npids, cap = n + 64;
 	pid_t *set = malloc(cap * sizeof(*set));
 
 	if (!set) {
-		for (size_t i = 0; i < S.npids; i++)
-			kill(S.pids[i], SIGKILL);
+		for (size_t i = 0; i < npids; i++)
+			kill(pids[i], SIGKILL);
 		return;
 	}
-	memcpy(set, S.pids, n * sizeof(*set));
+	memcpy(set, pids, n * sizeof(*set));
 	for (int round = 0; round < 50; round++) {
 		size_t before = n;
 		DIR *d;
@@ -274,6 +277,129 @@ static void kill_tree(void)
 	free(set);
 }
 
+static void kill_tree(void)
+{
+	kill_pids(S.pids, S.npids);
+}
+
+/* ------------------------------------------------------------------ */
+/* the guard                                                           */
+/* A uffd must outlive any one process that can be killed (kill -9, the OOM
+ * killer): when its last holder dies, the kernel unregisters its ranges
+ * and the outstanding pages read as zeros. So the server shares its fd
+ * table (CLONE_FILES, not its memory) with a small guard process: every
+ * uffd, those the kernel installs on a FORK event included, is in both, and
+ * killing either closes none. If the server dies before it is done, faults
+ * block (the uffds are open, nobody answers them) until the guard, woken
+ * by the server's pidfd, has killed the tree; only then does it exit and
+ * the uffds close. If the guard dies, the server starts another. What the
+ * guard needs to know (the processes, what is outstanding) is kept by the
+ * server in a shared mapping. */
+
+#define GUARD_PIDS 65536
+
+struct guard_pid {
+	int32_t pid;
+	uint32_t pad;
+	uint64_t left;		/* outstanding pages: its mm and those forked from it */
+};
+
+struct shared {
+	volatile int32_t done;	/* the server exits knowing the tree needs it no more */
+	uint32_t npids;
+	uint64_t left;
+	uint32_t nmm;
+	int32_t go;
+	struct guard_pid p[GUARD_PIDS];
+};
+
+static struct shared *SH;
+
+static void publish(void)
+{
+	uint64_t total = 0;
+
+	for (uint32_t i = 0; i < SH->npids; i++)
+		SH->p[i].left = 0;
+	for (size_t i = 0; i < S.nmm; i++) {
+		const struct mm *m = S.mms[i];
+
+		total += m->left;
+		if (m->pidx >= 0)
+			SH->p[m->pidx].left += m->left;
+	}
+	SH->left = total;
+	SH->nmm = (uint32_t)S.nmm;
+}
+
+static void __attribute__((noreturn)) server_exit(int status)
+{
+	SH->done = 1;
+	_exit(status);
+}
+
+static void __attribute__((noreturn)) guard_main(int server_pidfd, pid_t server)
+{
+	struct pollfd p = { .fd = server_pidfd, .events = POLLIN };
+	char list[400] = "";
+	size_t off = 0, n = 0;
+	pid_t *pids;
+
+	prctl(PR_SET_NAME, "cryo-lazy-guard");
+	for (;;) {
+		int r = poll(&p, 1, -1);
+
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR)
+			usleep(100000);
+	}
+	/* done, or nothing registered any more: the uffds may close */
+	if (SH->done || (SH->go && !SH->nmm))
+		_exit(0);
+	pids = malloc((SH->npids + 1) * sizeof(*pids));
+	for (uint32_t i = 0; i < SH->npids; i++) {
+		if (pids)
+			pids[n++] = SH->p[i].pid;
+		if (SH->p[i].left && off < sizeof(list) - 40)
+			off += (size_t)snprintf(list + off, sizeof(list) - off, "%spid %d: %llu",
+						off ? ", " : "", SH->p[i].pid,
+						(unsigned long long)SH->p[i].left);
+	}
+	/* said first: cryo -r exits as soon as the root dies */
+	report_error("lazy restore: the page server (pid %d) died before the load completed,"
+		     " %llu pages not loaded yet%s%s%s; the restored tree (%s%d%s) was killed so"
+		     " that none of it reads zeros there", server, (unsigned long long)SH->left,
+		     off ? " (" : "", list, off ? ")" : "", n > 1 ? "pids " : "pid ",
+		     n ? SH->p[0].pid : 0, n > 1 ? " and the others cryo restored, with their"
+		     " descendants" : " and its descendants");
+	if (pids)
+		kill_pids(pids, n);
+	_exit(1);
+}
+
+/* The guard: a process sharing our fd table. Returns its pid and sets
+ * *pidfd, or -errno. */
+static pid_t guard_start(int self_pidfd, int *pidfd)
+{
+	pid_t server = getpid();
+	long g = syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, 0, 0, 0);
+
+	if (g < 0)
+		return -errno;
+	if (g == 0)
+		guard_main(self_pidfd, server);
+	*pidfd = (int)syscall(SYS_pidfd_open, (pid_t)g, 0);
+	if (*pidfd < 0) {
+		int e = -errno;
+
+		kill((pid_t)g, SIGKILL);
+		waitpid((pid_t)g, NULL, 0);
+		return e;
+	}
+	return (pid_t)g;
+}
+
 static void __attribute__((noreturn)) fatal(struct mm *m, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void __attribute__((noreturn)) fatal(struct mm *m, const char *fmt, ...)
@@ -288,7 +414,7 @@ static void __attribute__((noreturn)) fatal(struct mm *m, const char *fmt, ...)
 	report_error("lazy restore: pid %d%s: %s; the restored tree was killed", m->pid,
 		     m->forked ? " (a process it forked)" : "", msg);
 	kill_tree();
-	_exit(1);
+	server_exit(1);
 }
 
 static int seg_cmp(const void *a, const void *b)
@@ -681,6 +807,7 @@ static int mm_fork(struct mm *parent, int fd)
 	if (!m)
 		return -ENOMEM;
 	m->forked = 1;
+	m->pidx = parent->pidx;
 	m->segs = malloc((parent->nsegs + 1) * sizeof(*m->segs));
 	m->done = malloc(parent->ndone + 1);
 	if (!m->segs || !m->done)
@@ -825,8 +952,15 @@ static int recv_add(int sock, int *go)
 		return -ENOMEM;
 	S.pids = np;
 	S.pids[S.npids++] = msg.pid;
+	m->pidx = -1;
+	if (SH->npids < GUARD_PIDS) {
+		m->pidx = (int)SH->npids;
+		SH->p[m->pidx].pid = msg.pid;
+		SH->npids++;
+	}
 	if (mm_build(m, msg.task))
 		fatal(m, "page server: cannot read the page map of task %u", msg.task);
+	publish();
 	return 0;
 }
 
@@ -834,17 +968,30 @@ static void __attribute__((noreturn)) server_main(int sock)
 {
 	struct pollfd *pfd = NULL;
 	size_t rr = 0;
-	int go = 0;
+	int go = 0, self_pidfd, guard_pidfd = -1;
+	pid_t guard;
 	const char *pace = getenv("CRYO_LAZY_PACE_MS");
 
 	S.pace_ms = pace ? atol(pace) : 0;
 	S.buf = malloc(PREFETCH_PAGES * PAGE);
-	if (!S.buf)
+	SH = mmap(NULL, sizeof(*SH), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	self_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (!S.buf || SH == MAP_FAILED || self_pidfd < 0) {
+		report_error("lazy restore: page server: cannot set up its guard: %s",
+			     strerror(errno));
+		_exit(1);	/* cryo's hand-over fails: the restore is undone */
+	}
+	guard = guard_start(self_pidfd, &guard_pidfd);
+	if (guard < 0) {
+		report_error("lazy restore: page server: cannot start its guard: %s",
+			     strerror(-guard));
 		_exit(1);
+	}
+	info("lazy restore: page server pid %d, guard pid %d", getpid(), guard);
 	clock_gettime(CLOCK_MONOTONIC, &S.t0);
 	for (;;) {
 		int busy = 0, waiting = 0, timeout;
-		size_t np = 0;
+		size_t np = 0, gi;
 
 		for (size_t i = 0; i < S.nmm;) {
 			if (S.mms[i]->dead)
@@ -854,12 +1001,13 @@ static void __attribute__((noreturn)) server_main(int sock)
 			else
 				i++;
 		}
+		publish();
 		if (sock < 0 && (!go || !S.nmm))
-			_exit(0);
+			server_exit(0);
 		free(pfd);
-		pfd = calloc(S.nmm + 1, sizeof(*pfd));
+		pfd = calloc(S.nmm + 2, sizeof(*pfd));
 		if (!pfd)
-			_exit(1);
+			_exit(1);	/* the guard kills the tree */
 		if (sock >= 0)
 			pfd[np++] = (struct pollfd){ .fd = sock, .events = POLLIN };
 		for (size_t i = 0; i < S.nmm; i++) {
@@ -869,21 +1017,41 @@ static void __attribute__((noreturn)) server_main(int sock)
 			busy |= go && S.mms[i]->left && !S.mms[i]->blocked;
 			waiting |= S.mms[i]->blocked;
 		}
+		gi = np;
+		if (guard_pidfd >= 0)
+			pfd[np++] = (struct pollfd){ .fd = guard_pidfd, .events = POLLIN };
 		timeout = busy ? (int)S.pace_ms : waiting ? 1 : -1;
 		if (poll(pfd, np, timeout) < 0 && errno != EINTR)
-			_exit(1);
+			_exit(1);	/* the guard kills the tree */
+		if (guard_pidfd >= 0 && pfd[gi].revents) {
+			pid_t old = guard;
+
+			/* without a guard, killing the server would zero-fill */
+			waitpid(guard, NULL, 0);
+			close(guard_pidfd);
+			guard_pidfd = -1;
+			guard = guard_start(self_pidfd, &guard_pidfd);
+			if (guard < 0)
+				warn("lazy restore: the page server's guard (pid %d) died and no other"
+				     " could start (%s): killing the server now would let the"
+				     " restored tree read zeros", old, strerror(-guard));
+			else
+				info("lazy restore: the page server's guard (pid %d) died; pid %d"
+				     " took its place", old, guard);
+		}
 		if (sock >= 0 && pfd[0].revents) {
 			int e = recv_add(sock, &go);
 
+			SH->go = go;
 			if (e == -EPIPE) {
 				close(sock);
 				sock = -1;
-				if (!go)
-					_exit(0);	/* the restore failed: cryo kills the tree */
+				if (!go)	/* the restore failed: cryo kills the tree */
+					server_exit(0);
 			} else if (e) {
 				report_error("lazy restore: page server: %s", strerror(-e));
 				kill_tree();
-				_exit(1);
+				server_exit(1);
 			}
 			continue;	/* S.mms may have moved */
 		}
@@ -898,6 +1066,7 @@ static void __attribute__((noreturn)) server_main(int sock)
 			if (e == -ESRCH)
 				m->dead = 1;
 		}
+		publish();
 		if (!busy || !S.nmm)
 			continue;
 		for (size_t k = 0; k < S.nmm; k++) {
