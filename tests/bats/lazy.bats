@@ -42,17 +42,24 @@ assert_outstanding() {
 	((rss < 100 * 1024)) || fail "RssAnon $rss kB: the load was (nearly) over before the test acted"
 }
 
-# assert_killed_not_zeroed PID SERVER LOG MSGLOG: the page server died mid-load; the
-# tree must be gone, with the guard's message, and no check may have run
-# to an end: the check started after the server's death faults on
-# outstanding pages, which block until the kill (a zero-filled page would
-# print "FAIL lazymem: N of 32768 pages differ")
+# start_sweep PID LOG: lazymem reads its pages one by one from the end (the
+# background load starts at the front), printing at once a wrong one
+start_sweep() {
+	kill -WINCH "$1"
+	wait_log "$2" "^SWEEP START" 5
+	sleep 0.2
+}
+
+# assert_killed_not_zeroed PID SERVER LOG MSGLOG: the page server died
+# mid-load, during a sweep; the tree must be gone, with the guard's
+# message, and the sweep may not have read a wrong page (with the uffds
+# closed, the next outstanding page would read as zeros: "SWEEP FAIL")
 assert_killed_not_zeroed() {
 	local pid=$1 server=$2 log=$3 msglog=$4
 	wait_gone "$pid" 10 || return 1
 	wait_log "$msglog" "the page server \\(pid $server\\) died before the load completed, [0-9]+ pages not loaded yet \\(pid $pid: [0-9]+\\); the restored tree \\(pid $pid and its descendants\\) was killed" 5 || return 1
 	grep "page server" "$msglog"
-	! grep -E '^(PASS|FAIL) ' "$log" || fail "the program ran a check after the page server died: $(grep -E '^(PASS|FAIL) ' "$log")"
+	! grep -E '^SWEEP (PASS|FAIL)' "$log" || fail "the sweep ended after the page server died: $(grep -E '^SWEEP (PASS|FAIL)' "$log")"
 }
 
 @test "lazy restore of 256 MiB returns while most pages are still outstanding; every word and the checksum are intact" {
@@ -251,7 +258,7 @@ assert_killed_not_zeroed() {
 	stop_restored "$pid"
 }
 
-@test "SIGKILL of the page server mid-load: its guard kills the tree with a message naming the pid and the pages left; nothing reads zeros" {
+@test "SIGKILL of the page server mid-load: faults wait, its guard kills the tree with a message naming the pid and the pages left; nothing reads zeros" {
 	local pid
 	READY_TIMEOUT=30 start_prog "$LOG" lazymem 128
 	pid=$PROG_PID
@@ -260,9 +267,16 @@ assert_killed_not_zeroed() {
 	CRYO_LAZY_PACE_MS=50 restore_bg "$T/img" "$LOG" "$pid" --lazy -v
 	lazy_pids "$LOG"
 	assert_outstanding "$pid"
+	start_sweep "$pid" "$LOG"
+	assert_outstanding "$pid"
+	# the guard stopped: the faults after the server's death must wait
+	# for it, not read zeros (that would end the sweep with FAIL, or crash)
+	kill -STOP "$GUARD"
 	kill -KILL "$SERVER"
-	# verify every word now: the faults on what is outstanding must block
-	kill -USR1 "$pid" 2>/dev/null || true
+	sleep 1
+	! grep -E '^SWEEP (PASS|FAIL)' "$LOG" || fail "the sweep ended after the page server died: $(grep -E '^SWEEP (PASS|FAIL)' "$LOG")"
+	alive "$pid" || fail "pid $pid died while the guard was stopped: $(describe_pid "$pid")"
+	kill -CONT "$GUARD"
 	wait_cryo_exit "$CRYO_PID" 10
 	[ "$CRYO_STATUS" = 137 ] || fail "cryo -r exited $CRYO_STATUS, want 137 (root killed)"
 	assert_killed_not_zeroed "$pid" "$SERVER" "$LOG" "$LOG"
@@ -283,9 +297,9 @@ assert_killed_not_zeroed() {
 	wait_log "$T/err" "guard \\(pid $old\\) died; pid [0-9]+ took its place" 5
 	lazy_pids "$T/err"
 	[ "$GUARD" != "$old" ] || fail "no new guard"
+	start_sweep "$pid" "$LOG"
 	assert_outstanding "$pid"
 	kill -KILL "$SERVER"
-	kill -USR1 "$pid" 2>/dev/null || true
 	assert_killed_not_zeroed "$pid" "$SERVER" "$LOG" "$T/err"
 	wait_gone "$GUARD" 5
 	cat "$T/err"

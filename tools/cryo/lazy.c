@@ -969,6 +969,7 @@ static void __attribute__((noreturn)) server_main(int sock)
 	struct pollfd *pfd = NULL;
 	size_t rr = 0;
 	int go = 0, self_pidfd, guard_pidfd = -1;
+	double last_prefetch = -1e9;
 	pid_t guard;
 	const char *pace = getenv("CRYO_LAZY_PACE_MS");
 
@@ -1020,7 +1021,21 @@ static void __attribute__((noreturn)) server_main(int sock)
 		gi = np;
 		if (guard_pidfd >= 0)
 			pfd[np++] = (struct pollfd){ .fd = guard_pidfd, .events = POLLIN };
-		timeout = busy ? (int)S.pace_ms : waiting ? 1 : -1;
+		/* the pace is kept even while faults keep waking us */
+		if (busy && S.pace_ms) {
+			double wait = last_prefetch + (double)S.pace_ms - since_start_ms();
+
+			if (wait > 0) {
+				busy = 0;
+				timeout = (int)wait + 1;
+			} else {
+				timeout = 0;
+			}
+		} else {
+			timeout = busy ? 0 : -1;
+		}
+		if (waiting && (timeout < 0 || timeout > 1))
+			timeout = 1;
 		if (poll(pfd, np, timeout) < 0 && errno != EINTR)
 			_exit(1);	/* the guard kills the tree */
 		if (guard_pidfd >= 0 && pfd[gi].revents) {
@@ -1073,6 +1088,7 @@ static void __attribute__((noreturn)) server_main(int sock)
 			struct mm *m = S.mms[(rr + k) % S.nmm];
 
 			if (m->left && !m->blocked && !m->npend && !m->dead) {
+				last_prefetch = since_start_ms();
 				if (prefetch(m) == -ESRCH)
 					m->dead = 1;
 				break;
