@@ -310,6 +310,8 @@ struct shared {
 	uint64_t left;
 	uint32_t nmm;
 	int32_t go;
+	int32_t sock;		/* the server's end of cryo's socket, or -1 */
+	uint32_t pad;
 	struct guard_pid p[GUARD_PIDS];
 };
 
@@ -356,6 +358,22 @@ static void __attribute__((noreturn)) guard_main(int server_pidfd, pid_t server)
 	}
 	/* done, or nothing registered any more: the uffds may close */
 	if (SH->done || (SH->go && !SH->nmm))
+		_exit(0);
+	/* uffds cryo sent that the server did not take: held now (they are in
+	 * our table), their processes killed with the rest */
+	while (SH->sock >= 0 && SH->npids < GUARD_PIDS) {
+		struct lz_msg msg;
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec io = { &msg, sizeof(msg) };
+		struct msghdr mh = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+
+		if (recvmsg(SH->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(msg))
+			break;
+		if (msg.type == 'A')
+			SH->p[SH->npids++] = (struct guard_pid){ .pid = msg.pid };
+	}
+	if (!SH->npids)		/* nothing was registered: nothing to zero-fill */
 		_exit(0);
 	pids = malloc((SH->npids + 1) * sizeof(*pids));
 	for (uint32_t i = 0; i < SH->npids; i++) {
@@ -941,8 +959,12 @@ static int recv_add(int sock, int *go)
 	if (n != sizeof(msg))
 		return -EPROTO;
 	if (msg.type == 'G') {
+		struct lz_msg ack = { 'g', 0, 0, 0 };
+
 		*go = 1;
-		return 0;
+		SH->go = 1;
+		/* cryo waits for it: a server gone before this kills the tree */
+		return send(sock, &ack, sizeof(ack), MSG_NOSIGNAL) == sizeof(ack) ? 0 : -EPIPE;
 	}
 	if (msg.type != 'A' || fd < 0)
 		return -EPROTO;
@@ -988,6 +1010,7 @@ static void __attribute__((noreturn)) server_main(int sock)
 			     strerror(-guard));
 		_exit(1);
 	}
+	SH->sock = sock;
 	info("lazy restore: page server pid %d, guard pid %d", getpid(), guard);
 	clock_gettime(CLOCK_MONOTONIC, &S.t0);
 	for (;;) {
@@ -1057,8 +1080,8 @@ static void __attribute__((noreturn)) server_main(int sock)
 		if (sock >= 0 && pfd[0].revents) {
 			int e = recv_add(sock, &go);
 
-			SH->go = go;
 			if (e == -EPIPE) {
+				SH->sock = -1;
 				close(sock);
 				sock = -1;
 				if (!go)	/* the restore failed: cryo kills the tree */
@@ -1283,14 +1306,31 @@ int lazy_attach(struct restore_task *t, const struct lx_vma *v, size_t nv,
 	return e;
 }
 
-void lazy_finish(int ok)
+int lazy_go(void)
 {
 	struct lz_msg msg = { 'G', 0, 0, 0 };
+	ssize_t n;
 
 	if (!lz.active)
+		return 0;
+	if (send(lz.sock, &msg, sizeof(msg), MSG_NOSIGNAL) != sizeof(msg))
+		return err_sys(-errno, "lazy restore: the page server (pid %d) is gone", lz.server);
+	/* its answer: it knows the tree runs. None (EOF once its guard is
+	 * gone too) means it died, with pages the tree still needs. */
+	do
+		n = recv(lz.sock, &msg, sizeof(msg), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(msg) || msg.type != 'g')
+		return err_set(-EPIPE, "lazy restore: the page server (pid %d) died before the"
+			       " tree could run", lz.server);
+	return 0;
+}
+
+void lazy_finish(int ok)
+{
+	(void)ok;
+	if (!lz.active)
 		return;
-	if (ok && send(lz.sock, &msg, sizeof(msg), MSG_NOSIGNAL) != sizeof(msg))
-		warn("lazy restore: the page server (pid %d) is gone", lz.server);
 	close(lz.sock);
 	lz.sock = -1;
 	lz.active = 0;

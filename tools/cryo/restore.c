@@ -859,6 +859,8 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 	for (size_t i = 0; i < c.ntasks && !e; i++)
 		if (c.execd && c.execd[i] && ptrace(PTRACE_DETACH, (pid_t)c.tasks[i].pid, 0, 0) < 0)
 			e = err_sys(-errno, "pid %u: detach", c.tasks[i].pid);
+	if (!e)
+		e = lazy_go();
 	if (e && c.created) {
 		kill_created(&c);
 		if (c.created[0])
