@@ -40,9 +40,16 @@
  *   made and every descendant, stopped first so none escapes by forking)
  *   with a message naming the pid and address: no process ever gets wrong
  *   data.
- * - Known limit: if the server itself is SIGKILLed before it is done,
- *   closing its uffds lets the kernel zero-fill the outstanding pages.
- *   Terminal signals and SIGTERM are ignored by it for that reason. */
+ * - The server must not die with its uffds: closing the last reference to
+ *   one lets the kernel zero-fill the outstanding pages. It ignores
+ *   terminal signals and SIGTERM, and shares its fd table with a guard
+ *   process (see "the guard" below) so that SIGKILL of either closes none.
+ * - Known limits: killing server and guard at once; MADV_WIPEONFORK set
+ *   by the program during the load, then a fork (the child gets image data
+ *   there): no uffd event reports that madvise, and the FORK event comes
+ *   before the child has a pid and releases the parent when read, so
+ *   nothing the server could read afterwards says what the flags were at
+ *   the fork. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
