@@ -323,6 +323,10 @@ assert_killed_not_zeroed() {
 	check_pass "$pid" "$LOG" 20
 	wait_gone "$SERVER" 5
 	wait_gone "$GUARD" 5
+	# no uffd registration is left behind (a dump refuses registered memory)
+	run timeout "$CRYO_TIMEOUT" "$CRYO" -p "$pid" -f "$T/img2"
+	[ "$status" -eq 0 ] || fail "dump after the load: $output"
+	assert_running_not_stopped "$pid"
 	kill -TERM "$pid"
 	wait_gone "$pid" 5
 }
