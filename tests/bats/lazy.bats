@@ -24,7 +24,7 @@ wait_server_done() {
 # lazy_pids LOG: SERVER and GUARD from the page server's last -v line
 # naming them (a guard that died is replaced: the line names the new one)
 lazy_pids() {
-	local log=$1
+	local log=$1 i
 	wait_log "$log" "lazy restore: page server pid [0-9]+, guard pid [0-9]+" 5 || return 1
 	SERVER=$(sed -nE 's/.*lazy restore: page server pid ([0-9]+), guard pid.*/\1/p' "$log" | tail -n 1)
 	GUARD=$(sed -nE 's/.*lazy restore: page server pid [0-9]+, guard pid ([0-9]+).*/\1/p' "$log" | tail -n 1)
@@ -32,6 +32,11 @@ lazy_pids() {
 		GUARD=$(sed -nE 's/.*guard \(pid [0-9]+\) died; pid ([0-9]+) took its place.*/\1/p' "$log" | tail -n 1)
 	fi
 	[ "$(cat /proc/"$SERVER"/comm 2>/dev/null)" = cryo-lazy ] || fail "pid $SERVER is not cryo-lazy"
+	# (the guard names itself once it runs)
+	for ((i = 0; i < 20; i++)); do
+		[ "$(cat /proc/"$GUARD"/comm 2>/dev/null)" = cryo-lazy-guard ] && break
+		sleep 0.05
+	done
 	[ "$(cat /proc/"$GUARD"/comm 2>/dev/null)" = cryo-lazy-guard ] || fail "pid $GUARD is not cryo-lazy-guard"
 }
 
@@ -344,4 +349,78 @@ assert_killed_not_zeroed() {
 	wait_gone "$GUARD" 5
 	grep "lazy restore: pid $pid: exited" "$LOG" || fail "the server did not see pid $pid exit"
 	! grep -q "died before the load completed" "$LOG" || fail "a false alarm: $(grep died "$LOG")"
+}
+
+@test "SIGKILL of the page server while cryo -r --lazy is still restoring a tree: the restore fails or the tree is killed; no process is left" {
+	local pid kids k
+	start_prog "$LOG" tree "$T/shared.txt"
+	pid=$PROG_PID
+	check_pass "$pid" "$LOG"
+	kids=$(cat /proc/"$pid"/task/*/children)
+	dump_kill "$pid" "$T/img"
+	(
+		exec </dev/null >>"$T/r.log" 2>&1
+		_only_stdio
+		# the load lasts (4 processes, 500 ms between two copies) so that
+		# the kill always comes before its end, whatever the stage
+		CRYO_LAZY_PACE_MS=500 exec "$CRYO" -r --lazy -v -f "$T/img"
+	) &
+	CRYO_PID=$!
+	CRYO_TEST_PIDS+=("$CRYO_PID")
+	lazy_pids "$T/r.log"
+	kill -KILL "$SERVER"
+	wait_cryo_exit "$CRYO_PID" 10
+	cat "$T/r.log"
+	[ "$CRYO_STATUS" != 0 ] || fail "cryo -r exited 0 although its page server was killed"
+	grep -qE "died before the (load completed|tree could run)|page server|restore failed" "$T/r.log" ||
+		fail "no message says why"
+	for k in $pid $kids; do
+		wait_gone "$k" 5
+	done
+	wait_gone "$GUARD" 5
+}
+
+@test "the page server stopped as soon as it exists, then SIGKILLed during the restore: its guard takes the uffds cryo queued and kills their processes; the restore fails; nothing is left" {
+	local pid kids k srv= i
+	start_prog "$LOG" tree "$T/shared.txt"
+	pid=$PROG_PID
+	check_pass "$pid" "$LOG"
+	kids=$(cat /proc/"$pid"/task/*/children)
+	dump_kill "$pid" "$T/img"
+	(
+		exec </dev/null >>"$T/r.log" 2>&1
+		_only_stdio
+		exec "$CRYO" -r --lazy -v -f "$T/img"
+	) &
+	CRYO_PID=$!
+	CRYO_TEST_PIDS+=("$CRYO_PID")
+	# cryo's first child is the page server (forked before any process of
+	# the tree): stop it at once (read is a builtin: no fork per try)
+	for ((i = 0; i < 200000; i++)); do
+		read -r srv _ <"/proc/$CRYO_PID/task/$CRYO_PID/children" 2>/dev/null || true
+		[ -z "$srv" ] || break
+	done
+	[ -n "$srv" ] || fail "no page server appeared"
+	# and once it has started its guard (its first act)
+	for ((i = 0; i < 200000; i++)); do
+		read -r GUARD _ <"/proc/$srv/task/$srv/children" 2>/dev/null || true
+		[ -z "$GUARD" ] || break
+	done
+	kill -STOP "$srv"
+	[ -n "$GUARD" ] || fail "the page server started no guard"
+	# cryo hands the uffds over into the socket, then waits for go's answer
+	sleep 1
+	! grep -q "lazy restore: pid .*: done" "$T/r.log" || fail "the server was stopped too late"
+	kill -KILL "$srv"
+	wait_cryo_exit "$CRYO_PID" 10
+	cat "$T/r.log"
+	[ "$CRYO_STATUS" != 0 ] || fail "cryo -r exited 0 although its page server was killed"
+	grep -qE "died before the (load completed|tree could run)" "$T/r.log" || fail "no message says why"
+	grep -q "restore failed; every process it had created was killed" "$T/r.log" ||
+		fail "cryo -r did not fail the restore"
+	for k in $pid $kids; do
+		wait_gone "$k" 5
+	done
+	wait_gone "$GUARD" 5
+	! grep -E '^(PASS|FAIL) ' "$LOG" | tail -n +2 | grep . || fail "the restored tree ran a check"
 }

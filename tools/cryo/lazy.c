@@ -307,7 +307,7 @@ static void kill_tree(void)
 
 struct guard_pid {
 	int32_t pid;
-	uint32_t pad;
+	uint32_t queued;	/* 1: its uffd never reached the server (all outstanding) */
 	uint64_t left;		/* outstanding pages: its mm and those forked from it */
 };
 
@@ -350,8 +350,8 @@ static void __attribute__((noreturn)) server_exit(int status)
 static void __attribute__((noreturn)) guard_main(int server_pidfd, pid_t server)
 {
 	struct pollfd p = { .fd = server_pidfd, .events = POLLIN };
-	char list[400] = "";
-	size_t off = 0, n = 0;
+	char list[400] = "", total[64] = "";
+	size_t off = 0, n = 0, nq = 0;
 	pid_t *pids;
 
 	prctl(PR_SET_NAME, "cryo-lazy-guard");
@@ -378,7 +378,7 @@ static void __attribute__((noreturn)) guard_main(int server_pidfd, pid_t server)
 		if (recvmsg(SH->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(msg))
 			break;
 		if (msg.type == 'A')
-			SH->p[SH->npids++] = (struct guard_pid){ .pid = msg.pid };
+			SH->p[SH->npids++] = (struct guard_pid){ .pid = msg.pid, .queued = 1 };
 	}
 	if (!SH->npids)		/* nothing was registered: nothing to zero-fill */
 		_exit(0);
@@ -386,17 +386,25 @@ static void __attribute__((noreturn)) guard_main(int server_pidfd, pid_t server)
 	for (uint32_t i = 0; i < SH->npids; i++) {
 		if (pids)
 			pids[n++] = SH->p[i].pid;
-		if (SH->p[i].left && off < sizeof(list) - 40)
+		nq += SH->p[i].queued;
+		if (SH->p[i].queued && off < sizeof(list) - 60)
+			off += (size_t)snprintf(list + off, sizeof(list) - off,
+						"%spid %d: all, never handed over",
+						off ? ", " : "", SH->p[i].pid);
+		else if (SH->p[i].left && off < sizeof(list) - 40)
 			off += (size_t)snprintf(list + off, sizeof(list) - off, "%spid %d: %llu",
 						off ? ", " : "", SH->p[i].pid,
 						(unsigned long long)SH->p[i].left);
 	}
 	/* said first: cryo -r exits as soon as the root dies */
+	if (SH->left)
+		snprintf(total, sizeof(total), "%llu%s ", (unsigned long long)SH->left,
+			 nq ? " and more" : "");
 	report_error("lazy restore: the page server (pid %d) died before the load completed,"
-		     " %llu pages not loaded yet%s%s%s; the restored tree (%s%d%s) was killed so"
-		     " that none of it reads zeros there", server, (unsigned long long)SH->left,
-		     off ? " (" : "", list, off ? ")" : "", n > 1 ? "pids " : "pid ",
-		     n ? SH->p[0].pid : 0, n > 1 ? " and the others cryo restored, with their"
+		     " %spages not loaded yet%s%s%s; the restored tree (%s%d%s) was killed so"
+		     " that none of it reads zeros there", server, total,
+		     off ? " (" : "", list, off ? ")" : "", SH->npids > 1 ? "pids " : "pid ",
+		     SH->p[0].pid, SH->npids > 1 ? " and the others cryo restored, with their"
 		     " descendants" : " and its descendants");
 	if (pids)
 		kill_pids(pids, n);
