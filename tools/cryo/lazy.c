@@ -17,11 +17,14 @@
  *   terminal signals ignored: with -d it outlives cryo. cryo hands it each
  *   uffd over a socketpair as the task's memory is set up, so faults taken
  *   during the rest of the restore (kernel writes into restored memory)
- *   are served too. EOF before "go" means the restore failed: it exits.
+ *   are served too. EOF before "go" means the restore failed, or cryo
+ *   died (the tree, still traced with PTRACE_O_EXITKILL, dies with it):
+ *   it exits. "go" comes, and is answered, before cryo detaches the tree,
+ *   so a tree that runs always has a server that knows it must serve it.
  * - Serving: from the hand-over on, a fault gets up to 64 KiB of
  *   outstanding pages from the faulting one on (UFFDIO_COPY); a page with
  *   no stored data (a hole, or one the program has since discarded) gets
- *   UFFDIO_ZEROPAGE. In between, once the whole tree runs ("go"), pages
+ *   UFFDIO_ZEROPAGE. In between, once the tree is whole ("go"), pages
  *   are prefetched 2 MiB per UFFDIO_COPY (CRYO_LAZY_PACE_MS: a pause
  *   between two, for tests) until none is left; then the uffd is closed,
  *   which unregisters the ranges.
@@ -1099,7 +1102,7 @@ static void __attribute__((noreturn)) server_main(int sock)
 				SH->sock = -1;
 				close(sock);
 				sock = -1;
-				if (!go)	/* the restore failed: cryo kills the tree */
+				if (!go)	/* failed or cryo died: the tree dies too */
 					server_exit(0);
 			} else if (e) {
 				report_error("lazy restore: page server: %s", strerror(-e));

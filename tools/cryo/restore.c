@@ -855,12 +855,14 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 	for (size_t i = 0; i < c.ntasks && !e; i++)
 		if (!is_zombie(&c, i))
 			e = rebuild(&c, i);
+	/* before the detach: until the page server has answered, cryo's death
+	 * still kills the tree (PTRACE_O_EXITKILL) */
+	if (!e)
+		e = lazy_go();
 	/* all together, once every process is whole */
 	for (size_t i = 0; i < c.ntasks && !e; i++)
 		if (c.execd && c.execd[i] && ptrace(PTRACE_DETACH, (pid_t)c.tasks[i].pid, 0, 0) < 0)
 			e = err_sys(-errno, "pid %u: detach", c.tasks[i].pid);
-	if (!e)
-		e = lazy_go();
 	if (e && c.created) {
 		kill_created(&c);
 		if (c.created[0])
