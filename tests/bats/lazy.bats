@@ -31,6 +31,8 @@ lazy_pids() {
 	if grep -q "took its place" "$log"; then
 		GUARD=$(sed -nE 's/.*guard \(pid [0-9]+\) died; pid ([0-9]+) took its place.*/\1/p' "$log" | tail -n 1)
 	fi
+	# teardown kills them if a test fails halfway (a guard left stopped...)
+	CRYO_TEST_PIDS+=("$GUARD" "$SERVER")
 	[ "$(cat /proc/"$SERVER"/comm 2>/dev/null)" = cryo-lazy ] || fail "pid $SERVER is not cryo-lazy"
 	# (the guard names itself once it runs)
 	for ((i = 0; i < 20; i++)); do
@@ -407,6 +409,7 @@ assert_killed_not_zeroed() {
 		[ -z "$GUARD" ] || break
 	done
 	kill -STOP "$srv"
+	CRYO_TEST_PIDS+=("$GUARD" "$srv")
 	[ -n "$GUARD" ] || fail "the page server started no guard"
 	# cryo hands the uffds over into the socket, then waits for go's answer
 	sleep 1
