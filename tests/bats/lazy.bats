@@ -427,3 +427,31 @@ assert_killed_not_zeroed() {
 	wait_gone "$GUARD" 5
 	! grep -E '^(PASS|FAIL) ' "$LOG" | tail -n +2 | grep . || fail "the restored tree ran a check"
 }
+
+@test "a process that left the tree during the load (double fork: now cryo's child) is killed too when the page server dies" {
+	local pid orphan
+	READY_TIMEOUT=30 start_prog "$LOG" lazymem 128
+	pid=$PROG_PID
+	dump_kill "$pid" "$T/img"
+	CRYO_LAZY_PACE_MS=50 restore_bg "$T/img" "$LOG" "$pid" --lazy -v
+	lazy_pids "$LOG"
+	kill -URG "$pid"
+	wait_log "$LOG" "^ORPHAN SWEEP START" 5
+	orphan=$(sed -nE 's/^ORPHAN pid=([0-9]+) ppid=.*/\1/p' "$LOG")
+	CRYO_TEST_PIDS+=("$orphan")
+	[ "$(proc_status_field "$orphan" PPid)" = "$CRYO_PID" ] || fail "the orphan's parent is not cryo: $(describe_pid "$orphan")"
+	sleep 0.2
+	kill -STOP "$GUARD"
+	kill -KILL "$SERVER"
+	sleep 1
+	! grep -E '^ORPHAN SWEEP (PASS|FAIL)' "$LOG" || fail "the orphan's sweep ended after the server died: $(grep '^ORPHAN SWEEP' "$LOG")"
+	kill -CONT "$GUARD"
+	wait_cryo_exit "$CRYO_PID" 10
+	wait_gone "$orphan" 5
+	wait_gone "$pid" 5
+	wait_gone "$GUARD" 5
+	# the guard exited (the uffds are closed): the orphan must not have run on
+	sleep 0.5
+	! grep -E '^ORPHAN SWEEP (PASS|FAIL)' "$LOG" || fail "the orphan's sweep ended: $(grep '^ORPHAN SWEEP' "$LOG")"
+	grep "page server" "$LOG"
+}

@@ -200,10 +200,12 @@ static int pid_in(const pid_t *v, size_t n, pid_t p)
 	return 0;
 }
 
-static pid_t proc_ppid(pid_t pid)
+/* Parent and start time (clock ticks since boot) of pid; -1 if gone */
+static pid_t proc_ppid_start(pid_t pid, unsigned long long *start)
 {
-	char path[64], buf[512], *p;
+	char path[64], buf[1024], *p;
 	int fd, n, ppid = -1;
+	unsigned long long st = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -215,9 +217,19 @@ static pid_t proc_ppid(pid_t pid)
 		return -1;
 	buf[n] = 0;
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt
+	 * cmajflt utime stime cutime cstime priority nice threads itreal start */
+	if (!p || sscanf(p + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d"
+			 " %*d %*d %*d %*d %llu", &ppid, &st) != 2)
 		return -1;
+	if (start)
+		*start = st;
 	return ppid;
+}
+
+static pid_t proc_ppid(pid_t pid)
+{
+	return proc_ppid_start(pid, NULL);
 }
 
 /* The tree: the processes given and all their descendants, stopped (so
@@ -312,6 +324,8 @@ struct guard_pid {
 	int32_t pid;
 	uint32_t queued;	/* 1: its uffd never reached the server (all outstanding) */
 	uint64_t left;		/* outstanding pages: its mm and those forked from it */
+	uint32_t forks;		/* how many of those mms were forked during the load */
+	uint32_t pad;
 };
 
 struct shared {
@@ -321,7 +335,8 @@ struct shared {
 	uint32_t nmm;
 	int32_t go;
 	int32_t sock;		/* the server's end of cryo's socket, or -1 */
-	uint32_t pad;
+	int32_t cryo;		/* cryo -r, the tree's parent and subreaper */
+	uint64_t cryo_start;	/* its start time: that pid is still cryo */
 	struct guard_pid p[GUARD_PIDS];
 };
 
@@ -331,14 +346,18 @@ static void publish(void)
 {
 	uint64_t total = 0;
 
-	for (uint32_t i = 0; i < SH->npids; i++)
+	for (uint32_t i = 0; i < SH->npids; i++) {
 		SH->p[i].left = 0;
+		SH->p[i].forks = 0;
+	}
 	for (size_t i = 0; i < S.nmm; i++) {
 		const struct mm *m = S.mms[i];
 
 		total += m->left;
-		if (m->pidx >= 0)
+		if (m->pidx >= 0) {
 			SH->p[m->pidx].left += m->left;
+			SH->p[m->pidx].forks += m->forked && m->left;
+		}
 	}
 	SH->left = total;
 	SH->nmm = (uint32_t)S.nmm;
@@ -394,10 +413,11 @@ static void __attribute__((noreturn)) guard_main(int server_pidfd, pid_t server)
 			off += (size_t)snprintf(list + off, sizeof(list) - off,
 						"%spid %d: all, never handed over",
 						off ? ", " : "", SH->p[i].pid);
-		else if (SH->p[i].left && off < sizeof(list) - 40)
-			off += (size_t)snprintf(list + off, sizeof(list) - off, "%spid %d: %llu",
+		else if (SH->p[i].left && off < sizeof(list) - 80)
+			off += (size_t)snprintf(list + off, sizeof(list) - off, "%spid %d: %llu%s",
 						off ? ", " : "", SH->p[i].pid,
-						(unsigned long long)SH->p[i].left);
+						(unsigned long long)SH->p[i].left,
+						SH->p[i].forks ? " with the processes it forked" : "");
 	}
 	/* said first: cryo -r exits as soon as the root dies */
 	if (SH->left)
@@ -409,6 +429,34 @@ static void __attribute__((noreturn)) guard_main(int server_pidfd, pid_t server)
 		     off ? " (" : "", list, off ? ")" : "", SH->npids > 1 ? "pids " : "pid ",
 		     SH->p[0].pid, SH->npids > 1 ? " and the others cryo restored, with their"
 		     " descendants" : " and its descendants");
+	/* cryo -r (without -d) is the tree's subreaper: a process that left
+	 * the tree during the load (its parent exited) is cryo's child now */
+	if (pids && SH->cryo > 0) {
+		unsigned long long st;
+		DIR *d;
+		struct dirent *de;
+		size_t cap = SH->npids + 1;
+
+		if (proc_ppid_start(SH->cryo, &st) >= 0 && st == SH->cryo_start &&
+		    (d = opendir("/proc"))) {
+			while ((de = readdir(d))) {
+				pid_t q = (pid_t)atoi(de->d_name);
+				pid_t *np;
+
+				if (q <= 0 || q == getpid() || q == server ||
+				    proc_ppid(q) != SH->cryo || pid_in(pids, n, q))
+					continue;
+				if (n == cap) {
+					np = realloc(pids, (cap *= 2) * sizeof(*pids));
+					if (!np)
+						break;
+					pids = np;
+				}
+				pids[n++] = q;
+			}
+			closedir(d);
+		}
+	}
 	if (pids)
 		kill_pids(pids, n);
 	_exit(1);
@@ -1010,6 +1058,7 @@ static void __attribute__((noreturn)) server_main(int sock)
 	size_t rr = 0;
 	int go = 0, self_pidfd, guard_pidfd = -1;
 	double last_prefetch = -1e9;
+	unsigned long long st = 0;
 	pid_t guard;
 	const char *pace = getenv("CRYO_LAZY_PACE_MS");
 
@@ -1029,6 +1078,10 @@ static void __attribute__((noreturn)) server_main(int sock)
 		_exit(1);
 	}
 	SH->sock = sock;
+	SH->cryo = getppid();
+	if (proc_ppid_start(SH->cryo, &st) < 0)
+		SH->cryo = 0;
+	SH->cryo_start = st;
 	info("lazy restore: page server pid %d, guard pid %d", getpid(), guard);
 	clock_gettime(CLOCK_MONOTONIC, &S.t0);
 	for (;;) {
