@@ -14,7 +14,16 @@
  *    rewritten), munmap and map afresh 64 pages of the last quarter (zero,
  *    then rewritten), then mremap 64 pages of the moved quarter over 64
  *    restored pages of the last quarter (whose contents move elsewhere);
- *    prints "CHANGED" or "FAIL lazymem: ...". */
+ *    prints "CHANGED" or "FAIL lazymem: ...".
+ *  - SIGWINCH: sweep the pages from the last to the first (the background
+ *    load starts at the first), a short pause every 4 pages (1-2 s for 128
+ *    MiB), so that pages are read, each a fault, while others are still
+ *    outstanding; prints "SWEEP START", then at once "SWEEP FAIL page
+ *    N ..." at the first wrong page (zeros served instead of the data), or
+ *    "SWEEP PASS" at the end.
+ *  - SIGURG: double fork: the grandchild, reparented away from the tree
+ *    (to the subreaper, or init), prints "ORPHAN pid=N ppid=M" and then
+ *    sweeps as above, its lines prefixed "ORPHAN "; then "ORPHANED". */
 #include "scenario.h"
 #include <pthread.h>
 #include <sys/mman.h>
@@ -26,7 +35,8 @@ static uint8_t **page;		/* where page p lives now */
 static size_t npages;
 static uint64_t sum0;		/* checksum of the whole area at fill */
 static int nthreads;
-static volatile sig_atomic_t fork_requested, change_requested;
+static volatile sig_atomic_t fork_requested, change_requested, sweep_requested, orphan_requested;
+static const char *sweep_prefix = "";
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -237,6 +247,81 @@ static void do_change(void)
 	fflush(stdout);
 }
 
+static void do_sweep(void)
+{
+	struct timespec ts = { 0, 10000 };
+
+	printf("%sSWEEP START\n", sweep_prefix);
+	fflush(stdout);
+	for (size_t p = npages; p-- > 0;) {
+		const uint64_t *w = (const uint64_t *)page[p];
+
+		if (!w) {
+			printf("%sSWEEP FAIL page %zu: its pointer is zero\n", sweep_prefix, p);
+			fflush(stdout);
+			return;
+		}
+		for (size_t i = 0; i < WORDS; i++)
+			if (w[i] != word(p, i)) {
+				printf("%sSWEEP FAIL page %zu word %zu: %#llx, want %#llx\n", sweep_prefix, p, i,
+				       (unsigned long long)w[i], (unsigned long long)word(p, i));
+				fflush(stdout);
+				return;
+			}
+		if (p % 4 == 0)
+			nanosleep(&ts, NULL);
+	}
+	printf("%sSWEEP PASS\n", sweep_prefix);
+	fflush(stdout);
+}
+
+/* Memory served as zeros shows as a crash as often as as a wrong word:
+ * say so on stdout (text and rodata are file-backed, loaded eagerly) */
+static void on_fault(int sig)
+{
+	static const char msg[] = "SWEEP FAIL: SIGSEGV or SIGBUS (memory read as zeros?)\n";
+
+	(void)!write(1, msg, sizeof(msg) - 1);
+	_exit(128 + sig);
+}
+
+static void do_orphan(void)
+{
+	pid_t mid, st = 0;
+
+	fflush(stdout);
+	mid = fork();
+	if (mid == 0) {
+		pid_t parent = getpid(), g = fork();
+
+		if (g == 0) {
+			while (getppid() == parent)
+				usleep(1000);
+			sweep_prefix = "ORPHAN ";
+			printf("ORPHAN pid=%d ppid=%d\n", getpid(), getppid());
+			do_sweep();
+			_exit(0);
+		}
+		_exit(g < 0);
+	}
+	while (mid > 0 && waitpid(mid, &st, 0) < 0 && errno == EINTR)
+		;
+	printf("ORPHANED\n");
+	fflush(stdout);
+}
+
+static void on_urg(int sig)
+{
+	(void)sig;
+	orphan_requested = 1;
+}
+
+static void on_winch(int sig)
+{
+	(void)sig;
+	sweep_requested = 1;
+}
+
 static void on_usr2(int sig)
 {
 	(void)sig;
@@ -283,6 +368,15 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_hup;
 	if (sigaction(SIGHUP, &sa, NULL))
 		scn_die("sigaction(SIGHUP): %s", strerror(errno));
+	sa.sa_handler = on_fault;
+	if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
+		scn_die("sigaction(SIGSEGV): %s", strerror(errno));
+	sa.sa_handler = on_urg;
+	if (sigaction(SIGURG, &sa, NULL))
+		scn_die("sigaction(SIGURG): %s", strerror(errno));
+	sa.sa_handler = on_winch;
+	if (sigaction(SIGWINCH, &sa, NULL))
+		scn_die("sigaction(SIGWINCH): %s", strerror(errno));
 	scn_install_check();
 	scn_ready();
 	for (;;) {
@@ -294,6 +388,14 @@ int main(int argc, char **argv)
 		if (change_requested) {
 			change_requested = 0;
 			do_change();
+		}
+		if (orphan_requested) {
+			orphan_requested = 0;
+			do_orphan();
+		}
+		if (sweep_requested) {
+			sweep_requested = 0;
+			do_sweep();
 		}
 		scn_sleep_ms(50);
 	}

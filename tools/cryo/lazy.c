@@ -17,11 +17,14 @@
  *   terminal signals ignored: with -d it outlives cryo. cryo hands it each
  *   uffd over a socketpair as the task's memory is set up, so faults taken
  *   during the rest of the restore (kernel writes into restored memory)
- *   are served too. EOF before "go" means the restore failed: it exits.
+ *   are served too. EOF before "go" means the restore failed, or cryo
+ *   died (the tree, still traced with PTRACE_O_EXITKILL, dies with it):
+ *   it exits. "go" comes, and is answered, before cryo detaches the tree,
+ *   so a tree that runs always has a server that knows it must serve it.
  * - Serving: from the hand-over on, a fault gets up to 64 KiB of
  *   outstanding pages from the faulting one on (UFFDIO_COPY); a page with
  *   no stored data (a hole, or one the program has since discarded) gets
- *   UFFDIO_ZEROPAGE. In between, once the whole tree runs ("go"), pages
+ *   UFFDIO_ZEROPAGE. In between, once the tree is whole ("go"), pages
  *   are prefetched 2 MiB per UFFDIO_COPY (CRYO_LAZY_PACE_MS: a pause
  *   between two, for tests) until none is left; then the uffd is closed,
  *   which unregisters the ranges.
@@ -40,13 +43,21 @@
  *   made and every descendant, stopped first so none escapes by forking)
  *   with a message naming the pid and address: no process ever gets wrong
  *   data.
- * - Known limit: if the server itself is SIGKILLed before it is done,
- *   closing its uffds lets the kernel zero-fill the outstanding pages.
- *   Terminal signals and SIGTERM are ignored by it for that reason. */
+ * - The server must not die with its uffds: closing the last reference to
+ *   one lets the kernel zero-fill the outstanding pages. It ignores
+ *   terminal signals and SIGTERM, and shares its fd table with a guard
+ *   process (see "the guard" below) so that SIGKILL of either closes none.
+ * - Known limits: killing server and guard at once; MADV_WIPEONFORK set
+ *   by the program during the load, then a fork (the child gets image data
+ *   there): no uffd event reports that madvise, and the FORK event comes
+ *   before the child has a pid and releases the parent when read, so
+ *   nothing the server could read afterwards says what the flags were at
+ *   the fork. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,6 +68,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,6 +168,7 @@ struct mm {
 	size_t npend, cappend;
 	int blocked;		/* EAGAIN: an event is coming */
 	int dead;		/* its mm is gone (ESRCH) */
+	int pidx;		/* its process's entry in SH->p, or -1 */
 };
 
 static struct server {
@@ -187,10 +200,12 @@ static int pid_in(const pid_t *v, size_t n, pid_t p)
 	return 0;
 }
 
-static pid_t proc_ppid(pid_t pid)
+/* Parent and start time (clock ticks since boot) of pid; -1 if gone */
+static pid_t proc_ppid_start(pid_t pid, unsigned long long *start)
 {
-	char path[64], buf[512], *p;
+	char path[64], buf[1024], *p;
 	int fd, n, ppid = -1;
+	unsigned long long st = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -202,24 +217,34 @@ static pid_t proc_ppid(pid_t pid)
 		return -1;
 	buf[n] = 0;
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt
+	 * cmajflt utime stime cutime cstime priority nice threads itreal start */
+	if (!p || sscanf(p + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d"
+			 " %*d %*d %*d %*d %llu", &ppid, &st) != 2)
 		return -1;
+	if (start)
+		*start = st;
 	return ppid;
 }
 
-/* The tree: every process handed over and all their descendants, stopped
- * (so none forks away) until no new one appears, then killed. */
-static void kill_tree(void)
+static pid_t proc_ppid(pid_t pid)
 {
-	size_t n = S.npids, cap = n + 64;
+	return proc_ppid_start(pid, NULL);
+}
+
+/* The tree: the processes given and all their descendants, stopped (so
+ * none forks away) until no new one appears, then killed. */
+static void kill_pids(const pid_t *pids, size_t npids)
+{
+	size_t n = npids, cap = n + 64;
 	pid_t *set = malloc(cap * sizeof(*set));
 
 	if (!set) {
-		for (size_t i = 0; i < S.npids; i++)
-			kill(S.pids[i], SIGKILL);
+		for (size_t i = 0; i < npids; i++)
+			kill(pids[i], SIGKILL);
 		return;
 	}
-	memcpy(set, S.pids, n * sizeof(*set));
+	memcpy(set, pids, n * sizeof(*set));
 	for (int round = 0; round < 50; round++) {
 		size_t before = n;
 		DIR *d;
@@ -274,6 +299,191 @@ static void kill_tree(void)
 	free(set);
 }
 
+static void kill_tree(void)
+{
+	kill_pids(S.pids, S.npids);
+}
+
+/* ------------------------------------------------------------------ */
+/* the guard                                                           */
+/* A uffd must outlive any one process that can be killed (kill -9, the OOM
+ * killer): when its last holder dies, the kernel unregisters its ranges
+ * and the outstanding pages read as zeros. So the server shares its fd
+ * table (CLONE_FILES, not its memory) with a small guard process: every
+ * uffd, those the kernel installs on a FORK event included, is in both, and
+ * killing either closes none. If the server dies before it is done, faults
+ * block (the uffds are open, nobody answers them) until the guard, woken
+ * by the server's pidfd, has killed the tree; only then does it exit and
+ * the uffds close. If the guard dies, the server starts another. What the
+ * guard needs to know (the processes, what is outstanding) is kept by the
+ * server in a shared mapping. */
+
+#define GUARD_PIDS 65536
+
+struct guard_pid {
+	int32_t pid;
+	uint32_t queued;	/* 1: its uffd never reached the server (all outstanding) */
+	uint64_t left;		/* outstanding pages: its mm and those forked from it */
+	uint32_t forks;		/* how many of those mms were forked during the load */
+	uint32_t pad;
+};
+
+struct shared {
+	volatile int32_t done;	/* the server exits knowing the tree needs it no more */
+	uint32_t npids;
+	uint64_t left;
+	uint32_t nmm;
+	int32_t go;
+	int32_t sock;		/* the server's end of cryo's socket, or -1 */
+	int32_t cryo;		/* cryo -r, the tree's parent and subreaper */
+	uint64_t cryo_start;	/* its start time: that pid is still cryo */
+	struct guard_pid p[GUARD_PIDS];
+};
+
+static struct shared *SH;
+
+static void publish(void)
+{
+	uint64_t total = 0;
+
+	for (uint32_t i = 0; i < SH->npids; i++) {
+		SH->p[i].left = 0;
+		SH->p[i].forks = 0;
+	}
+	for (size_t i = 0; i < S.nmm; i++) {
+		const struct mm *m = S.mms[i];
+
+		total += m->left;
+		if (m->pidx >= 0) {
+			SH->p[m->pidx].left += m->left;
+			SH->p[m->pidx].forks += m->forked && m->left;
+		}
+	}
+	SH->left = total;
+	SH->nmm = (uint32_t)S.nmm;
+}
+
+static void __attribute__((noreturn)) server_exit(int status)
+{
+	SH->done = 1;
+	_exit(status);
+}
+
+static void __attribute__((noreturn)) guard_main(int server_pidfd, pid_t server)
+{
+	struct pollfd p = { .fd = server_pidfd, .events = POLLIN };
+	char list[400] = "", total[64] = "";
+	size_t off = 0, n = 0, nq = 0;
+	pid_t *pids;
+
+	prctl(PR_SET_NAME, "cryo-lazy-guard");
+	for (;;) {
+		int r = poll(&p, 1, -1);
+
+		if (r > 0)
+			break;
+		if (r < 0 && errno != EINTR)
+			usleep(100000);
+	}
+	/* done, or nothing registered any more: the uffds may close */
+	if (SH->done || (SH->go && !SH->nmm))
+		_exit(0);
+	/* uffds cryo sent that the server did not take: held now (they are in
+	 * our table), their processes killed with the rest */
+	while (SH->sock >= 0 && SH->npids < GUARD_PIDS) {
+		struct lz_msg msg;
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec io = { &msg, sizeof(msg) };
+		struct msghdr mh = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+
+		if (recvmsg(SH->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(msg))
+			break;
+		if (msg.type == 'A')
+			SH->p[SH->npids++] = (struct guard_pid){ .pid = msg.pid, .queued = 1 };
+	}
+	if (!SH->npids)		/* nothing was registered: nothing to zero-fill */
+		_exit(0);
+	pids = malloc((SH->npids + 1) * sizeof(*pids));
+	for (uint32_t i = 0; i < SH->npids; i++) {
+		if (pids)
+			pids[n++] = SH->p[i].pid;
+		nq += SH->p[i].queued;
+		if (SH->p[i].queued && off < sizeof(list) - 60)
+			off += (size_t)snprintf(list + off, sizeof(list) - off,
+						"%spid %d: all, never handed over",
+						off ? ", " : "", SH->p[i].pid);
+		else if (SH->p[i].left && off < sizeof(list) - 80)
+			off += (size_t)snprintf(list + off, sizeof(list) - off, "%spid %d: %llu%s",
+						off ? ", " : "", SH->p[i].pid,
+						(unsigned long long)SH->p[i].left,
+						SH->p[i].forks ? " with the processes it forked" : "");
+	}
+	/* said first: cryo -r exits as soon as the root dies */
+	if (SH->left)
+		snprintf(total, sizeof(total), "%llu%s ", (unsigned long long)SH->left,
+			 nq ? " and more" : "");
+	report_error("lazy restore: the page server (pid %d) died before the load completed,"
+		     " %spages not loaded yet%s%s%s; the restored tree (%s%d%s) was killed so"
+		     " that none of it reads zeros there", server, total,
+		     off ? " (" : "", list, off ? ")" : "", SH->npids > 1 ? "pids " : "pid ",
+		     SH->p[0].pid, SH->npids > 1 ? " and the others cryo restored, with their"
+		     " descendants" : " and its descendants");
+	/* cryo -r (without -d) is the tree's subreaper: a process that left
+	 * the tree during the load (its parent exited) is cryo's child now */
+	if (pids && SH->cryo > 0) {
+		unsigned long long st;
+		DIR *d;
+		struct dirent *de;
+		size_t cap = SH->npids + 1;
+
+		if (proc_ppid_start(SH->cryo, &st) >= 0 && st == SH->cryo_start &&
+		    (d = opendir("/proc"))) {
+			while ((de = readdir(d))) {
+				pid_t q = (pid_t)atoi(de->d_name);
+				pid_t *np;
+
+				if (q <= 0 || q == getpid() || q == server ||
+				    proc_ppid(q) != SH->cryo || pid_in(pids, n, q))
+					continue;
+				if (n == cap) {
+					np = realloc(pids, (cap *= 2) * sizeof(*pids));
+					if (!np)
+						break;
+					pids = np;
+				}
+				pids[n++] = q;
+			}
+			closedir(d);
+		}
+	}
+	if (pids)
+		kill_pids(pids, n);
+	_exit(1);
+}
+
+/* The guard: a process sharing our fd table. Returns its pid and sets
+ * *pidfd, or -errno. */
+static pid_t guard_start(int self_pidfd, int *pidfd)
+{
+	pid_t server = getpid();
+	long g = syscall(SYS_clone, CLONE_FILES | SIGCHLD, 0, 0, 0, 0);
+
+	if (g < 0)
+		return -errno;
+	if (g == 0)
+		guard_main(self_pidfd, server);
+	*pidfd = (int)syscall(SYS_pidfd_open, (pid_t)g, 0);
+	if (*pidfd < 0) {
+		int e = -errno;
+
+		kill((pid_t)g, SIGKILL);
+		waitpid((pid_t)g, NULL, 0);
+		return e;
+	}
+	return (pid_t)g;
+}
+
 static void __attribute__((noreturn)) fatal(struct mm *m, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void __attribute__((noreturn)) fatal(struct mm *m, const char *fmt, ...)
@@ -288,7 +498,7 @@ static void __attribute__((noreturn)) fatal(struct mm *m, const char *fmt, ...)
 	report_error("lazy restore: pid %d%s: %s; the restored tree was killed", m->pid,
 		     m->forked ? " (a process it forked)" : "", msg);
 	kill_tree();
-	_exit(1);
+	server_exit(1);
 }
 
 static int seg_cmp(const void *a, const void *b)
@@ -681,6 +891,7 @@ static int mm_fork(struct mm *parent, int fd)
 	if (!m)
 		return -ENOMEM;
 	m->forked = 1;
+	m->pidx = parent->pidx;
 	m->segs = malloc((parent->nsegs + 1) * sizeof(*m->segs));
 	m->done = malloc(parent->ndone + 1);
 	if (!m->segs || !m->done)
@@ -814,8 +1025,12 @@ static int recv_add(int sock, int *go)
 	if (n != sizeof(msg))
 		return -EPROTO;
 	if (msg.type == 'G') {
+		struct lz_msg ack = { 'g', 0, 0, 0 };
+
 		*go = 1;
-		return 0;
+		SH->go = 1;
+		/* cryo waits for it: a server gone before this kills the tree */
+		return send(sock, &ack, sizeof(ack), MSG_NOSIGNAL) == sizeof(ack) ? 0 : -EPIPE;
 	}
 	if (msg.type != 'A' || fd < 0)
 		return -EPROTO;
@@ -825,8 +1040,15 @@ static int recv_add(int sock, int *go)
 		return -ENOMEM;
 	S.pids = np;
 	S.pids[S.npids++] = msg.pid;
+	m->pidx = -1;
+	if (SH->npids < GUARD_PIDS) {
+		m->pidx = (int)SH->npids;
+		SH->p[m->pidx].pid = msg.pid;
+		SH->npids++;
+	}
 	if (mm_build(m, msg.task))
 		fatal(m, "page server: cannot read the page map of task %u", msg.task);
+	publish();
 	return 0;
 }
 
@@ -834,17 +1056,37 @@ static void __attribute__((noreturn)) server_main(int sock)
 {
 	struct pollfd *pfd = NULL;
 	size_t rr = 0;
-	int go = 0;
+	int go = 0, self_pidfd, guard_pidfd = -1;
+	double last_prefetch = -1e9;
+	unsigned long long st = 0;
+	pid_t guard;
 	const char *pace = getenv("CRYO_LAZY_PACE_MS");
 
 	S.pace_ms = pace ? atol(pace) : 0;
 	S.buf = malloc(PREFETCH_PAGES * PAGE);
-	if (!S.buf)
+	SH = mmap(NULL, sizeof(*SH), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	self_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (!S.buf || SH == MAP_FAILED || self_pidfd < 0) {
+		report_error("lazy restore: page server: cannot set up its guard: %s",
+			     strerror(errno));
+		_exit(1);	/* cryo's hand-over fails: the restore is undone */
+	}
+	guard = guard_start(self_pidfd, &guard_pidfd);
+	if (guard < 0) {
+		report_error("lazy restore: page server: cannot start its guard: %s",
+			     strerror(-guard));
 		_exit(1);
+	}
+	SH->sock = sock;
+	SH->cryo = getppid();
+	if (proc_ppid_start(SH->cryo, &st) < 0)
+		SH->cryo = 0;
+	SH->cryo_start = st;
+	info("lazy restore: page server pid %d, guard pid %d", getpid(), guard);
 	clock_gettime(CLOCK_MONOTONIC, &S.t0);
 	for (;;) {
 		int busy = 0, waiting = 0, timeout;
-		size_t np = 0;
+		size_t np = 0, gi;
 
 		for (size_t i = 0; i < S.nmm;) {
 			if (S.mms[i]->dead)
@@ -854,12 +1096,13 @@ static void __attribute__((noreturn)) server_main(int sock)
 			else
 				i++;
 		}
+		publish();
 		if (sock < 0 && (!go || !S.nmm))
-			_exit(0);
+			server_exit(0);
 		free(pfd);
-		pfd = calloc(S.nmm + 1, sizeof(*pfd));
+		pfd = calloc(S.nmm + 2, sizeof(*pfd));
 		if (!pfd)
-			_exit(1);
+			_exit(1);	/* the guard kills the tree */
 		if (sock >= 0)
 			pfd[np++] = (struct pollfd){ .fd = sock, .events = POLLIN };
 		for (size_t i = 0; i < S.nmm; i++) {
@@ -869,21 +1112,55 @@ static void __attribute__((noreturn)) server_main(int sock)
 			busy |= go && S.mms[i]->left && !S.mms[i]->blocked;
 			waiting |= S.mms[i]->blocked;
 		}
-		timeout = busy ? (int)S.pace_ms : waiting ? 1 : -1;
+		gi = np;
+		if (guard_pidfd >= 0)
+			pfd[np++] = (struct pollfd){ .fd = guard_pidfd, .events = POLLIN };
+		/* the pace is kept even while faults keep waking us */
+		if (busy && S.pace_ms) {
+			double wait = last_prefetch + (double)S.pace_ms - since_start_ms();
+
+			if (wait > 0) {
+				busy = 0;
+				timeout = (int)wait + 1;
+			} else {
+				timeout = 0;
+			}
+		} else {
+			timeout = busy ? 0 : -1;
+		}
+		if (waiting && (timeout < 0 || timeout > 1))
+			timeout = 1;
 		if (poll(pfd, np, timeout) < 0 && errno != EINTR)
-			_exit(1);
+			_exit(1);	/* the guard kills the tree */
+		if (guard_pidfd >= 0 && pfd[gi].revents) {
+			pid_t old = guard;
+
+			/* without a guard, killing the server would zero-fill */
+			waitpid(guard, NULL, 0);
+			close(guard_pidfd);
+			guard_pidfd = -1;
+			guard = guard_start(self_pidfd, &guard_pidfd);
+			if (guard < 0)
+				warn("lazy restore: the page server's guard (pid %d) died and no other"
+				     " could start (%s): killing the server now would let the"
+				     " restored tree read zeros", old, strerror(-guard));
+			else
+				info("lazy restore: the page server's guard (pid %d) died; pid %d"
+				     " took its place", old, guard);
+		}
 		if (sock >= 0 && pfd[0].revents) {
 			int e = recv_add(sock, &go);
 
 			if (e == -EPIPE) {
+				SH->sock = -1;
 				close(sock);
 				sock = -1;
-				if (!go)
-					_exit(0);	/* the restore failed: cryo kills the tree */
+				if (!go)	/* failed or cryo died: the tree dies too */
+					server_exit(0);
 			} else if (e) {
 				report_error("lazy restore: page server: %s", strerror(-e));
 				kill_tree();
-				_exit(1);
+				server_exit(1);
 			}
 			continue;	/* S.mms may have moved */
 		}
@@ -898,12 +1175,14 @@ static void __attribute__((noreturn)) server_main(int sock)
 			if (e == -ESRCH)
 				m->dead = 1;
 		}
+		publish();
 		if (!busy || !S.nmm)
 			continue;
 		for (size_t k = 0; k < S.nmm; k++) {
 			struct mm *m = S.mms[(rr + k) % S.nmm];
 
 			if (m->left && !m->blocked && !m->npend && !m->dead) {
+				last_prefetch = since_start_ms();
 				if (prefetch(m) == -ESRCH)
 					m->dead = 1;
 				break;
@@ -1098,14 +1377,31 @@ int lazy_attach(struct restore_task *t, const struct lx_vma *v, size_t nv,
 	return e;
 }
 
-void lazy_finish(int ok)
+int lazy_go(void)
 {
 	struct lz_msg msg = { 'G', 0, 0, 0 };
+	ssize_t n;
 
 	if (!lz.active)
+		return 0;
+	if (send(lz.sock, &msg, sizeof(msg), MSG_NOSIGNAL) != sizeof(msg))
+		return err_sys(-errno, "lazy restore: the page server (pid %d) is gone", lz.server);
+	/* its answer: it knows the tree runs. None (EOF once its guard is
+	 * gone too) means it died, with pages the tree still needs. */
+	do
+		n = recv(lz.sock, &msg, sizeof(msg), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(msg) || msg.type != 'g')
+		return err_set(-EPIPE, "lazy restore: the page server (pid %d) died before the"
+			       " tree could run", lz.server);
+	return 0;
+}
+
+void lazy_finish(int ok)
+{
+	(void)ok;
+	if (!lz.active)
 		return;
-	if (ok && send(lz.sock, &msg, sizeof(msg), MSG_NOSIGNAL) != sizeof(msg))
-		warn("lazy restore: the page server (pid %d) is gone", lz.server);
 	close(lz.sock);
 	lz.sock = -1;
 	lz.active = 0;

@@ -21,8 +21,13 @@ int lazy_active(void);
  * VMA, 1 = lazy) tells fill_pages which VMAs to leave alone. */
 int lazy_attach(struct restore_task *t, const struct lx_vma *v, size_t nv,
 		const struct lx_page_run *runs, size_t nr, uint8_t **skip);
-/* After the tree is detached (ok) or killed (!ok): let the server run on
- * by itself, or stop it. */
+/* Once the tree is whole, before it is detached: tell the server it is
+ * to run, and wait for its answer (none: it died, the tree must be
+ * killed). From then on the server serves the tree whatever becomes of
+ * cryo; before, cryo's death kills the traced tree. */
+int lazy_go(void);
+/* After lazy_go (ok) or once the tree is killed (!ok): let the server run
+ * on by itself, or stop it. */
 void lazy_finish(int ok);
 
 #endif

@@ -1138,6 +1138,10 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 	if (!e)
 		e = ipc_restore_finish();
 	init_channel_close();	/* init goes on to reap */
+	/* before the detach: until the page server has answered, cryo's death
+	 * still kills the tree (PTRACE_O_EXITKILL) */
+	if (!e)
+		e = lazy_go();
 	/* all together, once every process is whole */
 	for (size_t i = 0; i < c.ntasks && !e; i++)
 		if (c.execd && c.execd[i] && ptrace(PTRACE_DETACH, c.hpid[i], 0, 0) < 0)
