@@ -243,6 +243,10 @@ wait_untraced() {
 	grep -qi 'no space left' <<<"$output" || fail "message does not say ENOSPC: $output"
 	grep -qF "$MNT/" <<<"$output" || fail "message names no file in $MNT: $output"
 	[ ! -e "$MNT/img2.cryo" ] || fail "a failed dump left $MNT/img2.cryo"
+	# and gave back the space of the pages it had appended (no snapshot
+	# holds them): only the two superblocks of the fresh swapfile remain
+	[ "$(stat -c %s "$MNT/cryo-$pid2.swap")" -le 8192 ] ||
+		fail "the failed dump left $(stat -c %s "$MNT/cryo-$pid2.swap") bytes in its swapfile"
 	assert_running_not_stopped "$pid2"
 	assert_snapshot_unchanged "$pid2" "$T/before2"
 	check_pass "$pid2" "$T/prog2.log"

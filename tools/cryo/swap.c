@@ -477,6 +477,8 @@ int swap_is_source(const struct swapfile *sw)
 	return sw->src.read != NULL;
 }
 
+static void drop_uncommitted(struct swapfile *sw);
+
 void swap_close(struct swapfile *sw)
 {
 	if (!sw)
@@ -485,8 +487,10 @@ void swap_close(struct swapfile *sw)
 		sw->src.free(sw->src.ctx);
 	if (sw->cmp_map)
 		munmap((void *)sw->cmp_map, SWAP_DATA_OFFSET + sw->cmp_slots * SWAP_PAGE);
+	if (sw->locked)
+		drop_uncommitted(sw);	/* a dump that failed before its commit */
 	if (sw->fd >= 0)
-		close(sw->fd);	/* drops the lock and any uncommitted appends */
+		close(sw->fd);	/* drops the lock */
 	meta_free(sw);
 	free(sw->pend_slots);
 	free(sw->path);
@@ -516,6 +520,20 @@ static int sticky(const struct swapfile *sw)
 		       "unusable after an earlier error");
 }
 
+/* Slots past the committed end belong to no snapshot: a dump that failed or
+ * was killed wrote them. Give their space back (under the writer lock; a
+ * reader only reads committed slots). Best effort: the space is also
+ * overwritten by the next dump's appends. */
+static void drop_uncommitted(struct swapfile *sw)
+{
+	uint64_t end = SWAP_DATA_OFFSET + sw->slots_end * SWAP_PAGE;
+	struct stat st;
+
+	if (!fstat(sw->fd, &st) && (uint64_t)st.st_size > end && ftruncate(sw->fd, (off_t)end))
+		warn("swapfile %s: could not free the %llu bytes a failed dump left: %s", sw->path,
+		     (unsigned long long)st.st_size - end, strerror(errno));
+}
+
 static int begin(struct swapfile *sw)
 {
 	int ret;
@@ -539,6 +557,8 @@ static int begin(struct swapfile *sw)
 		flock(sw->fd, LOCK_UN);
 		sw->locked = 0;
 		sw->err = ret;
+	} else {
+		drop_uncommitted(sw);	/* left by a dump that was killed */
 	}
 	return ret;
 }
