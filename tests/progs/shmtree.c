@@ -3,7 +3,7 @@
  *
  *   shmtree            MAP_SHARED|MAP_ANONYMOUS, 6 pages. The child then
  *                      unmaps page 2 and moves page 4 elsewhere (mremap),
- *                      so it maps the object in three pieces; it writes
+ *                      so it maps the object in four pieces; it writes
  *                      page 5, which the parent never touches.
  *   shmtree memfd      a memfd created before the fork: both hold one open
  *                      file description of it (pread/pwrite through it)

@@ -372,10 +372,11 @@ int shanon_dump_write(struct img_writer *w)
 	return e;
 }
 
-/* Two separate opens of one memfd share its pages; the restore recreates
- * a memfd per open file description, so they would drift apart. One
- * description held by several processes (fork, SCM_RIGHTS, dup) is
- * shared again by files.c and is fine. */
+/* Two separate opens of one memfd in two processes share its pages; the
+ * restore recreates a memfd per open file description held across
+ * processes, so they would drift apart. One description held by several
+ * processes (fork, SCM_RIGHTS) is shared again by files.c, and separate
+ * opens inside one process are reopened from the first: both are fine. */
 int shanon_check_memfds(const struct dump_task *t, size_t n)
 {
 	struct ref { size_t task; int fd; dev_t dev; ino_t ino; char name[80]; } *r = NULL;
@@ -420,7 +421,8 @@ int shanon_check_memfds(const struct dump_task *t, size_t n)
 	}
 	for (size_t a = 0; a < nr && !e; a++)
 		for (size_t b = a + 1; b < nr && !e; b++) {
-			if (r[a].dev != r[b].dev || r[a].ino != r[b].ino)
+			/* within one process files.c reopens the first */
+			if (r[a].dev != r[b].dev || r[a].ino != r[b].ino || r[a].task == r[b].task)
 				continue;
 			if (syscall(SYS_kcmp, t[r[a].task].pid, t[r[b].task].pid, KCMP_FILE,
 				    r[a].fd, r[b].fd) == 0)
