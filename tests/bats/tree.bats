@@ -152,6 +152,27 @@ shm_inodes() {	# PID -> the inodes of its "/dev/zero (deleted)" mappings, one pe
 	stop_restored "$pid"
 }
 
+@test "shared anonymous memory between processes with --lazy: the shared pages are there at once" {
+	local pid kid flags
+	start_prog "$LOG" shmtree
+	pid=$PROG_PID
+	kid=$(sed -n 's/^child //p' "$LOG")
+	CRYO_TEST_PIDS+=("$kid")
+	check_pass "$pid" "$LOG"
+	dump_kill "$pid" "$IMG"
+	wait_gone "$kid" 5
+	restore_bg "$IMG" "$LOG" "$pid" --lazy
+	check_pass "$pid" "$LOG"
+	[ "$(shm_inodes "$pid")" = "$(shm_inodes "$kid")" ] || fail "not one object"
+	# shared memory is filled before the tree runs: no userfaultfd on it
+	flags=$(awk '/^[0-9a-f]+-[0-9a-f]+ / { z = /\/dev\/zero \(deleted\)/ }
+		     z && /^VmFlags:/ { print }' /proc/"$kid"/smaps)
+	[ -n "$flags" ] || fail "no shared mapping in the child's smaps"
+	[[ "$flags" != *" uf"* ]] || fail "shared mapping registered with userfaultfd: $flags"
+	kill "$kid"
+	stop_restored "$pid"
+}
+
 @test "shared anonymous memory also mapped outside the tree is refused naming that pid; --allow-leak=shm gives a private copy" {
 	local pid kid h
 	start_prog "$LOG" shmtree
