@@ -135,7 +135,11 @@ shm_inodes() {	# PID -> the inodes of its "/dev/zero (deleted)" mappings, one pe
 	dump_kill "$pid" "$IMG"
 	wait_gone "$kid" 5
 	run "$CRYO" show "$IMG"
-	[[ "$output" == *"shared_anon"* ]] || fail "cryo show: $output"
+	[[ "$output" == *"shared anonymous object 1: 24K, 5 mappings"* ]] || fail "cryo show: $output"
+	[[ "$output" == *"object 1 @0x4000"* ]] || fail "cryo show: the moved page's offset: $output"
+	run "$CRYO" show --json "$IMG"
+	[[ "$(echo "$output" | tr -d ' \n')" == *'"shared_anon":[{"id":1,"size":24576'* ]] ||
+		fail "cryo show --json: $output"
 	restore_bg "$IMG" "$LOG" "$pid"
 	alive "$kid" || fail "child $kid not restored"
 	# the parent writes a request, the child answers through its own
