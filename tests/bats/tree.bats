@@ -229,6 +229,37 @@ shm_inodes() {	# PID -> the inodes of its "/dev/zero (deleted)" mappings, one pe
 	kill "$kid" "$pid"
 }
 
+@test "shared anonymous memory of a tree that runs as another user: the later process gets the object over SCM_RIGHTS" {
+	command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
+	local d pid kid hp hk
+	# nobody cannot enter the test's own temporary directory
+	d=$(mktemp -d /tmp/cryo-nobody.XXXXXX) && chmod 777 "$d"
+	(setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "exec '$PROGS/shmtree' >'$d/log' 2>&1 </dev/null" \
+		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-) &
+	pid=$!
+	CRYO_TEST_PIDS+=("$pid")
+	wait_log "$d/log" '^READY' 5
+	kid=$(sed -n 's/^child //p' "$d/log")
+	CRYO_TEST_PIDS+=("$kid")
+	cryo_dump "$pid" "$IMG"	# as root; the original keeps running
+	pidns_restore "$IMG" "$T/restored.log"
+	hp=$(ns_host_pid "$pid")
+	hk=$(ns_host_pid "$kid")
+	[ -n "$hp" ] && [ -n "$hk" ] || fail "restored tree not found: $(cat "$T/restored.log")"
+	[ "$(proc_status_field "$hk" Uid | awk '{ print $1 }')" = 65534 ] || fail "restored child is not nobody's"
+	[ "$(shm_inodes "$hp")" = "$(shm_inodes "$hk")" ] || fail "not one object after restore"
+	# the fd it was handed, and the socket that carried it, are gone
+	[ "$(ls /proc/"$hk"/fd | wc -l)" -eq 3 ] || fail "child fds: $(ls -l /proc/"$hk"/fd)"
+	kill -USR1 "$hp"
+	wait_log "$d/log" '^(PASS|FAIL) shmtree' 10
+	grep -q '^PASS shmtree' "$d/log" || fail "check: $(cat "$d/log")"
+	kill "$hk"
+	kill -TERM "$hp"
+	wait_cryo_exit "$CRYO_PID" 10
+	kill "$kid" "$pid"
+	rm -rf "$d"
+}
+
 @test "memfd held through one open file description by parent and child stays one memfd" {
 	local pid kid
 	start_prog "$LOG" shmtree memfd

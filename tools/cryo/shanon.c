@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -518,6 +520,100 @@ static int new_ino(pid_t pid, uint64_t addr, uint64_t *ino)
 	return e;
 }
 
+/* The task cannot open map_files itself (its credentials lack
+ * CAP_CHECKPOINT_RESTORE: a tree that ran as another user): cryo opens
+ * the object and hands the fd over SCM_RIGHTS to a datagram socket the
+ * task binds to an abstract name, which needs no privilege. The fd lands
+ * in the task close-on-exec, as an open would. */
+static int pass_fd(struct restore_task *t, const char *mf, long *tfd)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	socklen_t alen;
+	long ts = -1;
+	int cfd, cs = -1, e;
+	uint64_t pa;
+
+	cfd = open(mf, O_RDWR | O_CLOEXEC);
+	if (cfd < 0)
+		return err_sys(-errno, "open %s", mf);
+	snprintf(a.sun_path + 1, sizeof(a.sun_path) - 1, "cryo-shanon-%d-%d", (int)getpid(),
+		 (int)t->pid);
+	alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(a.sun_path + 1));
+	e = restore_sys(t, "socket", SYS_socket, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0, 0, 0, &ts);
+	if (!e)
+		e = restore_put(t, 0, &a, alen, &pa);
+	if (!e)
+		e = restore_sys(t, "bind an abstract socket", SYS_bind, (uint64_t)ts, pa, alen, 0, 0,
+				0, NULL);
+	if (!e) {
+		char byte = 0, cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { &byte, 1 };
+		struct msghdr mh = { .msg_name = &a, .msg_namelen = alen, .msg_iov = &iov,
+				     .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *c;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &cfd, sizeof(int));
+		cs = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (cs < 0 || sendmsg(cs, &mh, MSG_DONTWAIT) != 1)
+			e = err_sys(-errno, "pid %d: send it the shared memory's fd", t->pid);
+	}
+	if (!e) {
+		/* the task's msghdr, iovec, byte and control buffer in its
+		 * scratch area, at the addresses they will have there */
+		struct {
+			struct msghdr mh;
+			struct iovec iov;
+			char byte;
+			char pad[7];
+			char cbuf[CMSG_SPACE(sizeof(int))];
+		} r;
+		uint64_t base = t->scratch;
+		struct cmsghdr *c;
+		int fd = -1;
+
+		memset(&r, 0, sizeof(r));
+		r.iov.iov_base = (void *)(uintptr_t)(base + offsetof(typeof(r), byte));
+		r.iov.iov_len = 1;
+		r.mh.msg_iov = (void *)(uintptr_t)(base + offsetof(typeof(r), iov));
+		r.mh.msg_iovlen = 1;
+		r.mh.msg_control = (void *)(uintptr_t)(base + offsetof(typeof(r), cbuf));
+		r.mh.msg_controllen = sizeof(r.cbuf);
+		e = restore_put(t, 0, &r, sizeof(r), &pa);
+		if (!e)
+			e = restore_sys(t, "recvmsg the shared memory's fd", SYS_recvmsg, (uint64_t)ts,
+					pa, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, 0, 0, 0, NULL);
+		if (!e)
+			e = mem_read(t->pid, pa, &r, sizeof(r));
+		if (!e) {
+			/* the control buffer's address inside our copy */
+			r.mh.msg_control = r.cbuf;
+			c = CMSG_FIRSTHDR(&r.mh);
+			if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+			    c->cmsg_len == CMSG_LEN(sizeof(int)))
+				memcpy(&fd, CMSG_DATA(c), sizeof(int));
+			if (fd < 0)
+				e = err_set(-EIO, "pid %d: no fd received", t->pid);
+			*tfd = fd;
+		}
+	}
+	if (ts >= 0) {
+		int e2 = restore_sys(t, "close", SYS_close, (uint64_t)ts, 0, 0, 0, 0, 0, NULL);
+
+		if (!e)
+			e = e2;
+	}
+	if (cs >= 0)
+		close(cs);
+	close(cfd);
+	return e;
+}
+
 int shanon_map(struct restore_task *t, const struct lx_vma *v, size_t nv, size_t i,
 	       const struct proc_vma *cur, size_t nc)
 {
@@ -584,9 +680,13 @@ int shanon_map(struct restore_task *t, const struct lx_vma *v, size_t nv, size_t
 		if (!e)
 			e = restore_sys(t, "open the shared anonymous memory", SYS_open, pa,
 					O_RDWR | O_CLOEXEC, 0, 0, 0, 0, &fd);
+		if (e == -EPERM || e == -EACCES) {
+			err_clear();
+			e = pass_fd(t, path, &fd);
+		}
 		if (e)
-			return err_ctx(e, "pid %d: map the shared anonymous memory of pid %d (%s;"
-				       " needs CAP_CHECKPOINT_RESTORE)", t->pid, mk->pid, path);
+			return err_ctx(e, "pid %d: map the shared anonymous memory of pid %d (%s)",
+				       t->pid, mk->pid, path);
 		for (size_t j = i; j < nv && !e; j++) {
 			if (v[j].kind != LX_VMA_SHARED_ANON || v[j].shared_id != id)
 				continue;
