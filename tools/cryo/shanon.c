@@ -463,6 +463,8 @@ void shanon_restore_end(void)
 
 int shanon_restore_begin(const struct img *im)
 {
+	struct lx_task *tasks = NULL;
+	size_t nt = 0;
 	int e;
 
 	shanon_restore_end();
@@ -480,7 +482,33 @@ int shanon_restore_begin(const struct img *im)
 			return err_set(-EINVAL, "image: shared anonymous object %zu: bad size %lu", i,
 				       (unsigned long)R.r[i].size);
 	R.m = calloc(R.n + 1, sizeof(*R.m));
-	return R.m ? 0 : -ENOMEM;
+	if (!R.m)
+		return -ENOMEM;
+	/* every reference, before any process exists */
+	if (img_records(im, LX_SEC_TASKS, LX_TASK_GLOBAL, sizeof(struct lx_task), 8,
+			(void **)&tasks, &nt)) {
+		err_clear();	/* ctx_init has refused a bad one */
+	} else {
+		for (size_t k = 0; k < nt && !e; k++) {
+			struct lx_vma *v = NULL;
+			size_t nv = 0;
+
+			if (img_records(im, LX_SEC_VMAS, (uint32_t)k, sizeof(*v), 64, (void **)&v, &nv)) {
+				err_clear();	/* mm_check names what is wrong with it */
+				continue;
+			}
+			for (size_t i = 0; i < nv && !e; i++)
+				if (v[i].kind == LX_VMA_SHARED_ANON && v[i].shared_id &&
+				    (v[i].shared_id > R.n || v[i].pgoff >= R.r[v[i].shared_id - 1].size))
+					e = err_set(-EINVAL, "image: task %zu: mapping %#lx names shared"
+						    " anonymous object %u (of %zu) at offset %#lx",
+						    k, (unsigned long)v[i].start, v[i].shared_id, R.n,
+						    (unsigned long)v[i].pgoff);
+			free(v);
+		}
+	}
+	free(tasks);
+	return e;
 }
 
 /* Where the creator's object is mapped now: a VMA of its new inode */
