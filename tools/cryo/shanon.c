@@ -385,6 +385,8 @@ int shanon_check_memfds(const struct dump_task *t, size_t n)
 	size_t nr = 0;
 	int e = 0;
 
+	if (n < 2)
+		return 0;
 	for (size_t i = 0; i < n && !e; i++) {
 		char dir[64];
 		DIR *d;
