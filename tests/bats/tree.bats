@@ -129,13 +129,16 @@ shm_inodes() {	# PID -> the inodes of its "/dev/zero (deleted)" mappings, one pe
 	CRYO_TEST_PIDS+=("$kid")
 	[ -n "$kid" ] || fail "no child pid in the log"
 	check_pass "$pid" "$LOG"
-	# the child maps the object in four pieces (munmap + mremap)
+	# the child maps the object in four pieces (munmap + mremap), the parent
+	# in two, and a page only the child maps holds data
+	[ "$(grep -c '/dev/zero (deleted)' /proc/"$pid"/maps)" -eq 2 ] ||
+		fail "parent's mappings before: $(grep zero /proc/"$pid"/maps)"
 	[ "$(grep -c '/dev/zero (deleted)' /proc/"$kid"/maps)" -eq 4 ] ||
 		fail "child's mappings before: $(grep zero /proc/"$kid"/maps)"
 	dump_kill "$pid" "$IMG"
 	wait_gone "$kid" 5
 	run "$CRYO" show "$IMG"
-	[[ "$output" == *"shared anonymous object 1: 24K, 5 mappings"* ]] || fail "cryo show: $output"
+	[[ "$output" == *"shared anonymous object 1: 24K, 6 mappings"* ]] || fail "cryo show: $output"
 	[[ "$output" == *"object 1 @0x4000"* ]] || fail "cryo show: the moved page's offset: $output"
 	run "$CRYO" show --json "$IMG"
 	[[ "$(echo "$output" | tr -d ' \n')" == *'"shared_anon":[{"id":1,"size":24576'* ]] ||
@@ -152,6 +155,8 @@ shm_inodes() {	# PID -> the inodes of its "/dev/zero (deleted)" mappings, one pe
 	[ "$pi" = "$ci" ] || fail "parent maps inode $pi, child $ci: not one object"
 	[ "$(grep -c '/dev/zero (deleted)' /proc/"$kid"/maps)" -eq 4 ] ||
 		fail "child's mappings after: $(grep zero /proc/"$kid"/maps)"
+	[ "$(grep -c '/dev/zero (deleted)' /proc/"$pid"/maps)" -eq 2 ] ||
+		fail "parent's mappings after: $(grep zero /proc/"$pid"/maps)"
 	kill "$kid"
 	stop_restored "$pid"
 }

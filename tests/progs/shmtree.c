@@ -4,7 +4,8 @@
  *   shmtree            MAP_SHARED|MAP_ANONYMOUS, 6 pages. The child then
  *                      unmaps page 2 and moves page 4 elsewhere (mremap),
  *                      so it maps the object in four pieces; it writes
- *                      page 5, which the parent never touches.
+ *                      page 5, which the parent never touches, and page 3,
+ *                      which the parent unmaps (only the child maps it).
  *   shmtree memfd      a memfd created before the fork: both hold one open
  *                      file description of it (pread/pwrite through it)
  *   shmtree memfd-reopen  the child opens the memfd again through
@@ -76,6 +77,7 @@ static void __attribute__((noreturn)) child(void)
 		void *to;
 
 		put(5 * PG + 100, 'c');
+		put(3 * PG + 100, 'd');
 		if (munmap((void *)(shared + 2 * PG), PG))
 			scn_die("munmap: %s", strerror(errno));
 		/* a free page far from the rest */
@@ -104,7 +106,7 @@ static void __attribute__((noreturn)) child(void)
 		int req = get(0);
 
 		if (req != last && req > 0) {
-			int ok = get(5 * PG + 100) == 'c';
+			int ok = get(5 * PG + 100) == 'c' && (mode != M_ANON || get(3 * PG + 100) == 'd');
 
 			last = req;
 			if (mode == M_ANON)
@@ -146,6 +148,8 @@ int main(int argc, char **argv)
 		child();
 	while (get(PG + 100) != 'C')
 		scn_sleep_ms(5);
+	if (mode == M_ANON && munmap((void *)(shared + 3 * PG), PG))
+		scn_die("munmap: %s", strerror(errno));
 	printf("child %d\n", (int)pid);
 	fflush(stdout);
 	scn_install_check();
