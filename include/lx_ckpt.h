@@ -166,6 +166,8 @@ enum lx_section_type {
 	LX_SEC_PACKED_PAGES,	/* global: pages carried inside the image
 				 * (cryo pack, streams) */
 	LX_SEC_SCM_RIGHTS,	/* fds in flight in unix socket queues */
+	LX_SEC_SHARED_ANON,	/* global: lx_shared_anon, MAP_SHARED|MAP_ANONYMOUS
+				 * objects, one per object however many map it */
 	LX_SEC_TYPE_MAX
 };
 
@@ -244,7 +246,9 @@ struct lx_vma {
 	lx_le32 path_off;	/* strtab, file-backed kinds */
 	lx_le64 dev, ino, size, mtime_ns;	/* identity of the file */
 	lx_le32 open_flags;	/* O_RDONLY / O_RDWR for the mapping */
-	lx_le32 reserved;
+	lx_le32 shared_id;	/* LX_VMA_SHARED_ANON: 1 + index of its object in
+				 * LX_SEC_SHARED_ANON, pgoff the offset in it;
+				 * 0: an object of this mapping alone (older images) */
 	lx_le64 content_sum;	/* vdso: XXH3 of its bytes, to detect a
 				 * kernel whose vdso differs */
 };
@@ -687,6 +691,23 @@ struct lx_sysv_msg {
 	lx_le64 data_len;
 };
 
+/*
+ * LX_SEC_SHARED_ANON, global: one shared anonymous object (its pages are
+ * in the PAGEMAP of its mappings: each page of the object once, in the
+ * first mapping, in LX_SEC_TASKS then address order, that covers it).
+ * The first task that maps it creates it at restore; later ones map the
+ * same object.
+ */
+struct lx_shared_anon {
+	lx_le64 size;		/* bytes (the object's i_size) */
+	lx_le64 ino;		/* shmem inode at dump, for information */
+	lx_le32 first_task;	/* index in LX_SEC_TASKS of its first mapper */
+	lx_le32 flags;		/* LX_SHANON_* */
+	lx_le32 nmaps;		/* mappings in the tree, for information */
+	lx_le32 reserved;
+};
+#define LX_SHANON_LEAKED	(1u << 0)	/* also mapped outside the tree (--allow-leak) */
+
 _Static_assert(sizeof(struct lx_ckpt_header) == LX_CKPT_HEADER_SIZE,
 	       "header must fill exactly BINPRM_BUF_SIZE");
 _Static_assert(sizeof(LX_CKPT_PRELUDE) < LX_CKPT_PRELUDE_LEN,
@@ -708,6 +729,7 @@ _Static_assert(sizeof(struct lx_sysv_shm) % 8 == 0, "sysv shm record alignment")
 _Static_assert(sizeof(struct lx_sysv_sem) % 8 == 0, "sysv sem record alignment");
 _Static_assert(sizeof(struct lx_sysv_msg) % 8 == 0, "sysv msg record alignment");
 _Static_assert(sizeof(struct lx_options) % 8 == 0, "options record alignment");
+_Static_assert(sizeof(struct lx_shared_anon) % 8 == 0, "shared anon record alignment");
 
 /* Validator error codes (negative), stable for messages and tests. */
 enum lx_ckpt_err {
@@ -931,6 +953,7 @@ static inline const char *lx_section_name(lx_le32 type)
 		[LX_SEC_TTYS] = "ttys", [LX_SEC_OPTIONS] = "options",
 		[LX_SEC_PACKED_PAGES] = "packed_pages",
 		[LX_SEC_SCM_RIGHTS] = "scm_rights",
+		[LX_SEC_SHARED_ANON] = "shared_anon",
 	};
 
 	if (type < LX_SEC_TYPE_MAX && names[type])

@@ -96,12 +96,202 @@ tree_pids() {	# ROOT -> "pid:ppid:pgid:sid:state" of the root and its children
 	kill "$pid" "$holder"
 }
 
-@test "shared anonymous memory between processes is refused by name; the tree keeps running" {
+pidns_restore() {	# IMG LOG: cryo -r --pidns in the background, CRYO_PID
+	(exec </dev/null >>"$2" 2>&1; _only_stdio; exec "$CRYO" -r --pidns -f "$1") &
+	CRYO_PID=$!
+	CRYO_TEST_PIDS+=("$CRYO_PID")
+}
+
+ns_host_pid() {	# PID -> the host pid of the restored, untraced process that is PID in a new pid ns
+	local i h
+	for ((i = 0; i < 200; i++)); do
+		for h in $(pgrep -f "$PROGS/shmtree"); do
+			if [ "$(awk '/^NSpid:/ { print NF - 1 ":" $NF }' /proc/"$h"/status 2>/dev/null)" = "2:$1" ] &&
+			   [ "$(proc_status_field "$h" TracerPid)" = 0 ]; then
+				CRYO_TEST_PIDS+=("$h")
+				echo "$h"
+				return 0
+			fi
+		done
+		sleep 0.05
+	done
+}
+
+shm_inodes() {	# PID -> the inodes of its "/dev/zero (deleted)" mappings, one per line
+	awk '/\/dev\/zero \(deleted\)/ { print $5 }' /proc/"$1"/maps | sort -u
+}
+
+@test "shared anonymous memory: one object after restore, written by either side, seen by the other" {
+	local pid kid pi ci
 	start_prog "$LOG" shmtree
-	run "$CRYO" -p "$PROG_PID" -f "$IMG"
+	pid=$PROG_PID
+	kid=$(sed -n 's/^child //p' "$LOG")
+	CRYO_TEST_PIDS+=("$kid")
+	[ -n "$kid" ] || fail "no child pid in the log"
+	check_pass "$pid" "$LOG"
+	# the child maps the object in four pieces (munmap + mremap), the parent
+	# in two, and a page only the child maps holds data
+	[ "$(grep -c '/dev/zero (deleted)' /proc/"$pid"/maps)" -eq 2 ] ||
+		fail "parent's mappings before: $(grep zero /proc/"$pid"/maps)"
+	[ "$(grep -c '/dev/zero (deleted)' /proc/"$kid"/maps)" -eq 4 ] ||
+		fail "child's mappings before: $(grep zero /proc/"$kid"/maps)"
+	dump_kill "$pid" "$IMG"
+	wait_gone "$kid" 5
+	run "$CRYO" show "$IMG"
+	[[ "$output" == *"shared anonymous object 1: 24K, 6 mappings"* ]] || fail "cryo show: $output"
+	[[ "$output" == *"object 1 @0x4000"* ]] || fail "cryo show: the moved page's offset: $output"
+	run "$CRYO" show --json "$IMG"
+	[[ "$(echo "$output" | tr -d ' \n')" == *'"shared_anon":[{"id":1,"size":24576'* ]] ||
+		fail "cryo show --json: $output"
+	restore_bg "$IMG" "$LOG" "$pid"
+	alive "$kid" || fail "child $kid not restored"
+	# the parent writes a request, the child answers through its own
+	# mappings (one of them moved), and checks a page only it wrote
+	check_pass "$pid" "$LOG"
+	check_pass "$pid" "$LOG"
+	pi=$(shm_inodes "$pid")
+	ci=$(shm_inodes "$kid")
+	[ -n "$pi" ] && [ "$(echo "$pi" | wc -l)" -eq 1 ] || fail "parent inodes: $pi"
+	[ "$pi" = "$ci" ] || fail "parent maps inode $pi, child $ci: not one object"
+	[ "$(grep -c '/dev/zero (deleted)' /proc/"$kid"/maps)" -eq 4 ] ||
+		fail "child's mappings after: $(grep zero /proc/"$kid"/maps)"
+	[ "$(grep -c '/dev/zero (deleted)' /proc/"$pid"/maps)" -eq 2 ] ||
+		fail "parent's mappings after: $(grep zero /proc/"$pid"/maps)"
+	kill "$kid"
+	stop_restored "$pid"
+}
+
+@test "shared anonymous memory between processes with --lazy: the shared pages are there at once" {
+	local pid kid flags
+	start_prog "$LOG" shmtree
+	pid=$PROG_PID
+	kid=$(sed -n 's/^child //p' "$LOG")
+	CRYO_TEST_PIDS+=("$kid")
+	check_pass "$pid" "$LOG"
+	dump_kill "$pid" "$IMG"
+	wait_gone "$kid" 5
+	restore_bg "$IMG" "$LOG" "$pid" --lazy
+	check_pass "$pid" "$LOG"
+	[ "$(shm_inodes "$pid")" = "$(shm_inodes "$kid")" ] || fail "not one object"
+	# shared memory is filled before the tree runs: no userfaultfd on it
+	flags=$(awk '/^[0-9a-f]+-[0-9a-f]+ / { z = /\/dev\/zero \(deleted\)/ }
+		     z && /^VmFlags:/ { print }' /proc/"$kid"/smaps)
+	[ -n "$flags" ] || fail "no shared mapping in the child's smaps"
+	[[ "$flags" != *" uf"* ]] || fail "shared mapping registered with userfaultfd: $flags"
+	kill "$kid"
+	stop_restored "$pid"
+}
+
+@test "shared anonymous memory also mapped outside the tree is refused naming that pid; --allow-leak=shm gives a private copy" {
+	local pid kid h
+	start_prog "$LOG" shmtree
+	pid=$PROG_PID
+	kid=$(sed -n 's/^child //p' "$LOG")
+	CRYO_TEST_PIDS+=("$kid")
+	run "$CRYO" -p "$kid" -f "$IMG"
 	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
-	[[ "$output" == *"shared anonymous memory between processes"* ]] || fail "message: $output"
-	assert_running_not_stopped "$PROG_PID"
-	check_pass "$PROG_PID" "$LOG"
-	pkill -P "$PROG_PID" || true
+	[[ "$output" == *"shared anonymous memory"*"mapped by pid $pid outside the tree"*"--allow-leak=shm"* ]] ||
+		fail "message: $output"
+	[ ! -e "$IMG" ] || fail "an image was written"
+	assert_running_not_stopped "$kid"
+	check_pass "$pid" "$LOG"
+	# the parent keeps the original object: the copy is restored in a new
+	# pid namespace while it runs
+	cryo_dump "$kid" "$IMG" --allow-leak=shm
+	[[ "$output" == *"private copy"* ]] || fail "no warning: $output"
+	pidns_restore "$IMG" "$T/restored.log"
+	h=$(ns_host_pid "$kid")
+	[ -n "$h" ] || fail "restored child not found"
+	[ -n "$(shm_inodes "$h")" ] || fail "restored child maps no shared memory"
+	[ "$(shm_inodes "$h")" != "$(shm_inodes "$pid")" ] || fail "the copy is not private"
+	kill -TERM "$h"
+	wait_cryo_exit "$CRYO_PID" 10
+	check_pass "$pid" "$LOG"	# the original is untouched
+	kill "$kid" "$pid"
+}
+
+@test "shared anonymous memory between processes restored with --pidns" {
+	local pid kid hp hk
+	start_prog "$LOG" shmtree
+	pid=$PROG_PID
+	kid=$(sed -n 's/^child //p' "$LOG")
+	CRYO_TEST_PIDS+=("$kid")
+	check_pass "$pid" "$LOG"
+	cryo_dump "$pid" "$IMG"	# the original keeps running
+	pidns_restore "$IMG" "$T/restored.log"
+	hp=$(ns_host_pid "$pid")
+	hk=$(ns_host_pid "$kid")
+	[ -n "$hp" ] && [ -n "$hk" ] || fail "restored tree not found ($hp, $hk)"
+	[ "$(shm_inodes "$hp")" = "$(shm_inodes "$hk")" ] || fail "not one object after restore"
+	[ "$(shm_inodes "$hp")" != "$(shm_inodes "$pid")" ] || fail "restored onto the original's object"
+	kill -USR1 "$hp"
+	wait_log "$T/restored.log" '^(PASS|FAIL) shmtree' 10
+	grep -q '^PASS shmtree' "$T/restored.log" || fail "check: $(cat "$T/restored.log")"
+	check_pass "$pid" "$LOG"	# the original is untouched
+	kill "$hk"
+	kill -TERM "$hp"
+	wait_cryo_exit "$CRYO_PID" 10
+	kill "$kid" "$pid"
+}
+
+@test "shared anonymous memory of a tree that runs as another user: the later process gets the object over SCM_RIGHTS" {
+	command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
+	local d pid kid hp hk
+	# nobody cannot enter the test's own temporary directory
+	d=$(mktemp -d /tmp/cryo-nobody.XXXXXX) && chmod 777 "$d"
+	(setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "exec '$PROGS/shmtree' >'$d/log' 2>&1 </dev/null" \
+		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-) &
+	pid=$!
+	CRYO_TEST_PIDS+=("$pid")
+	wait_log "$d/log" '^READY' 5
+	kid=$(sed -n 's/^child //p' "$d/log")
+	CRYO_TEST_PIDS+=("$kid")
+	cryo_dump "$pid" "$IMG"	# as root; the original keeps running
+	pidns_restore "$IMG" "$T/restored.log"
+	hp=$(ns_host_pid "$pid")
+	hk=$(ns_host_pid "$kid")
+	[ -n "$hp" ] && [ -n "$hk" ] || fail "restored tree not found: $(cat "$T/restored.log")"
+	[ "$(proc_status_field "$hk" Uid | awk '{ print $1 }')" = 65534 ] || fail "restored child is not nobody's"
+	[ "$(shm_inodes "$hp")" = "$(shm_inodes "$hk")" ] || fail "not one object after restore"
+	# the fd it was handed, and the socket that carried it, are gone
+	[ "$(ls /proc/"$hk"/fd | wc -l)" -eq 3 ] || fail "child fds: $(ls -l /proc/"$hk"/fd)"
+	kill -USR1 "$hp"
+	wait_log "$d/log" '^(PASS|FAIL) shmtree' 10
+	grep -q '^PASS shmtree' "$d/log" || fail "check: $(cat "$d/log")"
+	kill "$hk"
+	kill -TERM "$hp"
+	wait_cryo_exit "$CRYO_PID" 10
+	kill "$kid" "$pid"
+	rm -rf "$d"
+}
+
+@test "memfd held through one open file description by parent and child stays one memfd" {
+	local pid kid
+	start_prog "$LOG" shmtree memfd
+	pid=$PROG_PID
+	kid=$(sed -n 's/^child //p' "$LOG")
+	CRYO_TEST_PIDS+=("$kid")
+	check_pass "$pid" "$LOG"
+	dump_kill "$pid" "$IMG"
+	wait_gone "$kid" 5
+	restore_bg "$IMG" "$LOG" "$pid"
+	check_pass "$pid" "$LOG"
+	check_pass "$pid" "$LOG"
+	kill "$kid"
+	stop_restored "$pid"
+}
+
+@test "two separate opens of one memfd in the tree are refused by name; the tree keeps running" {
+	local pid kid
+	start_prog "$LOG" shmtree memfd-reopen
+	pid=$PROG_PID
+	kid=$(sed -n 's/^child //p' "$LOG")
+	CRYO_TEST_PIDS+=("$kid")
+	run "$CRYO" -p "$pid" -f "$IMG"
+	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
+	[[ "$output" == *"two separate opens of one memfd (memfd:shmtree"* ]] || fail "message: $output"
+	assert_running_not_stopped "$pid"
+	assert_running_not_stopped "$kid"
+	check_pass "$pid" "$LOG"
+	kill "$kid"
 }

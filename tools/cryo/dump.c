@@ -18,6 +18,7 @@
 #include "cryo.h"
 #include "dirty.h"
 #include "err.h"
+#include "shanon.h"
 #include "options.h"
 #include "tty.h"
 
@@ -504,36 +505,6 @@ static int write_tasks(struct dump_tree *tr, struct img_writer *w)
 	return e;
 }
 
-static int is_shared_anon(const struct proc_vma *v)
-{
-	return v->shared && v->deleted && !strcmp(v->path, "/dev/zero");
-}
-
-/* Shared anonymous memory is restored as one private object per process:
- * refuse it when two processes of the tree map the same one. */
-static int check_shared_memory(const struct dump_tree *tr)
-{
-	for (size_t i = 0; i < tr->n; i++)
-		for (size_t a = 0; a < tr->t[i].nvmas; a++) {
-			const struct proc_vma *va = &tr->t[i].vmas[a];
-
-			if (!is_shared_anon(va))
-				continue;
-			for (size_t j = i + 1; j < tr->n; j++)
-				for (size_t b = 0; b < tr->t[j].nvmas; b++) {
-					const struct proc_vma *vb = &tr->t[j].vmas[b];
-
-					if (is_shared_anon(vb) && vb->ino == va->ino)
-						return err_set(-EOPNOTSUPP, "pid %d mapping %#lx and pid"
-							       " %d mapping %#lx: shared anonymous memory"
-							       " between processes is not supported yet",
-							       tr->t[i].pid, (unsigned long)va->start,
-							       tr->t[j].pid, (unsigned long)vb->start);
-				}
-		}
-	return 0;
-}
-
 static double mono_ms(void)
 {
 	struct timespec ts;
@@ -603,6 +574,10 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 		e = tty_dump_tree(tr->t, tr->n, o->shell_job, w, &opt);
 	if (!e)		/* its refusals before any page is copied */
 		e = ipc_dump(tr->t, tr->n, o->allow_leak, w);
+	if (!e)
+		e = shanon_check_memfds(tr->t, tr->n);
+	if (!e)
+		e = shanon_dump_prepare(tr->t, tr->n, o->allow_leak);
 	for (size_t i = 0; i < tr->n && !e; i++) {
 		struct dump_task *t = &tr->t[i];
 
@@ -614,7 +589,8 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 		e = dump_one(t);
 	}
 	if (!e)
-		e = check_shared_memory(tr);
+		e = shanon_dump_write(w);
+	shanon_dump_free();
 	if (!e) {
 		opt.allow_leak = o->allow_leak;
 		e = options_write(w, &opt);

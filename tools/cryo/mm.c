@@ -21,6 +21,7 @@
 #include "err.h"
 #include "lazy.h"
 #include "progress.h"
+#include "shanon.h"
 
 #define PAGE 4096ull
 #define PM_PRESENT (1ull << 63)
@@ -153,9 +154,11 @@ static int classify(struct dump_task *t, const struct proc_vma *v, struct lx_vma
 		return 0;
 	}
 	if (v->shared && v->deleted && !strcmp(v->path, "/dev/zero")) {
-		/* MAP_SHARED|MAP_ANONYMOUS: private to this one process here;
-		 * sharing across processes is the process-tree code's job */
+		/* MAP_SHARED|MAP_ANONYMOUS: an object mapped more than once
+		 * in the tree gets an id (shanon.c) */
 		r->kind = LX_VMA_SHARED_ANON;
+		r->ino = v->ino;
+		r->shared_id = shanon_vma_id(t->pid, v->start);
 		return 0;
 	}
 	if (!strncmp(v->path, "/SYSV", 5)) {
@@ -405,6 +408,27 @@ static int dump_vma_pages(struct dump_task *t, int pm_fd, const struct lx_vma *r
 	return e;
 }
 
+/* A mapping of a shared anonymous object of the tree: the pages shanon.c
+ * assigned to it (data pages of the object no earlier mapping stored),
+ * whether or not this process's page tables have them. */
+static int dump_vma_pages_shanon(struct dump_task *t, const struct lx_vma *r,
+				 struct page_out *o, uint8_t *buf, uint8_t *out)
+{
+	const uint64_t *rg;
+	size_t nrg;
+	int e = shanon_vma_ranges(t->pid, r->start, &rg, &nrg);
+
+	o->barrier = 1;
+	t->pages_scanned += (r->end - r->start) / PAGE;
+	progress_add(r->end - r->start);
+	for (size_t k = 0; k < nrg && !e; k++) {
+		e = dump_interrupted();
+		if (!e)
+			e = copy_pages(t, o, rg[2 * k], (rg[2 * k + 1] - rg[2 * k]) / PAGE, buf, out);
+	}
+	return e;
+}
+
 static uint64_t vdso_sum(pid_t pid, uint64_t start, uint64_t end)
 {
 	size_t len = end - start;
@@ -507,8 +531,11 @@ int mm_dump(struct dump_task *t)
 	for (size_t i = 0; i < nrec && !e; i++) {
 		if (is_special(recs[i].kind))
 			continue;
-		e = t->dirty ? dump_vma_pages_scan(t, pm_fd, &recs[i], &o, buf, out) :
-			       dump_vma_pages(t, pm_fd, &recs[i], &o, buf, out);
+		if (recs[i].kind == LX_VMA_SHARED_ANON && recs[i].shared_id)
+			e = dump_vma_pages_shanon(t, &recs[i], &o, buf, out);
+		else
+			e = t->dirty ? dump_vma_pages_scan(t, pm_fd, &recs[i], &o, buf, out) :
+				       dump_vma_pages(t, pm_fd, &recs[i], &o, buf, out);
 		if (e)
 			e = err_ctx(e, "pid %d: pages of %s mapping %#lx-%#lx", t->pid,
 				    vma_kind_name(recs[i].kind), (unsigned long)recs[i].start,
@@ -610,6 +637,14 @@ static uint64_t find_free(const struct lx_vma *v, size_t nv, const struct proc_v
 	}
 	free(r);
 	return found;
+}
+
+uint64_t mm_find_free(const struct lx_vma *v, size_t nv, const struct proc_vma *cur, size_t nc,
+		      uint64_t busy_start, uint64_t busy_end, uint64_t len)
+{
+	struct range busy = { busy_start, busy_end };
+
+	return find_free(v, nv, cur, nc, &busy, 1, len);
 }
 
 static int load_vmas(const struct img *im, uint32_t task, struct lx_vma **v, size_t *n)
@@ -1141,7 +1176,9 @@ int mm_restore(struct restore_task *t)
 	if (!e)
 		e = move_specials(t, v, nv, cur, nc);
 	for (size_t i = 0; i < nv && !e; i++)
-		e = map_one(t, &v[i], vma_has_pages(&v[i], runs, nr), oc, &noc);
+		e = v[i].kind == LX_VMA_SHARED_ANON && v[i].shared_id ?
+			shanon_map(t, v, nv, i, cur, nc) :
+			map_one(t, &v[i], vma_has_pages(&v[i], runs, nr), oc, &noc);
 	for (size_t i = 0; i < noc && !e; i++)
 		e = restore_sys(t, "close a mapped file", SYS_close, oc[i].fd, 0, 0, 0, 0, 0, NULL);
 	if (!e && lazy_active())
@@ -1161,7 +1198,8 @@ int mm_restore(struct restore_task *t)
 		if (is_special(v[i].kind))
 			continue;
 		if ((vma_has_pages(&v[i], runs, nr) && (v[i].prot & (PROT_READ | PROT_WRITE)) !=
-		     (PROT_READ | PROT_WRITE)) || v[i].kind == LX_VMA_SYSV_SHM)
+		     (PROT_READ | PROT_WRITE)) || v[i].kind == LX_VMA_SYSV_SHM ||
+		    (v[i].kind == LX_VMA_SHARED_ANON && v[i].shared_id))
 			e = restore_sys(t, "mprotect", SYS_mprotect, v[i].start,
 					v[i].end - v[i].start, v[i].prot, 0, 0, 0, NULL);
 		if (!e)

@@ -24,6 +24,7 @@
 #include "err.h"
 #include "tty.h"
 #include "lazy.h"
+#include "shanon.h"
 
 static int open_swap(const struct img *im, const struct restore_opts *o, struct swapfile **sw)
 {
@@ -1122,6 +1123,8 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 	int e, st;
 
 	e = ctx_init(&c, o);
+	if (!e)
+		e = shanon_restore_begin(&c.im);
 	if (!e && o->lazy)	/* before any process: the server holds none of their files */
 		e = lazy_start(&c.im, c.sw);
 	if (!e)
@@ -1167,6 +1170,7 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 		*root_pid = c.hpid[0];
 		waited = c.init > 0 ? c.init : c.hpid[0];
 	}
+	shanon_restore_end();
 	ctx_free(&c);
 	return e;
 }
@@ -1229,6 +1233,8 @@ int cryo_restore_inplace(const struct restore_opts *o)
 	pid_t self = getpid(), mid;
 
 	e = ctx_init(&c, o);
+	if (!e)
+		e = shanon_restore_begin(&c.im);
 	if (!e && c.ntasks != 1)
 		e = err_set(-EOPNOTSUPP, "image %s holds %zu processes: run trees with cryo -r -f",
 			    c.im.path, c.ntasks);
@@ -1290,6 +1296,7 @@ int cryo_restore_inplace(const struct restore_opts *o)
 	fprintf(stderr, "cryo: exec %s: %s\n", p->exe, msg[0] ? msg : strerror(errno));
 	_exit(1);
 out:
+	shanon_restore_end();
 	ctx_free(&c);
 	return e;
 }

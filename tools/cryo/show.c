@@ -1075,6 +1075,10 @@ static void json_vmas(struct json *j, struct view *v, const struct task_view *tv
 			j_u64(j, "file_size", r->size);
 			j_u64(j, "file_mtime_ns", r->mtime_ns);
 		}
+		if (r->kind == LX_VMA_SHARED_ANON) {
+			j_u64(j, "pgoff", r->pgoff);
+			j_u64(j, "shared_id", r->shared_id);
+		}
 		j_flags(j, "flags", vmaf_names, r->flags);
 		if (tv->have_pagemap) {
 			j_u64(j, "pages_stored", tv->vma_stored[i]);
@@ -1368,6 +1372,7 @@ static long sem_value(const struct view *v, const struct lx_sysv_sem *s, uint32_
 
 static void json_globals(struct json *j, struct view *v)
 {
+	struct lx_shared_anon *sa;
 	struct lx_options o;
 	struct lx_sysv_shm *shm;
 	struct lx_sysv_sem *sem;
@@ -1444,10 +1449,25 @@ static void json_globals(struct json *j, struct view *v)
 	free(msg);
 	j_close(j, ']');
 	j_close(j, '}');
+	j_open(j, "shared_anon", '[');
+	sa = global_records(v, LX_SEC_SHARED_ANON, sizeof(*sa), &n);
+	for (size_t i = 0; i < n; i++) {
+		j_open(j, NULL, '{');
+		j_u64(j, "id", i + 1);
+		j_u64(j, "size", sa[i].size);
+		j_u64(j, "ino", sa[i].ino);
+		j_u64(j, "first_task", sa[i].first_task);
+		j_u64(j, "mappings", sa[i].nmaps);
+		j_bool(j, "leaked", (sa[i].flags & LX_SHANON_LEAKED) != 0);
+		j_close(j, '}');
+	}
+	free(sa);
+	j_close(j, ']');
 }
 
 static void text_globals(FILE *f, struct view *v)
 {
+	struct lx_shared_anon *sa;
 	struct lx_options o;
 	struct lx_sysv_shm *shm;
 	struct lx_sysv_sem *sem;
@@ -1491,6 +1511,15 @@ static void text_globals(FILE *f, struct view *v)
 			msg[i].perm.gid, (msg[i].perm.flags & LX_IPC_LEAKED) ? ", leaked" : "",
 			msg[i].qnum, msg[i].qnum == 1 ? "" : "s");
 	free(msg);
+	sa = global_records(v, LX_SEC_SHARED_ANON, sizeof(*sa), &n);
+	for (size_t i = 0; i < n; i++) {
+		human(sz, sizeof(sz), sa[i].size);
+		fprintf(f, "shared anonymous object %zu: %s, %u mappings, first in task %u"
+			" (inode %llu at dump)%s\n", i + 1, sz, sa[i].nmaps, sa[i].first_task,
+			(unsigned long long)sa[i].ino,
+			(sa[i].flags & LX_SHANON_LEAKED) ? ", leaked" : "");
+	}
+	free(sa);
 }
 
 static void print_json(struct view *v)
@@ -1685,8 +1714,11 @@ static void text_vmas(FILE *f, struct view *v, const struct task_view *tv)
 				(unsigned long long)r->pgoff);
 		else if (r->kind >= LX_VMA_VDSO && r->kind <= LX_VMA_VSYSCALL)
 			fprintf(f, "[%s]", vma_kind(r->kind));
+		else if (r->kind == LX_VMA_SHARED_ANON && r->shared_id)
+			fprintf(f, "object %u @%#llx", r->shared_id, (unsigned long long)r->pgoff);
 		if (r->flags) {
-			fputs(file || r->kind >= LX_VMA_VDSO ? " " : "", f);
+			fputs(file || r->kind >= LX_VMA_VDSO ||
+			      (r->kind == LX_VMA_SHARED_ANON && r->shared_id) ? " " : "", f);
 			print_flags(f, vmaf_names, r->flags, ",");
 		}
 		fputc('\n', f);
