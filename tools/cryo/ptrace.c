@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "proc.h"
 #include "ptrace.h"
 
 #ifndef NT_X86_XSTATE
@@ -270,24 +271,150 @@ static int syscall_step(pid_t tid)
 	}
 }
 
+#define TRAP_BIT (1ull << (SIGTRAP - 1))
+
+int inj_prepare(struct injector *inj)
+{
+	struct proc_status st;
+	uint64_t block = ~0ull;
+	int e;
+
+	if (inj->have_saved)
+		return 0;
+	e = pt_get_regs(inj->tid, &inj->saved);
+	if (e)
+		return e;
+	if (ptrace(PTRACE_GETSIGMASK, inj->tid, (void *)8, &inj->saved_sigmask) < 0)
+		return err_sys(-errno, "tid %d: read signal mask", inj->tid);
+	/* trap mode only where its SIGTRAP cannot touch the task's state */
+	inj->trap = 0;
+	if (!inj->no_trap && !getenv("CRYO_NO_TRAP_INJECT")) {
+		if (proc_status(inj->tid, inj->tid, &st) == 0)
+			inj->trap = !((st.sig_pnd | st.shd_pnd | st.sig_ign) & TRAP_BIT);
+		err_clear();
+	}
+	if (inj->trap)
+		block &= ~TRAP_BIT;
+	/* Keep signals from interrupting the injected calls */
+	if (ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &block) < 0)
+		return err_sys(-errno, "tid %d: block signals", inj->tid);
+	inj->have_saved = 1;
+	return 0;
+}
+
+/* Resume from the current stop with PTRACE_SYSCALL, passing sig, and wait
+ * for the syscall-entry stop of the call at rip */
+static int syscall_step_sig(pid_t tid, int sig)
+{
+	int st, r;
+
+	for (;;) {
+		if (ptrace(PTRACE_SYSCALL, tid, 0, (void *)(long)sig) < 0)
+			return err_sys(-errno, "tid %d: PTRACE_SYSCALL", tid);
+		sig = 0;
+		r = wait_stop(tid, &st);
+		if (r)
+			return r;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80))
+			return 0;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			continue;
+		warn("tid %d: signal %d arrived during syscall injection", tid, WSTOPSIG(st));
+	}
+}
+
+int inj_requeue_trap(struct injector *inj)
+{
+	struct user_regs_struct r = inj->saved;
+	uint64_t all = ~0ull;
+	int e;
+
+	/* A signal the tracer passes on while it is blocked goes back to the
+	 * queue it came from, siginfo intact (ptrace_signal in
+	 * kernel/signal.c); a getpid gives us the resume that does it */
+	inj->trap = 0;
+	if (ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &all) < 0)
+		return err_sys(-errno, "tid %d: block signals", inj->tid);
+	r.rax = SYS_getpid;
+	r.orig_rax = (uint64_t)-1;
+	r.rip = inj->syscall_ip;
+	e = pt_set_regs(inj->tid, &r);
+	if (!e)
+		e = syscall_step_sig(inj->tid, SIGTRAP);	/* entry */
+	if (!e)
+		e = syscall_step(inj->tid);			/* exit */
+	return e;
+}
+
+/* Trap mode: single-step over the syscall instruction. The kernel reports
+ * the step at syscall exit (syscall_exit_work -> user_single_step_report:
+ * SIGTRAP, TRAP_BRKPT, rip just past the instruction), one stop in all.
+ * *ran is 0 when a foreign SIGTRAP stopped the task before the call ran:
+ * the caller re-runs it in slow mode. */
+static int step_trap(struct injector *inj, struct user_regs_struct *r, int *ran)
+{
+	siginfo_t si;
+	int st, e;
+
+	*ran = 0;
+	for (;;) {
+		if (ptrace(PTRACE_SINGLESTEP, inj->tid, 0, 0) < 0)
+			return err_sys(-errno, "tid %d: PTRACE_SINGLESTEP", inj->tid);
+		e = wait_stop(inj->tid, &st);
+		if (e)
+			return e;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			continue;	/* group-stop: keep going */
+		if (WSTOPSIG(st) != SIGTRAP) {
+			warn("tid %d: signal %d arrived during syscall injection", inj->tid,
+			     WSTOPSIG(st));
+			continue;
+		}
+		e = pt_get_regs(inj->tid, r);
+		if (e)
+			return e;
+		if (ptrace(PTRACE_GETSIGINFO, inj->tid, 0, &si) < 0)
+			return err_sys(-errno, "tid %d: PTRACE_GETSIGINFO", inj->tid);
+		*ran = r->rip == inj->syscall_ip + 2;
+		if (si.si_code == TRAP_BRKPT && *ran)
+			return 0;
+		/* somebody else's SIGTRAP (kill, tgkill, sigqueue) */
+		return inj_requeue_trap(inj);
+	}
+}
+
+int inj_touches_trap(long nr, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	switch (nr) {
+	case SYS_rt_sigaction:
+		return a1 == SIGTRAP && a2;
+	case SYS_rt_sigqueueinfo:
+	case SYS_kill:
+	case SYS_tkill:
+		return a2 == SIGTRAP;
+	case SYS_rt_tgsigqueueinfo:
+	case SYS_tgkill:
+		return a3 == SIGTRAP;
+	}
+	return 0;
+}
+
 int inj_syscall(struct injector *inj, long nr, uint64_t a1, uint64_t a2,
 		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
 {
-	struct user_regs_struct r;
-	int e;
+	struct user_regs_struct r, done;
+	uint64_t all = ~0ull;
+	int e, ran = 0;
 
-	if (!inj->have_saved) {
-		uint64_t all = ~0ull;
-
-		e = pt_get_regs(inj->tid, &inj->saved);
-		if (e)
-			return e;
-		if (ptrace(PTRACE_GETSIGMASK, inj->tid, (void *)8, &inj->saved_sigmask) < 0)
-			return err_sys(-errno, "tid %d: read signal mask", inj->tid);
-		/* Keep signals from interrupting the injected calls */
+	e = inj_prepare(inj);
+	if (e)
+		return e;
+	/* A call that makes SIGTRAP ignored (the step's SIGTRAP would reset
+	 * it) or pending: from here on, two stops per call */
+	if (inj->trap && inj_touches_trap(nr, a1, a2, a3)) {
 		if (ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &all) < 0)
 			return err_sys(-errno, "tid %d: block signals", inj->tid);
-		inj->have_saved = 1;
+		inj->trap = 0;
 	}
 	r = inj->saved;
 	r.rax = nr;
@@ -300,6 +427,15 @@ int inj_syscall(struct injector *inj, long nr, uint64_t a1, uint64_t a2,
 	r.r9 = a6;
 	r.rip = inj->syscall_ip;
 	e = pt_set_regs(inj->tid, &r);
+	if (!e && inj->trap) {
+		e = step_trap(inj, &done, &ran);
+		if (!e && ran) {
+			*ret = (long)done.rax;
+			return 0;
+		}
+		if (!e)	/* a foreign SIGTRAP came first: run it the slow way */
+			e = pt_set_regs(inj->tid, &r);
+	}
 	if (!e)
 		e = syscall_step(inj->tid);	/* entry */
 	if (!e)
