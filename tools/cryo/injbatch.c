@@ -96,6 +96,31 @@ int batch_begin(struct inj_batch *b, struct injector *inj)
 	return 0;
 }
 
+int batch_begin_at(struct inj_batch *b, struct injector *inj, uint64_t addr, size_t len)
+{
+	int e;
+
+	memset(b, 0, sizeof(*b));
+	b->inj = inj;
+	if (len < PAGE_LEN)
+		return -EINVAL;
+	e = inj_prepare(inj);
+	if (e)
+		return e;
+	if (!inj->trap)
+		return -EAGAIN;
+	b->buf = calloc(1, PAGE_LEN);
+	b->ret = calloc(MAX_CALLS, sizeof(*b->ret));
+	if (!b->buf || !b->ret) {
+		batch_end(b);
+		return -ENOMEM;
+	}
+	memcpy(b->buf, batch_stub, (size_t)(batch_stub_end - batch_stub));
+	b->page = addr;
+	b->borrowed = 1;
+	return 0;
+}
+
 int batch_add(struct inj_batch *b, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 	      uint64_t a4, uint64_t a5, uint64_t a6)
 {
@@ -218,13 +243,13 @@ int batch_end(struct inj_batch *b)
 	long ret;
 	int e = 0;
 
-	if (b->page) {
+	if (b->page && !b->borrowed) {
 		e = inj_syscall(b->inj, SYS_munmap, b->page, PAGE_LEN, 0, 0, 0, 0, &ret);
 		if (!e && ret < 0)
 			e = err_sys((int)ret, "tid %d: unmap the batch page", b->inj->tid);
-		if (!e)
-			b->page = 0;
 	}
+	if (!e)
+		b->page = 0;
 	free(b->buf);
 	free(b->ret);
 	b->buf = NULL;

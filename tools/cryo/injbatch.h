@@ -17,12 +17,16 @@ struct inj_batch {
 	size_t n;		/* calls in the table */
 	size_t data;		/* bytes used in the data area */
 	long *ret;		/* results after batch_run */
+	int borrowed;		/* the page is the caller's (batch_begin_at) */
 };
 
 /* Map the page in the task. -EAGAIN (no message) when batching cannot be
  * used there (signals would be touched, or the mapping was refused): run
  * the calls one by one instead. Any other error is a ptrace failure. */
 int batch_begin(struct inj_batch *b, struct injector *inj);
+/* The same in len (>= 16 KiB) bytes of the task's memory at addr, which
+ * must be mapped readable, writable and executable; not unmapped at the end */
+int batch_begin_at(struct inj_batch *b, struct injector *inj, uint64_t addr, size_t len);
 /* Queue a call; -ENOSPC when the table is full, -EAGAIN for a call that
  * could make SIGTRAP ignored or pending (run that one alone). */
 int batch_add(struct inj_batch *b, long nr, uint64_t a1, uint64_t a2, uint64_t a3,

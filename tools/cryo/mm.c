@@ -17,6 +17,7 @@
 
 #include "cryo.h"
 #include "err.h"
+#include "restbatch.h"
 #include "progress.h"
 
 #define PAGE 4096ull
@@ -813,6 +814,14 @@ static int map_one(struct restore_task *t, const struct lx_vma *r, int has_pages
 	default:
 		return 0;
 	}
+	if (fd < 0) {	/* nothing reads the result: batched (restbatch.c) */
+		char what[120];
+
+		snprintf(what, sizeof(what), "recreate %s mapping %#lx-%#lx: mmap",
+			 vma_kind_name(r->kind), (unsigned long)r->start, (unsigned long)r->end);
+		return restore_defer(t, what, SYS_mmap, r->start, r->end - r->start, prot, flags,
+				     (uint64_t)-1, 0, (long)r->start);
+	}
 	e = restore_sys(t, "mmap", SYS_mmap, r->start, r->end - r->start, prot, flags, fd,
 			r->kind == LX_VMA_FILE_PRIVATE || r->kind == LX_VMA_FILE_SHARED ? r->pgoff : 0,
 			&ret);
@@ -920,10 +929,10 @@ static int apply_advice(struct restore_task *t, const struct lx_vma *r)
 
 	for (size_t k = 0; k < sizeof(adv) / sizeof(adv[0]) && !e; k++)
 		if (r->flags & adv[k].flag)
-			e = restore_sys(t, adv[k].name, SYS_madvise, r->start, r->end - r->start,
-					adv[k].advice, 0, 0, 0, NULL);
+			e = restore_defer(t, adv[k].name, SYS_madvise, r->start, r->end - r->start,
+					  adv[k].advice, 0, 0, 0, -1);
 	if (!e && (r->flags & LX_VMAF_LOCKED))
-		e = restore_sys(t, "mlock", SYS_mlock, r->start, r->end - r->start, 0, 0, 0, 0, NULL);
+		e = restore_defer(t, "mlock", SYS_mlock, r->start, r->end - r->start, 0, 0, 0, 0, -1);
 	return e;
 }
 
@@ -986,7 +995,6 @@ int mm_restore(struct restore_task *t)
 	uint64_t sums_len;
 	uint32_t rs;
 	size_t nc = 0, nv = 0, nr = 0, noc = 0;
-	long ret;
 	int e;
 
 	e = load_vmas(t->im, t->index, &v, &nv);
@@ -1011,9 +1019,7 @@ int mm_restore(struct restore_task *t)
 		e = err_set(-ENOMEM, "pid %d: no free range for the restore scratch area", t->pid);
 		goto out;
 	}
-	e = restore_sys(t, "map scratch area", SYS_mmap, t->scratch, t->scratch_len,
-			PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-			(uint64_t)-1, 0, &ret);
+	e = restore_map_scratch(t);
 	if (e)
 		goto out;
 	e = unmap_exec_leftovers(t, cur, nc);
@@ -1021,6 +1027,8 @@ int mm_restore(struct restore_task *t)
 		e = move_specials(t, v, nv, cur, nc);
 	for (size_t i = 0; i < nv && !e; i++)
 		e = map_one(t, &v[i], vma_has_pages(&v[i], runs, nr), oc, &noc);
+	if (!e)
+		e = restore_flush(t);
 	for (size_t i = 0; i < noc && !e; i++)
 		e = restore_sys(t, "close a mapped file", SYS_close, oc[i].fd, 0, 0, 0, 0, 0, NULL);
 	if (!e) {
@@ -1038,11 +1046,13 @@ int mm_restore(struct restore_task *t)
 			continue;
 		if (vma_has_pages(&v[i], runs, nr) && (v[i].prot & (PROT_READ | PROT_WRITE)) !=
 		    (PROT_READ | PROT_WRITE))
-			e = restore_sys(t, "mprotect", SYS_mprotect, v[i].start,
-					v[i].end - v[i].start, v[i].prot, 0, 0, 0, NULL);
+			e = restore_defer(t, "mprotect", SYS_mprotect, v[i].start,
+					  v[i].end - v[i].start, v[i].prot, 0, 0, 0, -1);
 		if (!e)
 			e = apply_advice(t, &v[i]);
 	}
+	if (!e)
+		e = restore_flush(t);
 	if (!e)
 		e = set_mm_map(t);
 out:

@@ -20,6 +20,7 @@
 
 #include "cryo.h"
 #include "err.h"
+#include "restbatch.h"
 
 /* glibc's sys/ptrace.h has the request but not the struct */
 struct rseq_conf {
@@ -559,12 +560,64 @@ static void kill_threads(struct restore_task *t)
 	t->ntids = 1;
 }
 
+/* thread_state's calls in one batch (restbatch.c); -EAGAIN: one by one */
+static int thread_state_batched(struct restore_task *t, struct injector *inj,
+				const struct lx_thread *th)
+{
+	static const char *const what[] = { "sigaltstack", "set_robust_list", "set_tid_address",
+					    "set thread name" };
+	struct inj_batch b;
+	int which[4], n = 0, e, e2;
+	void *loc;
+	uint64_t a;
+
+	e = restore_batch_begin(t, inj, &b);
+	if (e)
+		return e;
+	if (th->sas_size || th->sas_flags) {
+		stack_t ss = { .ss_sp = (void *)th->sas_sp, .ss_size = th->sas_size,
+			       .ss_flags = (int)th->sas_flags & ~SS_ONSTACK };
+
+		a = batch_mem(&b, sizeof(ss), &loc);
+		memcpy(loc, &ss, sizeof(ss));
+		e = batch_add(&b, SYS_sigaltstack, a, 0, 0, 0, 0, 0);
+		which[n++] = 0;
+	}
+	if (!e && th->robust_list) {
+		e = batch_add(&b, SYS_set_robust_list, th->robust_list, th->robust_len, 0, 0, 0, 0);
+		which[n++] = 1;
+	}
+	if (!e) {
+		e = batch_add(&b, SYS_set_tid_address, th->clear_tid_addr, 0, 0, 0, 0, 0);
+		which[n++] = 2;
+	}
+	if (!e && inj != &t->inj) {
+		a = batch_mem(&b, 16, &loc);
+		memcpy(loc, th->comm, 16);
+		((char *)loc)[15] = 0;
+		e = batch_add(&b, SYS_prctl, PR_SET_NAME, a, 0, 0, 0, 0);
+		which[n++] = 3;
+	}
+	if (!e)
+		e = batch_run(&b);
+	for (int i = 0; i < n && !e; i++)
+		if (b.ret[i] < 0 && b.ret[i] > -4096)
+			e = err_sys((int)b.ret[i], "pid %d tid %d: %s", t->pid, inj->tid,
+				    what[which[i]]);
+	e2 = batch_end(&b);
+	return e ? e : e2;
+}
+
 /* Per-thread state set from inside each thread (shared memory, so the
  * leader's scratch area serves every thread). */
 static int thread_state(struct restore_task *t, struct injector *inj, const struct lx_thread *th)
 {
 	uint64_t a;
-	int e = 0;
+	int e = thread_state_batched(t, inj, th);
+
+	if (e != -EAGAIN)
+		return e ? e : signals_restore_pending(t, inj, (pid_t)th->tid);
+	e = 0;
 
 	if (th->sas_size || th->sas_flags) {
 		stack_t ss = { .ss_sp = (void *)th->sas_sp, .ss_size = th->sas_size,
