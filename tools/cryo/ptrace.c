@@ -357,6 +357,7 @@ static int step_trap(struct injector *inj, struct user_regs_struct *r, int *ran)
 	int st, e;
 
 	*ran = 0;
+	inj->stepped = 1;
 	for (;;) {
 		if (ptrace(PTRACE_SINGLESTEP, inj->tid, 0, 0) < 0)
 			return err_sys(-errno, "tid %d: PTRACE_SINGLESTEP", inj->tid);
@@ -470,6 +471,33 @@ void regs_apply_restart(struct user_regs_struct *r)
 	r->orig_rax = (uint64_t)-1;
 }
 
+/* PTRACE_SINGLESTEP leaves the task set to trap after its next instruction
+ * until a tracer resumes it otherwise; a tracer that dies (SIGKILL) does
+ * not clear it, and the untraced task would die of that SIGTRAP. Resume it
+ * with PTRACE_CONT, which clears it, and with an interrupt pending, which
+ * stops it again before it runs an instruction. */
+static int clear_step(struct injector *inj)
+{
+	int st, e;
+
+	if (ptrace(PTRACE_INTERRUPT, inj->tid, 0, 0) < 0)
+		return err_sys(-errno, "tid %d: PTRACE_INTERRUPT", inj->tid);
+	if (ptrace(PTRACE_CONT, inj->tid, 0, 0) < 0)
+		return err_sys(-errno, "tid %d: PTRACE_CONT", inj->tid);
+	for (;;) {
+		e = wait_stop(inj->tid, &st);
+		if (e)
+			return e;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			break;
+		warn("tid %d: signal %d arrived during syscall injection", inj->tid, WSTOPSIG(st));
+		if (ptrace(PTRACE_CONT, inj->tid, 0, 0) < 0)
+			return err_sys(-errno, "tid %d: PTRACE_CONT", inj->tid);
+	}
+	inj->stepped = 0;
+	return 0;
+}
+
 int inj_finish(struct injector *inj)
 {
 	struct user_regs_struct r;
@@ -477,6 +505,11 @@ int inj_finish(struct injector *inj)
 
 	if (!inj->have_saved)
 		return 0;
+	if (inj->stepped) {
+		e = clear_step(inj);
+		if (e)
+			return e;
+	}
 	r = inj->saved;
 	regs_apply_restart(&r);
 	e = pt_set_regs(inj->tid, &r);

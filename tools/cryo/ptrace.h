@@ -45,6 +45,7 @@ struct injector {
 	int have_saved;
 	int trap;		/* trap mode (set when the registers are saved) */
 	int no_trap;		/* caller's choice: never use trap mode */
+	int stepped;		/* single-stepped since the registers were saved */
 };
 
 /* Prepare: save the task's registers and find a syscall instruction in
