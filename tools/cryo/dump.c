@@ -278,23 +278,33 @@ static int kcmp_file(pid_t p1, pid_t p2, int fd1, int fd2)
 /* Open file descriptions held by several processes (inherited across
  * fork): restored once and handed to each holder, so an offset stays
  * shared. Found by inode, confirmed with kcmp. */
-static int fd_access(pid_t pid, int fd)
+static int fd_access(pid_t pid, int fd, int *known)
 {
 	uint64_t pos;
 	int flags = 0;
 
-	if (proc_fdinfo(pid, fd, &pos, &flags, NULL))
+	*known = 1;
+	if (proc_fdinfo(pid, fd, &pos, &flags, NULL)) {
 		err_clear();
+		*known = 0;
+	}
 	return flags & O_ACCMODE;
 }
 
 struct fdref {
-	int task, fd, acc;
+	int task, fd, acc, acc_known;
 	dev_t dev;
 	ino_t ino;
 	mode_t mode;
 	int anon_pipe;
 };
+
+/* Two descriptions for sure: the access mode of one never changes, and
+ * kcmp costs a syscall per pair */
+static int other_access(const struct fdref *x, const struct fdref *y)
+{
+	return x->acc_known && y->acc_known && x->acc != y->acc;
+}
 
 /* An anonymous pipe with a reader and a writer in the tree, in more than
  * one process: rebuilt once by the restorer and its ends handed to each
@@ -327,8 +337,10 @@ static int mark_tree_pipe(struct dump_tree *tr, struct fdref *refs, size_t n, si
 		for (size_t c = a; c < b && !id; c++) {
 			const struct fd_share *sc = dump_share(&tr->t[refs[c].task], refs[c].fd);
 
+			/* the access mode never changes: a different one is
+			 * another description, no need to ask the kernel */
 			if (sc && sc->tree_pipe && refs[c].ino == refs[b].ino &&
-			    kcmp_file(tr->t[refs[c].task].pid, tb->pid, refs[c].fd, refs[b].fd) == 0)
+			    !other_access(&refs[c], &refs[b]) && kcmp_file(tr->t[refs[c].task].pid, tb->pid, refs[c].fd, refs[b].fd) == 0)
 				id = sc->id;
 		}
 		e = share_add(tb, refs[b].fd, id ? id : ++*next_id);
@@ -386,10 +398,10 @@ static int find_shared_files(struct dump_tree *tr)
 				}
 				refs = nr;
 			}
-			refs[n] = (struct fdref){ (int)i, atoi(de->d_name), 0, st.st_dev, st.st_ino,
+			refs[n] = (struct fdref){ (int)i, atoi(de->d_name), 0, 0, st.st_dev, st.st_ino,
 						  st.st_mode, S_ISFIFO(st.st_mode) &&
 						  !strncmp(link, "pipe:", 5) };
-			refs[n].acc = fd_access(tr->t[i].pid, refs[n].fd);
+			refs[n].acc = fd_access(tr->t[i].pid, refs[n].fd, &refs[n].acc_known);
 			n++;
 		}
 		closedir(d);
@@ -406,8 +418,8 @@ static int find_shared_files(struct dump_tree *tr)
 			struct dump_task *tb = &tr->t[refs[b].task];
 
 			if (refs[b].task == refs[a].task || refs[b].dev != refs[a].dev ||
-			    refs[b].ino != refs[a].ino || dump_share_id(tb, refs[b].fd) ||
-			    kcmp_file(ta->pid, tb->pid, refs[a].fd, refs[b].fd) != 0)
+			    refs[b].ino != refs[a].ino || other_access(&refs[a], &refs[b]) ||
+			    dump_share_id(tb, refs[b].fd) || kcmp_file(ta->pid, tb->pid, refs[a].fd, refs[b].fd) != 0)
 				continue;
 			if (!dump_share_id(ta, refs[a].fd))
 				e = share_add(ta, refs[a].fd, ++next_id);
