@@ -472,6 +472,7 @@ static int dump_one(struct dump_task *t)
 		e = inj_init(&t->inj, t->pid);
 	if (e)
 		return e;
+	inj_hint_signals(&t->inj, t->status.sig_pnd | t->status.shd_pnd | t->status.sig_ign);
 	scratch_setup(t);
 	/* cheap refusals before the expensive pages */
 	e = files_dump(t);

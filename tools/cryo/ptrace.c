@@ -273,6 +273,12 @@ static int syscall_step(pid_t tid)
 
 #define TRAP_BIT (1ull << (SIGTRAP - 1))
 
+void inj_hint_signals(struct injector *inj, uint64_t pending_or_ignored)
+{
+	inj->sig_hint = 1;
+	inj->hint_bits = pending_or_ignored;
+}
+
 int inj_prepare(struct injector *inj)
 {
 	struct proc_status st;
@@ -289,7 +295,9 @@ int inj_prepare(struct injector *inj)
 	/* trap mode only where its SIGTRAP cannot touch the task's state */
 	inj->trap = 0;
 	if (!inj->no_trap && !getenv("CRYO_NO_TRAP_INJECT")) {
-		if (proc_status(inj->tid, inj->tid, &st) == 0)
+		if (inj->sig_hint)
+			inj->trap = !(inj->hint_bits & TRAP_BIT);
+		else if (proc_status(inj->tid, inj->tid, &st) == 0)
 			inj->trap = !((st.sig_pnd | st.shd_pnd | st.sig_ign) & TRAP_BIT);
 		err_clear();
 	}

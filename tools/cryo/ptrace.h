@@ -46,6 +46,8 @@ struct injector {
 	int trap;		/* trap mode (set when the registers are saved) */
 	int no_trap;		/* caller's choice: never use trap mode */
 	int stepped;		/* single-stepped since the registers were saved */
+	int sig_hint;		/* hint_bits are known: no /proc read to pick the mode */
+	uint64_t hint_bits;	/* pending (thread and shared) | ignored signals */
 };
 
 /* Prepare: save the task's registers and find a syscall instruction in
@@ -57,6 +59,9 @@ void inj_set_syscall_ip(struct injector *inj, uint64_t ip);
  * Returns 0 if the syscall ran, -errno if ptrace failed. */
 int inj_syscall(struct injector *inj, long nr, uint64_t a1, uint64_t a2,
 		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret);
+/* The caller read /proc/PID/status for this thread already: its pending
+ * (SigPnd | ShdPnd) and ignored (SigIgn) signals pick the mode */
+void inj_hint_signals(struct injector *inj, uint64_t pending_or_ignored);
 /* Save registers and signal mask, block signals and pick the mode, as the
  * first inj_syscall does (a no-op after that). */
 int inj_prepare(struct injector *inj);

@@ -309,6 +309,8 @@ static int dump_one_thread(struct dump_task *t, size_t idx, struct lx_thread *th
 
 	/* what only the thread itself can tell */
 	e = tinj_init(&ti, t, tid);
+	if (!e && ti.inj == &ti.own)
+		inj_hint_signals(&ti.own, st.sig_pnd | st.shd_pnd | st.sig_ign);
 	if (!e)
 		e = tinj_out(&ti, SYS_prctl, PR_GET_TID_ADDRESS, 0, 2, &clear_tid,
 			     sizeof(clear_tid), &ret);
