@@ -774,6 +774,7 @@ static int map_one(struct restore_task *t, const struct lx_vma *r, int has_pages
 	int prot = r->prot | (has_pages ? PROT_WRITE | PROT_READ : 0);
 	int flags = MAP_FIXED;
 	long fd = -1, ret;
+	char what[120];
 	int e;
 
 	if (r->flags & LX_VMAF_GROWSDOWN)
@@ -814,24 +815,13 @@ static int map_one(struct restore_task *t, const struct lx_vma *r, int has_pages
 	default:
 		return 0;
 	}
-	if (fd < 0) {	/* nothing reads the result: batched (restbatch.c) */
-		char what[120];
-
-		snprintf(what, sizeof(what), "recreate %s mapping %#lx-%#lx: mmap",
-			 vma_kind_name(r->kind), (unsigned long)r->start, (unsigned long)r->end);
-		return restore_defer(t, what, SYS_mmap, r->start, r->end - r->start, prot, flags,
-				     (uint64_t)-1, 0, (long)r->start);
-	}
-	e = restore_sys(t, "mmap", SYS_mmap, r->start, r->end - r->start, prot, flags, fd,
-			r->kind == LX_VMA_FILE_PRIVATE || r->kind == LX_VMA_FILE_SHARED ? r->pgoff : 0,
-			&ret);
-	if (e)
-		return err_ctx(e, "pid %d: recreate %s mapping %#lx-%#lx", t->pid,
-			       vma_kind_name(r->kind), (unsigned long)r->start, (unsigned long)r->end);
-	if ((uint64_t)ret != r->start)
-		return err_set(-EFAULT, "pid %d: mapping %#lx landed at %#lx", t->pid,
-			       (unsigned long)r->start, (unsigned long)ret);
-	return 0;
+	/* nothing reads the result but the check: batched (restbatch.c), run
+	 * before the pages are filled and the files closed */
+	snprintf(what, sizeof(what), "recreate %s mapping %#lx-%#lx: mmap",
+		 vma_kind_name(r->kind), (unsigned long)r->start, (unsigned long)r->end);
+	return restore_defer(t, what, SYS_mmap, r->start, r->end - r->start, prot, flags, fd,
+			     r->kind == LX_VMA_FILE_PRIVATE || r->kind == LX_VMA_FILE_SHARED ?
+			     r->pgoff : 0, (long)r->start);
 }
 
 static int vma_has_pages(const struct lx_vma *r, const struct lx_page_run *runs, size_t nr)
@@ -1027,10 +1017,10 @@ int mm_restore(struct restore_task *t)
 		e = move_specials(t, v, nv, cur, nc);
 	for (size_t i = 0; i < nv && !e; i++)
 		e = map_one(t, &v[i], vma_has_pages(&v[i], runs, nr), oc, &noc);
+	for (size_t i = 0; i < noc && !e; i++)
+		e = restore_defer(t, "close a mapped file", SYS_close, oc[i].fd, 0, 0, 0, 0, 0, -1);
 	if (!e)
 		e = restore_flush(t);
-	for (size_t i = 0; i < noc && !e; i++)
-		e = restore_sys(t, "close a mapped file", SYS_close, oc[i].fd, 0, 0, 0, 0, 0, NULL);
 	if (!e) {
 		uint64_t stored = 0;
 
