@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cryo.h"
+#include "dumpbatch.h"
 #include "err.h"
 #include "restbatch.h"
 
@@ -131,7 +132,7 @@ int core_dump(struct dump_task *t)
 		return e;
 	if (v)
 		c.flags |= LX_CORE_CHILD_SUBREAPER;
-	e = inj_syscall(&t->inj, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0, &ret);
+	e = dump_inject(t, SYS_prctl, PR_GET_DUMPABLE, &ret);
 	if (e)
 		return e;
 	c.dumpable = (uint32_t)ret;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cryo.h"
+#include "dumpbatch.h"
 #include "err.h"
 
 #define RED_ZONE 128
@@ -30,6 +31,8 @@ int dump_inject_out(struct dump_task *t, long nr, uint64_t a1, uint64_t a2, uint
 			       " from inside", t->pid);
 	if (out_len > sizeof(t->scratch_saved) || out_arg < 1 || out_arg > 4)
 		return -EINVAL;
+	if (dump_cached(t, nr, a, out_arg, out, out_len, ret))
+		return 0;	/* read by dump_prefetch's batch */
 	a[out_arg - 1] = t->scratch;
 	e = inj_syscall(&t->inj, nr, a[0], a[1], a[2], a[3], 0, 0, ret);
 	if (e)
@@ -69,6 +72,7 @@ int dump_end_injection(struct dump_task *t)
 {
 	int e = scratch_restore(t);
 
+	dump_cache_drop(t);
 	if (!e)
 		e = inj_finish(&t->inj);
 	return e;

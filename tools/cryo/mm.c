@@ -16,6 +16,7 @@
 #include <xxhash.h>
 
 #include "cryo.h"
+#include "dumpbatch.h"
 #include "err.h"
 #include "restbatch.h"
 #include "progress.h"
@@ -403,7 +404,7 @@ int mm_dump(struct dump_task *t)
 		progress_start(total, "dump");
 	}
 	/* brk is not in /proc: ask the task */
-	e = inj_syscall(&t->inj, SYS_brk, 0, 0, 0, 0, 0, 0, &brk_now);
+	e = dump_inject(t, SYS_brk, 0, &brk_now);
 	if (e)
 		goto out;
 	mm.start_code = t->stat.start_code;
@@ -420,7 +421,7 @@ int mm_dump(struct dump_task *t)
 	{
 		long thp = 0;
 
-		e = inj_syscall(&t->inj, SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0, &thp);
+		e = dump_inject(t, SYS_prctl, PR_GET_THP_DISABLE, &thp);
 		if (e)
 			goto out;
 		if (thp > 0)

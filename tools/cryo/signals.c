@@ -15,7 +15,7 @@
 
 #include "cryo.h"
 #include "err.h"
-#include "injbatch.h"
+#include "dumpbatch.h"
 
 #define NSIG_KERNEL 64
 
@@ -97,73 +97,25 @@ static int dump_pending(struct dump_task *t)
 	return e;
 }
 
-/* Dispositions and interval timers, all in one injected batch (65 calls
- * for the price of about three); -EAGAIN: the caller reads them one by one */
-static int read_batched(struct dump_task *t, struct lx_sigaction *sa, struct itimerval *v)
-{
-	struct inj_batch b;
-	void *loc[NSIG_KERNEL + 3];
-	int idx[NSIG_KERNEL + 3], n = 0, e, e2;
-
-	e = batch_begin(&b, &t->inj);
-	if (e)
-		return e;
-	for (int s = 1; s <= NSIG_KERNEL + 3 && !e; s++) {
-		uint64_t a;
-
-		if (s == SIGKILL || s == SIGSTOP)
-			continue;
-		if (s <= NSIG_KERNEL) {
-			a = batch_mem(&b, sizeof(sa[0]), &loc[n]);
-			e = a ? batch_add(&b, SYS_rt_sigaction, s, 0, a, 8, 0, 0) : -ENOSPC;
-		} else {
-			a = batch_mem(&b, sizeof(v[0]), &loc[n]);
-			e = a ? batch_add(&b, SYS_getitimer, s - NSIG_KERNEL - 1, a, 0, 0, 0, 0)
-			      : -ENOSPC;
-		}
-		idx[n++] = s;
-	}
-	if (!e)
-		e = batch_run(&b);
-	for (int i = 0; i < n && !e; i++) {
-		int s = idx[i];
-
-		if (b.ret[i] < 0 && s <= NSIG_KERNEL)
-			e = err_sys((int)b.ret[i], "pid %d: read action of signal %d", t->pid, s);
-		else if (b.ret[i] < 0)
-			e = err_sys((int)b.ret[i], "pid %d: read interval timer %d", t->pid,
-				    s - NSIG_KERNEL - 1);
-		else if (s <= NSIG_KERNEL)
-			memcpy(&sa[s - 1], loc[i], sizeof(sa[0]));
-		else
-			memcpy(&v[s - NSIG_KERNEL - 1], loc[i], sizeof(v[0]));
-	}
-	e2 = batch_end(&b);
-	return e ? e : e2;
-}
-
 int signals_dump(struct dump_task *t)
 {
 	struct lx_sigaction sa[NSIG_KERNEL];
 	struct lx_itimer it[3];
-	struct itimerval iv[3];
 	long ret;
-	int e, batched;
+	int e;
 
 	e = dump_pending(t);
 	if (!e)
 		e = timers_dump(t);
+	/* the injected reads below and in core.c, threads.c and mm.c, in one
+	 * batch (dumpbatch.c); they come from its results */
+	if (!e)
+		e = dump_prefetch(t);
 	if (e)
 		return e;
 
 	memset(sa, 0, sizeof(sa));
-	e = read_batched(t, sa, iv);
-	batched = !e;
-	if (e == -EAGAIN)
-		e = 0;
-	if (e)
-		return e;
-	for (int s = 1; s <= NSIG_KERNEL && !batched; s++) {
+	for (int s = 1; s <= NSIG_KERNEL; s++) {
 		/* every signal, not only caught and ignored ones: SIG_DFL may
 		 * carry flags and a mask too */
 		if (s == SIGKILL || s == SIGSTOP)
@@ -180,17 +132,16 @@ int signals_dump(struct dump_task *t)
 		return e;
 
 	for (int which = 0; which < 3; which++) {
-		struct itimerval *v = &iv[which];
+		struct itimerval v;
 
-		if (!batched)
-			e = dump_inject_out(t, SYS_getitimer, which, 0, 0, 0, 2, v, sizeof(*v), &ret);
-		if (!e && !batched && ret < 0)
+		e = dump_inject_out(t, SYS_getitimer, which, 0, 0, 0, 2, &v, sizeof(v), &ret);
+		if (!e && ret < 0)
 			e = err_sys((int)ret, "pid %d: read interval timer %d", t->pid, which);
 		if (e)
 			return e;
-		it[which].interval_us = (uint64_t)v->it_interval.tv_sec * 1000000 +
-					v->it_interval.tv_usec;
-		it[which].value_us = (uint64_t)v->it_value.tv_sec * 1000000 + v->it_value.tv_usec;
+		it[which].interval_us = (uint64_t)v.it_interval.tv_sec * 1000000 +
+					v.it_interval.tv_usec;
+		it[which].value_us = (uint64_t)v.it_value.tv_sec * 1000000 + v.it_value.tv_usec;
 	}
 	return img_add(t->w, LX_SEC_ITIMERS, t->index, sizeof(it[0]), it, sizeof(it));
 }
