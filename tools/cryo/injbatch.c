@@ -20,7 +20,7 @@
 #include "err.h"
 #include "injbatch.h"
 
-#define PAGE_LEN	16384
+#define PAGE_LEN	BATCH_PAGE
 #define TABLE_OFF	64
 #define DATA_OFF	8192
 #define ENTRY_LEN	64

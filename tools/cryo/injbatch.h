@@ -10,6 +10,8 @@
 
 #include "ptrace.h"
 
+#define BATCH_PAGE 16384	/* bytes of the task's memory a batch uses */
+
 struct inj_batch {
 	struct injector *inj;
 	uint64_t page;		/* address in the task; 0 while not mapped */
@@ -24,7 +26,7 @@ struct inj_batch {
  * used there (signals would be touched, or the mapping was refused): run
  * the calls one by one instead. Any other error is a ptrace failure. */
 int batch_begin(struct inj_batch *b, struct injector *inj);
-/* The same in len (>= 16 KiB) bytes of the task's memory at addr, which
+/* The same in len (>= BATCH_PAGE) bytes of the task's memory at addr, which
  * must be mapped readable, writable and executable; not unmapped at the end */
 int batch_begin_at(struct inj_batch *b, struct injector *inj, uint64_t addr, size_t len);
 /* Queue a call; -ENOSPC when the table is full, -EAGAIN for a call that

@@ -230,8 +230,42 @@ static int tinj_finish(struct thread_inj *ti)
 	return e ? e : e2;
 }
 
+/* A thread's clear-tid address and alternate stack in one batch, in the
+ * page the leader mapped for all threads; -EAGAIN: inject one by one */
+static int thread_reads_batched(struct thread_inj *ti, uint64_t page, uint64_t *clear_tid,
+				stack_t *ss)
+{
+	struct inj_batch b;
+	void *loc[2];
+	uint64_t a[2];
+	int e, e2;
+
+	if (!page || ti->inj != &ti->own)
+		return -EAGAIN;
+	e = batch_begin_at(&b, ti->inj, page, BATCH_PAGE);
+	if (e)
+		return e;
+	a[0] = batch_mem(&b, sizeof(*clear_tid), &loc[0]);
+	a[1] = batch_mem(&b, sizeof(*ss), &loc[1]);
+	e = batch_add(&b, SYS_prctl, PR_GET_TID_ADDRESS, a[0], 0, 0, 0, 0);
+	if (!e)
+		e = batch_add(&b, SYS_sigaltstack, 0, a[1], 0, 0, 0, 0);
+	if (!e)
+		e = batch_run(&b);
+	for (int i = 0; i < 2 && !e; i++)
+		if (b.ret[i] < 0 && b.ret[i] > -4096)
+			e = err_sys((int)b.ret[i], "pid %d tid %d: injected syscall %ld",
+				    ti->t->pid, ti->tid, i ? (long)SYS_sigaltstack : (long)SYS_prctl);
+	if (!e) {
+		memcpy(clear_tid, loc[0], sizeof(*clear_tid));
+		memcpy(ss, loc[1], sizeof(*ss));
+	}
+	e2 = batch_end(&b);
+	return e ? e : e2;
+}
+
 static int dump_one_thread(struct dump_task *t, size_t idx, struct lx_thread *th,
-			   struct lx_gpregs *gp, uint8_t **xsrec, size_t *xsrec_len)
+			   struct lx_gpregs *gp, uint8_t **xsrec, size_t *xsrec_len, uint64_t page)
 {
 	pid_t tid = t->tids[idx];
 	struct thread_inj ti;
@@ -311,6 +345,12 @@ static int dump_one_thread(struct dump_task *t, size_t idx, struct lx_thread *th
 	e = tinj_init(&ti, t, tid);
 	if (!e && ti.inj == &ti.own)
 		inj_hint_signals(&ti.own, st.sig_pnd | st.shd_pnd | st.sig_ign);
+	if (!e) {
+		e = thread_reads_batched(&ti, page, &clear_tid, &ss);
+		if (e != -EAGAIN)
+			goto got_reads;
+		e = 0;
+	}
 	if (!e)
 		e = tinj_out(&ti, SYS_prctl, PR_GET_TID_ADDRESS, 0, 2, &clear_tid,
 			     sizeof(clear_tid), &ret);
@@ -318,6 +358,7 @@ static int dump_one_thread(struct dump_task *t, size_t idx, struct lx_thread *th
 		e = tinj_out(&ti, SYS_sigaltstack, 0, 0, 2, &ss, sizeof(ss), &ret);
 	if (!e && ret < 0)
 		e = err_sys((int)ret, "pid %d tid %d: sigaltstack", t->pid, tid);
+got_reads:
 	if (!e) {
 		th->clear_tid_addr = clear_tid;
 		th->sas_sp = (uint64_t)ss.ss_sp;
@@ -339,6 +380,7 @@ int threads_dump(struct dump_task *t)
 	struct lx_gpregs *gp = calloc(t->ntids, sizeof(*gp));
 	uint8_t *xs = NULL, *rec = NULL;
 	size_t xs_len = 0, rec_len = 0;
+	struct inj_batch page = { 0 };
 	int e = 0;
 
 	if (!th || !gp) {
@@ -349,8 +391,18 @@ int threads_dump(struct dump_task *t)
 		e = err_set(-EINVAL, "pid %d: threads were not frozen", t->pid);
 		goto out;
 	}
+	/* one page for the other threads' batches, mapped by the leader */
+	if (t->ntids > 1) {
+		e = batch_begin(&page, &t->inj);
+		if (e == -EAGAIN) {
+			err_clear();
+			e = 0;
+		}
+		if (e)
+			goto out;
+	}
 	for (size_t i = 0; i < t->ntids && !e; i++) {
-		e = dump_one_thread(t, i, &th[i], &gp[i], &rec, &rec_len);
+		e = dump_one_thread(t, i, &th[i], &gp[i], &rec, &rec_len, page.page);
 		if (e)
 			break;
 		if (!xs) {
@@ -374,6 +426,12 @@ int threads_dump(struct dump_task *t)
 	if (!e)
 		e = img_add(t->w, LX_SEC_XSTATE, t->index, (uint32_t)xs_len, xs, t->ntids * xs_len);
 out:
+	if (page.page) {
+		int e2 = batch_end(&page);
+
+		if (!e)
+			e = e2;
+	}
 	free(rec);
 	free(xs);
 	free(th);
