@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include "err.h"
@@ -146,6 +147,46 @@ uint64_t batch_mem(struct inj_batch *b, size_t len, void **local)
 	return b->page + off;
 }
 
+/* Copy the used parts of the page (stub and table, data) to or from the
+ * task: a few hundred bytes, not the whole page */
+static int xfer(struct inj_batch *b, int to_task)
+{
+	size_t tab = TABLE_OFF + (b->n + 1) * ENTRY_LEN;
+	struct iovec l[2] = { { b->buf, tab }, { b->buf + DATA_OFF, b->data } };
+	struct iovec r[2] = { { (void *)b->page, tab }, { (void *)(b->page + DATA_OFF), b->data } };
+	unsigned long cnt = b->data ? 2 : 1;
+	ssize_t n = to_task ? process_vm_writev(b->inj->tid, l, cnt, r, cnt, 0)
+			    : process_vm_readv(b->inj->tid, l, cnt, r, cnt, 0);
+	int e = 0;
+
+	if (n == (ssize_t)(tab + b->data))
+		return 0;
+	for (unsigned long i = 0; i < cnt && !e; i++)
+		e = to_task ? mem_write(b->inj->tid, (uint64_t)r[i].iov_base, l[i].iov_base, l[i].iov_len)
+			    : mem_read(b->inj->tid, (uint64_t)r[i].iov_base, l[i].iov_base, l[i].iov_len);
+	return e;
+}
+
+/* Run calls k.. of the table one at a time (the injector's slow mode):
+ * the page holds what calls before k wrote */
+static int run_slowly(struct inj_batch *b, size_t k)
+{
+	struct entry *t = table(b);
+	int e = mem_read(b->inj->tid, b->page, b->buf, PAGE_LEN);
+
+	for (size_t i = k; i < b->n && !e; i++) {
+		long ret;
+
+		e = inj_syscall(b->inj, t[i].nr, t[i].a[0], t[i].a[1], t[i].a[2], t[i].a[3],
+				t[i].a[4], t[i].a[5], &ret);
+		t[i].ret = ret;
+	}
+	/* the data area again: the calls just run wrote into it */
+	if (!e && k < b->n)
+		e = mem_read(b->inj->tid, b->page + DATA_OFF, b->buf + DATA_OFF, PAGE_LEN - DATA_OFF);
+	return e;
+}
+
 /* Somebody else's SIGTRAP stopped the stub: requeue it, then run what is
  * left of the table one call at a time (slow mode from now on). */
 static int finish_slowly(struct inj_batch *b, const struct user_regs_struct *r)
@@ -164,20 +205,7 @@ static int finish_slowly(struct inj_batch *b, const struct user_regs_struct *r)
 		k++;
 	}
 	e = inj_requeue_trap(b->inj);
-	/* results so far, and what the done calls wrote into the data area */
-	if (!e)
-		e = mem_read(b->inj->tid, b->page, b->buf, PAGE_LEN);
-	for (size_t i = k; i < b->n && !e; i++) {
-		long ret;
-
-		e = inj_syscall(b->inj, t[i].nr, t[i].a[0], t[i].a[1], t[i].a[2], t[i].a[3],
-				t[i].a[4], t[i].a[5], &ret);
-		t[i].ret = ret;
-	}
-	/* the data area again: the calls just run wrote into it */
-	if (!e && k < b->n)
-		e = mem_read(b->inj->tid, b->page + DATA_OFF, b->buf + DATA_OFF, PAGE_LEN - DATA_OFF);
-	return e;
+	return e ? e : run_slowly(b, k);
 }
 
 int batch_run(struct inj_batch *b)
@@ -192,9 +220,18 @@ int batch_run(struct inj_batch *b)
 	if (!b->page)
 		return -EINVAL;
 	t[b->n].nr = -1;
-	e = mem_write(inj->tid, b->page, b->buf, DATA_OFF + b->data);
+	e = xfer(b, 1);
 	if (e)
 		return e;
+	/* trap mode ended since batch_begin (a SIGTRAP of somebody else came
+	 * during an injected call): the int3 must not run, it would reset the
+	 * handler of the now blocked SIGTRAP */
+	if (!inj->trap) {
+		e = run_slowly(b, 0);
+		if (e)
+			return err_ctx(e, "tid %d: batch of %zu injected syscalls", inj->tid, b->n);
+		goto done;
+	}
 	r = inj->saved;
 	r.rip = b->page;
 	r.rbx = b->page + TABLE_OFF;
@@ -229,7 +266,7 @@ int batch_run(struct inj_batch *b)
 			return err_ctx(e, "tid %d: batch of %zu injected syscalls", inj->tid, b->n);
 		goto done;
 	}
-	e = mem_read(inj->tid, b->page, b->buf, DATA_OFF + b->data);
+	e = xfer(b, 0);
 	if (e)
 		return e;
 done:
