@@ -143,3 +143,20 @@ sigtrap_case() {
 @test "sigtrap: a pending SIGTRAP stays pending, its handler intact" {
 	sigtrap_case pending
 }
+
+@test "sigtrap: SIGTRAPs sent during dumps are delivered as sent, none of cryo's own, handler intact" {
+	local pid kpid i
+	start_prog "$LOG" sigtrap sent
+	pid=$PROG_PID
+	check_pass "$pid" "$LOG"
+	# cryo single-steps and int3s with SIGTRAP unblocked: a SIGTRAP that
+	# arrives meanwhile must be put back, not taken for cryo's own
+	( for ((i = 0; i < 3000; i++)); do kill -TRAP "$pid" 2>/dev/null || exit 0; sleep 0.0003; done ) &
+	kpid=$!
+	for ((i = 0; i < 60; i++)); do
+		cryo_dump "$pid" "$IMG" || break
+	done
+	kill "$kpid" 2>/dev/null || true
+	wait "$kpid" 2>/dev/null || true
+	check_pass "$pid" "$LOG"
+}

@@ -9,14 +9,18 @@
  *   sigtrap ignored   SIGTRAP ignored (SIG_IGN)
  *   sigtrap pending   caught and blocked as in "handler", with one SIGTRAP
  *                     queued (sigqueue value 7) and pending
+ *   sigtrap sent      caught and not blocked, while the test sends it
+ *                     SIGTRAPs with kill during dumps: cryo must requeue
+ *                     them and never let one of its own through
  *
  * Check: handler, flags and mask of SIGTRAP as set up; SIGTRAP still
  * blocked in both threads (handler, pending); no SIGTRAP delivered; in
- * "pending" mode, SIGTRAP still pending. */
+ * "pending" mode, SIGTRAP still pending; in "sent" mode, every SIGTRAP
+ * delivered came from kill (si_code SI_USER), none from cryo's traps. */
 #include "scenario.h"
 #include <pthread.h>
 
-static volatile sig_atomic_t traps, trap_value;
+static volatile sig_atomic_t traps, trap_value, foreign_code, foreign_seen;
 static const char *mode;
 static pthread_t worker;
 static volatile int worker_blocked = -1;
@@ -27,6 +31,10 @@ static void on_trap(int s, siginfo_t *si, void *uc)
 	(void)uc;
 	traps++;
 	trap_value = si->si_value.sival_int;
+	if (si->si_code != SI_USER && si->si_code != SI_QUEUE) {
+		foreign_seen++;
+		foreign_code = si->si_code;
+	}
 }
 
 static void *work(void *arg)
@@ -48,6 +56,14 @@ static void check(void)
 	sigset_t cur, pend;
 	int ign = !strcmp(mode, "ignored");
 
+	if (!strcmp(mode, "sent")) {
+		sigaction(SIGTRAP, NULL, &sa);
+		SCN_EXPECT(sa.sa_sigaction == on_trap, "SIGTRAP handler %p, want %p",
+			   (void *)sa.sa_sigaction, (void *)on_trap);
+		SCN_EXPECT(!foreign_seen, "%d SIGTRAPs with si_code %d (not from kill) delivered",
+			   (int)foreign_seen, (int)foreign_code);
+		return;
+	}
 	sigaction(SIGTRAP, NULL, &sa);
 	if (ign) {
 		SCN_EXPECT(sa.sa_handler == SIG_IGN, "SIGTRAP handler %p, want SIG_IGN",
@@ -79,13 +95,17 @@ int main(int argc, char **argv)
 
 	scn_init("sigtrap");
 	mode = argc > 1 ? argv[1] : "handler";
-	if (strcmp(mode, "handler") && strcmp(mode, "ignored") && strcmp(mode, "pending"))
-		scn_die("usage: sigtrap handler|ignored|pending");
+	if (strcmp(mode, "handler") && strcmp(mode, "ignored") && strcmp(mode, "pending") &&
+	    strcmp(mode, "sent"))
+		scn_die("usage: sigtrap handler|ignored|pending|sent");
 	scn_install_check();
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	if (!strcmp(mode, "ignored")) {
 		sa.sa_handler = SIG_IGN;
+	} else if (!strcmp(mode, "sent")) {
+		sa.sa_sigaction = on_trap;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	} else {
 		sigaddset(&sa.sa_mask, SIGHUP);
 		sa.sa_sigaction = on_trap;
