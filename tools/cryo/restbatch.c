@@ -95,6 +95,18 @@ static int check_one(struct restore_task *t, const struct deferred *d, long ret)
 	return 0;
 }
 
+/* Enough calls to pay for a batch, and none that the int3 ending it
+ * would undo (batch_add refuses those) */
+static int batchable(size_t n)
+{
+	if (n < MIN_BATCH)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (inj_touches_trap(dq.q[i].nr, dq.q[i].a[0], dq.q[i].a[1], dq.q[i].a[2]))
+			return 0;
+	return 1;
+}
+
 int restore_flush(struct restore_task *t)
 {
 	struct inj_batch b;
@@ -104,7 +116,7 @@ int restore_flush(struct restore_task *t)
 	if (!n || dq.t != t)
 		return 0;
 	dq.n = 0;
-	if (n >= MIN_BATCH)
+	if (batchable(n))
 		e = restore_batch_begin(t, &t->inj, &b);
 	if (e == -EAGAIN) {
 		for (size_t i = 0; i < n; i++) {
