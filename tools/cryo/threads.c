@@ -781,6 +781,11 @@ int threads_restore(struct restore_task *t)
 			t->tids[t->ntids++] = got;
 		inj[i].tid = got;
 		inj[i].syscall_ip = t->inj.syscall_ip;
+		/* a new thread: SIGTRAP is ignored or pending for it only if it
+		 * is for the leader (shared handlers and queue), and the
+		 * leader's mode says it is not: no /proc read to find out */
+		if (t->inj.have_saved && t->inj.trap)
+			inj_hint_signals(&inj[i], 0);
 	}
 	if (!e && n > 1 && ptrace(PTRACE_SETOPTIONS, t->pid, 0,
 				  (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)) < 0)
