@@ -59,6 +59,10 @@ int dump_prefetch(struct dump_task *t)
 
 	dc.n = 0;
 	dc.pid = 0;
+	/* a filter may kill the task for the batch page's mmap (W+X): such a
+	 * dump is refused anyway (core.c), with no more calls than before */
+	if (t->status.seccomp)
+		return 0;
 	e = batch_begin(&b, &t->inj);
 	if (e == -EAGAIN) {
 		err_clear();
