@@ -752,15 +752,16 @@ static int unmap_exec_leftovers(struct restore_task *t, const struct proc_vma *c
 		if (end > TASK_TOP)
 			end = TASK_TOP;
 		if (end > at)
-			e = restore_sys(t, "unmap the exec'd image", SYS_munmap, at, end - at,
-					0, 0, 0, 0, NULL);
+			e = restore_defer(t, "unmap the exec'd image", SYS_munmap, at, end - at,
+					  0, 0, 0, 0, -1);
 		if (i < nk && keep[i].end > at)
 			at = keep[i].end;
 		if (at >= TASK_TOP)
 			break;
 	}
 	free(keep);
-	return e;
+	/* now: the vdso may move into one of these ranges next */
+	return e ? e : restore_flush(t);
 }
 
 struct open_cache {
