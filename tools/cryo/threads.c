@@ -495,6 +495,55 @@ static int wait_stopped(pid_t tid, int *status)
 	}
 }
 
+/* clone3 in trap mode: PTRACE_SINGLESTEP stops at PTRACE_EVENT_CLONE and
+ * then at syscall exit (SIGTRAP, TRAP_BRKPT), one stop less than
+ * PTRACE_SYSCALL. *ran = 0: a SIGTRAP of somebody else came before the
+ * call ran (requeued): *r holds the registers to run it the slow way.
+ * The new thread does not inherit the single-step (copy_process). */
+static int clone3_step(struct injector *inj, unsigned long *msg, struct user_regs_struct *r,
+		       int *ran)
+{
+	struct user_regs_struct want = *r;
+	siginfo_t si;
+	int st, e;
+
+	*ran = 0;
+	inj->stepped = 1;
+	for (;;) {
+		if (ptrace(PTRACE_SINGLESTEP, inj->tid, 0, 0) < 0)
+			return err_sys(-errno, "pid %d: PTRACE_SINGLESTEP", inj->tid);
+		e = wait_stopped(inj->tid, &st);
+		if (e)
+			return e;
+		if ((st >> 16) == PTRACE_EVENT_CLONE) {
+			if (ptrace(PTRACE_GETEVENTMSG, inj->tid, 0, msg) < 0)
+				return err_sys(-errno, "pid %d: PTRACE_GETEVENTMSG", inj->tid);
+			continue;
+		}
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			continue;
+		if (WSTOPSIG(st) != SIGTRAP)
+			return err_set(-EINTR, "pid %d: signal %d while creating a thread", inj->tid,
+				       WSTOPSIG(st));
+		e = pt_get_regs(inj->tid, r);
+		if (!e && ptrace(PTRACE_GETSIGINFO, inj->tid, 0, &si) < 0)
+			e = err_sys(-errno, "pid %d: PTRACE_GETSIGINFO", inj->tid);
+		if (e)
+			return e;
+		*ran = r->rip == inj->syscall_ip + 2;
+		if (si.si_code == TRAP_BRKPT && *ran)
+			return 0;
+		/* somebody else's SIGTRAP: put it back */
+		{
+			struct user_regs_struct done = *r;
+
+			e = inj_requeue_trap(inj);
+			*r = *ran ? done : want;
+			return e;
+		}
+	}
+}
+
 /* Run clone3(args) in the leader, stopping at each syscall stop: the
  * PTRACE_EVENT_CLONE stop in between carries the new thread, which the
  * kernel attached to us and stopped before its first instruction. */
@@ -519,6 +568,14 @@ static int inject_clone3(struct restore_task *t, uint64_t args, pid_t *child)
 	r.rsi = sizeof(struct clone_args);
 	r.rip = inj->syscall_ip;
 	e = pt_set_regs(t->pid, &r);
+	/* trap mode: single-step it, one stop less (see ptrace.h) */
+	if (!e && inj->trap) {
+		e = clone3_step(inj, &msg, &r, &stops);
+		if (!e && stops)
+			goto created;
+		if (!e)
+			e = pt_set_regs(t->pid, &r);	/* not run: the slow way */
+	}
 	while (!e && stops < 2) {
 		if (ptrace(PTRACE_SYSCALL, t->pid, 0, 0) < 0)
 			return err_sys(-errno, "pid %d: PTRACE_SYSCALL", t->pid);
@@ -536,6 +593,7 @@ static int inject_clone3(struct restore_task *t, uint64_t args, pid_t *child)
 	}
 	if (!e)
 		e = pt_get_regs(t->pid, &r);
+created:
 	if (e)
 		return e;
 	if ((long)r.rax < 0)
