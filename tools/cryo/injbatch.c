@@ -63,13 +63,16 @@ static struct entry *table(struct inj_batch *b)
 	return (struct entry *)(b->buf + TABLE_OFF);
 }
 
-int batch_begin(struct inj_batch *b, struct injector *inj)
+/* Common part of batch_begin and batch_begin_at: the local page image */
+static int batch_init(struct inj_batch *b, struct injector *inj)
 {
-	long addr;
+	size_t stub = (size_t)(batch_stub_end - batch_stub);
 	int e;
 
 	memset(b, 0, sizeof(*b));
 	b->inj = inj;
+	if (stub > TABLE_OFF)
+		return err_set(-EINVAL, "batch stub: %zu bytes, room for %d", stub, TABLE_OFF);
 	e = inj_prepare(inj);
 	if (e)
 		return e;
@@ -81,17 +84,23 @@ int batch_begin(struct inj_batch *b, struct injector *inj)
 		batch_end(b);
 		return -ENOMEM;
 	}
-	memcpy(b->buf, batch_stub, (size_t)(batch_stub_end - batch_stub));
+	memcpy(b->buf, batch_stub, stub);
+	return 0;
+}
+
+int batch_begin(struct inj_batch *b, struct injector *inj)
+{
+	long addr;
+	int e = batch_init(b, inj);
+
+	if (e)
+		return e;
 	/* W+X is refused under MDWE (PR_SET_MDWE) or an LSM: then one by one */
 	e = inj_syscall(inj, SYS_mmap, 0, PAGE_LEN, PROT_READ | PROT_WRITE | PROT_EXEC,
 			MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr);
-	if (e) {
+	if (e || (addr < 0 && addr > -4096)) {
 		batch_end(b);
-		return e;
-	}
-	if (addr < 0 && addr > -4096) {
-		batch_end(b);
-		return -EAGAIN;
+		return e ? e : -EAGAIN;
 	}
 	b->page = (uint64_t)addr;
 	return 0;
@@ -101,22 +110,13 @@ int batch_begin_at(struct inj_batch *b, struct injector *inj, uint64_t addr, siz
 {
 	int e;
 
-	memset(b, 0, sizeof(*b));
-	b->inj = inj;
-	if (len < PAGE_LEN)
+	if (len < PAGE_LEN) {
+		memset(b, 0, sizeof(*b));
 		return -EINVAL;
-	e = inj_prepare(inj);
+	}
+	e = batch_init(b, inj);
 	if (e)
 		return e;
-	if (!inj->trap)
-		return -EAGAIN;
-	b->buf = calloc(1, PAGE_LEN);
-	b->ret = calloc(MAX_CALLS, sizeof(*b->ret));
-	if (!b->buf || !b->ret) {
-		batch_end(b);
-		return -ENOMEM;
-	}
-	memcpy(b->buf, batch_stub, (size_t)(batch_stub_end - batch_stub));
 	b->page = addr;
 	b->borrowed = 1;
 	return 0;
@@ -201,7 +201,9 @@ static int finish_slowly(struct inj_batch *b, const struct user_regs_struct *r)
 	/* stopped just after a call returned: its result is still in rax */
 	if (r->rip == b->page + (uint64_t)(batch_stub_syscall - batch_stub) + 2 && k < b->n) {
 		t[k].ret = (int64_t)r->rax;
-		mem_write(b->inj->tid, tab + k * ENTRY_LEN, &t[k], sizeof(t[k]));
+		e = mem_write(b->inj->tid, tab + k * ENTRY_LEN, &t[k], sizeof(t[k]));
+		if (e)
+			return e;
 		k++;
 	}
 	e = inj_requeue_trap(b->inj);
