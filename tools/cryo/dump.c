@@ -472,8 +472,15 @@ static int dump_one(struct dump_task *t)
 	/* t->tids: frozen by threads_freeze */
 	if (!e)
 		e = proc_maps(t->pid, &t->vmas, &t->nvmas);
-	if (!e)
-		e = inj_init(&t->inj, t->pid);
+	if (!e) {
+		/* the vdso from the maps just read: no second read of them */
+		size_t v = 0;
+
+		while (v < t->nvmas && strcmp(t->vmas[v].path, "[vdso]"))
+			v++;
+		e = v < t->nvmas ? inj_init_vdso(&t->inj, t->pid, t->vmas[v].start, t->vmas[v].end)
+				 : inj_init(&t->inj, t->pid);
+	}
 	if (e)
 		return e;
 	inj_hint_signals(&t->inj, t->status.sig_pnd | t->status.shd_pnd | t->status.sig_ign);

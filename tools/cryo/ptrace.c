@@ -234,6 +234,32 @@ static uint64_t vdso_syscall(pid_t tid)
 	return ip;
 }
 
+/* The vdso is the same image in every process: where its first syscall
+ * instruction is, found once per run, is checked (2 bytes) elsewhere */
+static uint64_t vdso_insn_off;
+static int vdso_insn_known;
+
+int inj_init_vdso(struct injector *inj, pid_t tid, uint64_t start, uint64_t end)
+{
+	uint8_t b[2];
+
+	memset(inj, 0, sizeof(*inj));
+	inj->tid = tid;
+	if (vdso_insn_known && start + vdso_insn_off + 2 <= end &&
+	    mem_read(tid, start + vdso_insn_off, b, 2) == 0 && b[0] == 0x0f && b[1] == 0x05) {
+		inj->syscall_ip = start + vdso_insn_off;
+		return 0;
+	}
+	err_clear();
+	inj->syscall_ip = find_syscall_insn(tid, start, end);
+	if (!inj->syscall_ip)
+		return err_set(-ENOEXEC, "pid %d: no syscall instruction in its vdso"
+			       " (vdso unmapped?): cannot inspect it from inside", tid);
+	vdso_insn_off = inj->syscall_ip - start;
+	vdso_insn_known = 1;
+	return 0;
+}
+
 int inj_init(struct injector *inj, pid_t tid)
 {
 	memset(inj, 0, sizeof(*inj));

@@ -53,6 +53,8 @@ struct injector {
 /* Prepare: save the task's registers and find a syscall instruction in
  * its vdso (so nothing in the task's memory changes). */
 int inj_init(struct injector *inj, pid_t tid);
+/* The same, with the vdso's range known already (from /proc/PID/maps) */
+int inj_init_vdso(struct injector *inj, pid_t tid, uint64_t start, uint64_t end);
 /* Use this address for the syscall instruction from now on. */
 void inj_set_syscall_ip(struct injector *inj, uint64_t ip);
 /* Run one syscall; *ret gets the raw return (negative errno on error).
