@@ -512,8 +512,14 @@ void regs_apply_restart(struct user_regs_struct *r)
  * stops it again before it runs an instruction. */
 static int clear_step(struct injector *inj)
 {
+	uint64_t all = ~0ull;
 	int st, e;
 
+	/* no SIGTRAP of somebody else can be taken on the way (nothing is
+	 * forced here: PTRACE_CONT does not step) */
+	if (ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &all) < 0)
+		return err_sys(-errno, "tid %d: block signals", inj->tid);
+	inj->trap = 0;
 	if (ptrace(PTRACE_INTERRUPT, inj->tid, 0, 0) < 0)
 		return err_sys(-errno, "tid %d: PTRACE_INTERRUPT", inj->tid);
 	if (ptrace(PTRACE_CONT, inj->tid, 0, 0) < 0)
@@ -539,6 +545,7 @@ int inj_finish(struct injector *inj)
 
 	if (!inj->have_saved)
 		return 0;
+	inj->sig_hint = 0;	/* it described the task when this session began */
 	if (inj->stepped) {
 		e = clear_step(inj);
 		if (e)
