@@ -357,6 +357,127 @@ static int mark_tree_pipe(struct dump_tree *tr, struct fdref *refs, size_t n, si
 	return e;
 }
 
+/* kcmp(KCMP_FILE) orders open file descriptions: -1, 0, 1, or 2 when it
+ * cannot (an error) */
+static int kcmp_order(const struct dump_tree *tr, const struct fdref *x, const struct fdref *y)
+{
+	int r = kcmp_file(tr->t[x->task].pid, tr->t[y->task].pid, x->fd, y->fd);
+
+	return r == 0 ? 0 : r == 1 ? -1 : r == 2 ? 1 : 2;
+}
+
+static int cmp_inode(const void *pa, const void *pb, void *ctx)
+{
+	const struct fdref *refs = ctx, *a = &refs[*(const size_t *)pa], *b = &refs[*(const size_t *)pb];
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	return *(const size_t *)pa < *(const size_t *)pb ? -1 : 1;
+}
+
+/* cls[i]: the first ref (in list order) of ref i's open file description,
+ * for the refs not shared yet (others: n). Each ref is placed among the
+ * descriptions of its inode seen so far, kept in kcmp's order: a binary
+ * search, O(log) kcmp calls per ref where comparing with every other ref
+ * of the inode cost O(n) (a tree whose processes each open /dev/null).
+ * -EAGAIN when kcmp cannot order two of them. */
+static int classify_refs(const struct dump_tree *tr, const struct fdref *refs, size_t n,
+			 size_t *cls)
+{
+	size_t *ord = malloc((n + 1) * sizeof(*ord)), *reps = malloc((n + 1) * sizeof(*reps));
+	size_t m = 0;
+	int e = 0;
+
+	if (!ord || !reps) {
+		free(ord);
+		free(reps);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		cls[i] = n;
+		if (!dump_share_id(&tr->t[refs[i].task], refs[i].fd))
+			ord[m++] = i;
+	}
+	qsort_r(ord, m, sizeof(*ord), cmp_inode, (void *)refs);
+	for (size_t s = 0, end; s < m && !e; s = end) {
+		size_t nr = 0;
+
+		for (end = s + 1; end < m && refs[ord[end]].dev == refs[ord[s]].dev &&
+		     refs[ord[end]].ino == refs[ord[s]].ino; end++)
+			;
+		for (size_t k = s; k < end && !e; k++) {
+			size_t i = ord[k], lo = 0, hi = nr;
+
+			while (lo < hi && cls[i] == n) {
+				size_t mid = (lo + hi) / 2;
+				int c = kcmp_order(tr, &refs[i], &refs[reps[mid]]);
+
+				if (c == 2) {
+					e = -EAGAIN;
+					break;
+				}
+				if (c == 0)
+					cls[i] = reps[mid];
+				else if (c < 0)
+					hi = mid;
+				else
+					lo = mid + 1;
+			}
+			if (!e && cls[i] == n) {	/* a description not seen yet */
+				memmove(&reps[lo + 1], &reps[lo], (nr - lo) * sizeof(*reps));
+				reps[lo] = i;
+				nr++;
+				cls[i] = i;
+			}
+		}
+	}
+	free(ord);
+	free(reps);
+	return e;
+}
+
+/* Open file descriptions held by several processes, other than tree pipes:
+ * the first holder (in list order) and the holders in other processes get
+ * one share id, in list order of the first holders. Without an order from
+ * kcmp, every pair of refs of an inode is compared. */
+static int share_by_description(struct dump_tree *tr, const struct fdref *refs, size_t n,
+				int *next_id)
+{
+	size_t *cls = malloc((n + 1) * sizeof(*cls));
+	int e = cls ? classify_refs(tr, refs, n, cls) : -ENOMEM;
+
+	if (e == -EAGAIN) {
+		e = 0;
+		for (size_t i = 0; i < n; i++)
+			cls[i] = n;
+	}
+	for (size_t a = 0; a < n && !e; a++) {
+		struct dump_task *ta = &tr->t[refs[a].task];
+
+		if (dump_share_id(ta, refs[a].fd) || (cls[a] != n && cls[a] != a))
+			continue;
+		for (size_t b = a + 1; b < n && !e; b++) {
+			struct dump_task *tb = &tr->t[refs[b].task];
+
+			if (refs[b].task == refs[a].task || refs[b].dev != refs[a].dev ||
+			    refs[b].ino != refs[a].ino || other_access(&refs[a], &refs[b]) ||
+			    dump_share_id(tb, refs[b].fd))
+				continue;
+			if (cls[a] != n ? cls[b] != a :
+			    kcmp_file(ta->pid, tb->pid, refs[a].fd, refs[b].fd) != 0)
+				continue;
+			if (!dump_share_id(ta, refs[a].fd))
+				e = share_add(ta, refs[a].fd, ++*next_id);
+			if (!e)
+				e = share_add(tb, refs[b].fd, *next_id);
+		}
+	}
+	free(cls);
+	return e;
+}
+
 /* Open file descriptions held by several processes (inherited across
  * fork): restored once and handed to each holder, so an offset stays
  * shared. Found by inode, confirmed with kcmp. */
@@ -413,26 +534,8 @@ static int find_shared_files(struct dump_tree *tr)
 	for (size_t a = 0; a < n && !e; a++)
 		if (refs[a].anon_pipe && !dump_share(&tr->t[refs[a].task], refs[a].fd))
 			e = mark_tree_pipe(tr, refs, n, a, &next_id);
-	for (size_t a = 0; a < n && !e; a++) {
-		struct dump_task *ta = &tr->t[refs[a].task];
-
-		if (dump_share_id(ta, refs[a].fd))
-			continue;
-		for (size_t b = a + 1; b < n; b++) {
-			struct dump_task *tb = &tr->t[refs[b].task];
-
-			if (refs[b].task == refs[a].task || refs[b].dev != refs[a].dev ||
-			    refs[b].ino != refs[a].ino || other_access(&refs[a], &refs[b]) ||
-			    dump_share_id(tb, refs[b].fd) || kcmp_file(ta->pid, tb->pid, refs[a].fd, refs[b].fd) != 0)
-				continue;
-			if (!dump_share_id(ta, refs[a].fd))
-				e = share_add(ta, refs[a].fd, ++next_id);
-			if (!e)
-				e = share_add(tb, refs[b].fd, next_id);
-			if (e)
-				break;
-		}
-	}
+	if (!e)
+		e = share_by_description(tr, refs, n, &next_id);
 	free(refs);
 	return e;
 }
