@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "cryo.h"
+#include "dumpbatch.h"
 #include "err.h"
+#include "restbatch.h"
 
 #define PF_FORKNOEXEC 0x00000040
 #define NR_RLIMITS 16
@@ -132,7 +134,7 @@ int core_dump(struct dump_task *t)
 		return e;
 	if (v)
 		c.flags |= LX_CORE_CHILD_SUBREAPER;
-	e = inj_syscall(&t->inj, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0, &ret);
+	e = dump_inject(t, SYS_prctl, PR_GET_DUMPABLE, &ret);
 	if (e)
 		return e;
 	c.dumpable = (uint32_t)ret;
@@ -242,29 +244,32 @@ int core_restore(struct restore_task *t)
 	/* the exact ids: an exec of a setuid program may have left others
 	 * (restore.c checked they are among the process's own); a change of
 	 * ids clears dumpable, set below */
-	e = restore_sys(t, "set gids", SYS_setresgid, c.gid[0], c.gid[1], c.gid[2], 0, 0, 0, NULL);
+	e = restore_defer(t, "set gids", SYS_setresgid, c.gid[0], c.gid[1], c.gid[2], 0, 0, 0, -1);
 	if (!e)
-		e = restore_sys(t, "set uids", SYS_setresuid, c.uid[0], c.uid[1], c.uid[2], 0, 0, 0,
-				NULL);
+		e = restore_defer(t, "set uids", SYS_setresuid, c.uid[0], c.uid[1], c.uid[2], 0, 0, 0,
+				  -1);
 	if (!e)
-		e = restore_sys(t, "set fsgid", SYS_setfsgid, c.gid[3], 0, 0, 0, 0, 0, NULL);
+		e = restore_defer(t, "set fsgid", SYS_setfsgid, c.gid[3], 0, 0, 0, 0, 0, -1);
 	if (!e)
-		e = restore_sys(t, "set fsuid", SYS_setfsuid, c.uid[3], 0, 0, 0, 0, 0, NULL);
+		e = restore_defer(t, "set fsuid", SYS_setfsuid, c.uid[3], 0, 0, 0, 0, 0, -1);
 	if (!e)
 		e = restore_put(t, 0, c.comm, sizeof(c.comm), &a);
 	if (!e)
-		e = restore_sys(t, "set comm", SYS_prctl, PR_SET_NAME, a, 0, 0, 0, 0, NULL);
+		e = restore_defer(t, "set comm", SYS_prctl, PR_SET_NAME, a, 0, 0, 0, 0, -1);
 	/* always: the restorer armed it with SIGKILL until the exec */
 	if (!e)
-		e = restore_sys(t, "set parent-death signal", SYS_prctl, PR_SET_PDEATHSIG,
-				c.pdeath_sig, 0, 0, 0, 0, NULL);
+		e = restore_defer(t, "set parent-death signal", SYS_prctl, PR_SET_PDEATHSIG,
+				  c.pdeath_sig, 0, 0, 0, 0, -1);
 	if (!e && (c.flags & LX_CORE_CHILD_SUBREAPER))
-		e = restore_sys(t, "set child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1,
-				0, 0, 0, 0, NULL);
+		e = restore_defer(t, "set child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1,
+				  0, 0, 0, 0, -1);
 	/* dumpable: late, in core_restore_dumpable */
 	if (!e && (c.flags & LX_CORE_NO_NEW_PRIVS))
-		e = restore_sys(t, "set no_new_privs", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1,
-				0, 0, 0, 0, NULL);
+		e = restore_defer(t, "set no_new_privs", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1,
+				  0, 0, 0, 0, -1);
+	/* one injected batch for all of the above (restbatch.c) */
+	if (!e)
+		e = restore_flush(t);
 	if (e)
 		return e;
 	if (c.flags & LX_CORE_FORKNOEXEC)

@@ -17,6 +17,7 @@
 
 #include "cryo.h"
 #include "dirty.h"
+#include "dumpbatch.h"
 #include "err.h"
 #include "shanon.h"
 #include "options.h"
@@ -35,6 +36,8 @@ int dump_inject_out(struct dump_task *t, long nr, uint64_t a1, uint64_t a2, uint
 			       " from inside", t->pid);
 	if (out_len > sizeof(t->scratch_saved) || out_arg < 1 || out_arg > 4)
 		return -EINVAL;
+	if (dump_cached(t, nr, a, out_arg, out, out_len, ret))
+		return 0;	/* read by dump_prefetch's batch */
 	a[out_arg - 1] = t->scratch;
 	e = inj_syscall(&t->inj, nr, a[0], a[1], a[2], a[3], 0, 0, ret);
 	if (e)
@@ -74,6 +77,7 @@ int dump_end_injection(struct dump_task *t)
 {
 	int e = scratch_restore(t);
 
+	dump_cache_drop(t);
 	if (!e)
 		e = inj_finish(&t->inj);
 	return e;
@@ -285,23 +289,33 @@ static int kcmp_file(pid_t p1, pid_t p2, int fd1, int fd2)
 /* Open file descriptions held by several processes (inherited across
  * fork): restored once and handed to each holder, so an offset stays
  * shared. Found by inode, confirmed with kcmp. */
-static int fd_access(pid_t pid, int fd)
+static int fd_access(pid_t pid, int fd, int *known)
 {
 	uint64_t pos;
 	int flags = 0;
 
-	if (proc_fdinfo(pid, fd, &pos, &flags, NULL))
+	*known = 1;
+	if (proc_fdinfo(pid, fd, &pos, &flags, NULL)) {
 		err_clear();
+		*known = 0;
+	}
 	return flags & O_ACCMODE;
 }
 
 struct fdref {
-	int task, fd, acc;
+	int task, fd, acc, acc_known;
 	dev_t dev;
 	ino_t ino;
 	mode_t mode;
 	int anon_pipe;
 };
+
+/* Two descriptions for sure: the access mode of one never changes, and
+ * kcmp costs a syscall per pair */
+static int other_access(const struct fdref *x, const struct fdref *y)
+{
+	return x->acc_known && y->acc_known && x->acc != y->acc;
+}
 
 /* An anonymous pipe with a reader and a writer in the tree, in more than
  * one process: rebuilt once by the restorer and its ends handed to each
@@ -334,8 +348,10 @@ static int mark_tree_pipe(struct dump_tree *tr, struct fdref *refs, size_t n, si
 		for (size_t c = a; c < b && !id; c++) {
 			const struct fd_share *sc = dump_share(&tr->t[refs[c].task], refs[c].fd);
 
+			/* the access mode never changes: a different one is
+			 * another description, no need to ask the kernel */
 			if (sc && sc->tree_pipe && refs[c].ino == refs[b].ino &&
-			    kcmp_file(tr->t[refs[c].task].pid, tb->pid, refs[c].fd, refs[b].fd) == 0)
+			    !other_access(&refs[c], &refs[b]) && kcmp_file(tr->t[refs[c].task].pid, tb->pid, refs[c].fd, refs[b].fd) == 0)
 				id = sc->id;
 		}
 		e = share_add(tb, refs[b].fd, id ? id : ++*next_id);
@@ -345,6 +361,127 @@ static int mark_tree_pipe(struct dump_tree *tr, struct fdref *refs, size_t n, si
 			first = 0;
 		}
 	}
+	return e;
+}
+
+/* kcmp(KCMP_FILE) orders open file descriptions: -1, 0, 1, or 2 when it
+ * cannot (an error) */
+static int kcmp_order(const struct dump_tree *tr, const struct fdref *x, const struct fdref *y)
+{
+	int r = kcmp_file(tr->t[x->task].pid, tr->t[y->task].pid, x->fd, y->fd);
+
+	return r == 0 ? 0 : r == 1 ? -1 : r == 2 ? 1 : 2;
+}
+
+static int cmp_inode(const void *pa, const void *pb, void *ctx)
+{
+	const struct fdref *refs = ctx, *a = &refs[*(const size_t *)pa], *b = &refs[*(const size_t *)pb];
+
+	if (a->dev != b->dev)
+		return a->dev < b->dev ? -1 : 1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	return *(const size_t *)pa < *(const size_t *)pb ? -1 : 1;
+}
+
+/* cls[i]: the first ref (in list order) of ref i's open file description,
+ * for the refs not shared yet (others: n). Each ref is placed among the
+ * descriptions of its inode seen so far, kept in kcmp's order: a binary
+ * search, O(log) kcmp calls per ref where comparing with every other ref
+ * of the inode cost O(n) (a tree whose processes each open /dev/null).
+ * -EAGAIN when kcmp cannot order two of them. */
+static int classify_refs(const struct dump_tree *tr, const struct fdref *refs, size_t n,
+			 size_t *cls)
+{
+	size_t *ord = malloc((n + 1) * sizeof(*ord)), *reps = malloc((n + 1) * sizeof(*reps));
+	size_t m = 0;
+	int e = 0;
+
+	if (!ord || !reps) {
+		free(ord);
+		free(reps);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		cls[i] = n;
+		if (!dump_share_id(&tr->t[refs[i].task], refs[i].fd))
+			ord[m++] = i;
+	}
+	qsort_r(ord, m, sizeof(*ord), cmp_inode, (void *)refs);
+	for (size_t s = 0, end; s < m && !e; s = end) {
+		size_t nr = 0;
+
+		for (end = s + 1; end < m && refs[ord[end]].dev == refs[ord[s]].dev &&
+		     refs[ord[end]].ino == refs[ord[s]].ino; end++)
+			;
+		for (size_t k = s; k < end && !e; k++) {
+			size_t i = ord[k], lo = 0, hi = nr;
+
+			while (lo < hi && cls[i] == n) {
+				size_t mid = (lo + hi) / 2;
+				int c = kcmp_order(tr, &refs[i], &refs[reps[mid]]);
+
+				if (c == 2) {
+					e = -EAGAIN;
+					break;
+				}
+				if (c == 0)
+					cls[i] = reps[mid];
+				else if (c < 0)
+					hi = mid;
+				else
+					lo = mid + 1;
+			}
+			if (!e && cls[i] == n) {	/* a description not seen yet */
+				memmove(&reps[lo + 1], &reps[lo], (nr - lo) * sizeof(*reps));
+				reps[lo] = i;
+				nr++;
+				cls[i] = i;
+			}
+		}
+	}
+	free(ord);
+	free(reps);
+	return e;
+}
+
+/* Open file descriptions held by several processes, other than tree pipes:
+ * the first holder (in list order) and the holders in other processes get
+ * one share id, in list order of the first holders. Without an order from
+ * kcmp, every pair of refs of an inode is compared. */
+static int share_by_description(struct dump_tree *tr, const struct fdref *refs, size_t n,
+				int *next_id)
+{
+	size_t *cls = malloc((n + 1) * sizeof(*cls));
+	int e = cls ? classify_refs(tr, refs, n, cls) : -ENOMEM;
+
+	if (e == -EAGAIN) {
+		e = 0;
+		for (size_t i = 0; i < n; i++)
+			cls[i] = n;
+	}
+	for (size_t a = 0; a < n && !e; a++) {
+		struct dump_task *ta = &tr->t[refs[a].task];
+
+		if (dump_share_id(ta, refs[a].fd) || (cls[a] != n && cls[a] != a))
+			continue;
+		for (size_t b = a + 1; b < n && !e; b++) {
+			struct dump_task *tb = &tr->t[refs[b].task];
+
+			if (refs[b].task == refs[a].task || refs[b].dev != refs[a].dev ||
+			    refs[b].ino != refs[a].ino || other_access(&refs[a], &refs[b]) ||
+			    dump_share_id(tb, refs[b].fd))
+				continue;
+			if (cls[a] != n ? cls[b] != a :
+			    kcmp_file(ta->pid, tb->pid, refs[a].fd, refs[b].fd) != 0)
+				continue;
+			if (!dump_share_id(ta, refs[a].fd))
+				e = share_add(ta, refs[a].fd, ++*next_id);
+			if (!e)
+				e = share_add(tb, refs[b].fd, *next_id);
+		}
+	}
+	free(cls);
 	return e;
 }
 
@@ -393,10 +530,10 @@ static int find_shared_files(struct dump_tree *tr)
 				}
 				refs = nr;
 			}
-			refs[n] = (struct fdref){ (int)i, atoi(de->d_name), 0, st.st_dev, st.st_ino,
+			refs[n] = (struct fdref){ (int)i, atoi(de->d_name), 0, 0, st.st_dev, st.st_ino,
 						  st.st_mode, S_ISFIFO(st.st_mode) &&
 						  !strncmp(link, "pipe:", 5) };
-			refs[n].acc = fd_access(tr->t[i].pid, refs[n].fd);
+			refs[n].acc = fd_access(tr->t[i].pid, refs[n].fd, &refs[n].acc_known);
 			n++;
 		}
 		closedir(d);
@@ -404,26 +541,8 @@ static int find_shared_files(struct dump_tree *tr)
 	for (size_t a = 0; a < n && !e; a++)
 		if (refs[a].anon_pipe && !dump_share(&tr->t[refs[a].task], refs[a].fd))
 			e = mark_tree_pipe(tr, refs, n, a, &next_id);
-	for (size_t a = 0; a < n && !e; a++) {
-		struct dump_task *ta = &tr->t[refs[a].task];
-
-		if (dump_share_id(ta, refs[a].fd))
-			continue;
-		for (size_t b = a + 1; b < n; b++) {
-			struct dump_task *tb = &tr->t[refs[b].task];
-
-			if (refs[b].task == refs[a].task || refs[b].dev != refs[a].dev ||
-			    refs[b].ino != refs[a].ino || dump_share_id(tb, refs[b].fd) ||
-			    kcmp_file(ta->pid, tb->pid, refs[a].fd, refs[b].fd) != 0)
-				continue;
-			if (!dump_share_id(ta, refs[a].fd))
-				e = share_add(ta, refs[a].fd, ++next_id);
-			if (!e)
-				e = share_add(tb, refs[b].fd, next_id);
-			if (e)
-				break;
-		}
-	}
+	if (!e)
+		e = share_by_description(tr, refs, n, &next_id);
 	free(refs);
 	return e;
 }
@@ -463,10 +582,18 @@ static int dump_one(struct dump_task *t)
 	/* t->tids: frozen by threads_freeze */
 	if (!e)
 		e = proc_maps(t->pid, &t->vmas, &t->nvmas);
-	if (!e)
-		e = inj_init(&t->inj, t->pid);
+	if (!e) {
+		/* the vdso from the maps just read: no second read of them */
+		size_t v = 0;
+
+		while (v < t->nvmas && strcmp(t->vmas[v].path, "[vdso]"))
+			v++;
+		e = v < t->nvmas ? inj_init_vdso(&t->inj, t->pid, t->vmas[v].start, t->vmas[v].end)
+				 : inj_init(&t->inj, t->pid);
+	}
 	if (e)
 		return e;
+	inj_hint_signals(&t->inj, t->status.sig_pnd | t->status.shd_pnd | t->status.sig_ign);
 	scratch_setup(t);
 	/* cheap refusals before the expensive pages */
 	e = files_dump(t);

@@ -18,8 +18,10 @@
 
 #include "cryo.h"
 #include "dirty.h"
+#include "dumpbatch.h"
 #include "err.h"
 #include "lazy.h"
+#include "restbatch.h"
 #include "progress.h"
 #include "shanon.h"
 
@@ -498,7 +500,7 @@ int mm_dump(struct dump_task *t)
 		progress_start(total, "dump");
 	}
 	/* brk is not in /proc: ask the task */
-	e = inj_syscall(&t->inj, SYS_brk, 0, 0, 0, 0, 0, 0, &brk_now);
+	e = dump_inject(t, SYS_brk, 0, &brk_now);
 	if (e)
 		goto out;
 	mm.start_code = t->stat.start_code;
@@ -515,7 +517,7 @@ int mm_dump(struct dump_task *t)
 	{
 		long thp = 0;
 
-		e = inj_syscall(&t->inj, SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0, &thp);
+		e = dump_inject(t, SYS_prctl, PR_GET_THP_DISABLE, &thp);
 		if (e)
 			goto out;
 		if (thp > 0)
@@ -737,8 +739,12 @@ int restore_sys(struct restore_task *t, const char *what, long nr, uint64_t a1,
 		uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
 {
 	long r;
-	int e = inj_syscall(&t->inj, nr, a1, a2, a3, a4, a5, a6, &r);
+	/* calls queued by restore_defer run first: program order is kept
+	 * whichever way a call is made */
+	int e = restore_flush(t);
 
+	if (!e)
+		e = inj_syscall(&t->inj, nr, a1, a2, a3, a4, a5, a6, &r);
 	if (e)
 		return e;
 	if (ret)
@@ -858,15 +864,16 @@ static int unmap_exec_leftovers(struct restore_task *t, const struct proc_vma *c
 		if (end > TASK_TOP)
 			end = TASK_TOP;
 		if (end > at)
-			e = restore_sys(t, "unmap the exec'd image", SYS_munmap, at, end - at,
-					0, 0, 0, 0, NULL);
+			e = restore_defer(t, "unmap the exec'd image", SYS_munmap, at, end - at,
+					  0, 0, 0, 0, -1);
 		if (i < nk && keep[i].end > at)
 			at = keep[i].end;
 		if (at >= TASK_TOP)
 			break;
 	}
 	free(keep);
-	return e;
+	/* now: the vdso may move into one of these ranges next */
+	return e ? e : restore_flush(t);
 }
 
 /* A SysV attach (ipc.c created the segment with its id): shmat at the
@@ -904,6 +911,7 @@ static int map_one(struct restore_task *t, const struct lx_vma *r, int has_pages
 	int prot = r->prot | (has_pages ? PROT_WRITE | PROT_READ : 0);
 	int flags = MAP_FIXED;
 	long fd = -1, ret;
+	char what[120];
 	int e;
 
 	if (r->flags & LX_VMAF_GROWSDOWN)
@@ -946,16 +954,13 @@ static int map_one(struct restore_task *t, const struct lx_vma *r, int has_pages
 	default:
 		return 0;
 	}
-	e = restore_sys(t, "mmap", SYS_mmap, r->start, r->end - r->start, prot, flags, fd,
-			r->kind == LX_VMA_FILE_PRIVATE || r->kind == LX_VMA_FILE_SHARED ? r->pgoff : 0,
-			&ret);
-	if (e)
-		return err_ctx(e, "pid %d: recreate %s mapping %#lx-%#lx", t->pid,
-			       vma_kind_name(r->kind), (unsigned long)r->start, (unsigned long)r->end);
-	if ((uint64_t)ret != r->start)
-		return err_set(-EFAULT, "pid %d: mapping %#lx landed at %#lx", t->pid,
-			       (unsigned long)r->start, (unsigned long)ret);
-	return 0;
+	/* nothing reads the result but the check: batched (restbatch.c), run
+	 * before the pages are filled and the files closed */
+	snprintf(what, sizeof(what), "recreate %s mapping %#lx-%#lx: mmap",
+		 vma_kind_name(r->kind), (unsigned long)r->start, (unsigned long)r->end);
+	return restore_defer(t, what, SYS_mmap, r->start, r->end - r->start, prot, flags, fd,
+			     r->kind == LX_VMA_FILE_PRIVATE || r->kind == LX_VMA_FILE_SHARED ?
+			     r->pgoff : 0, (long)r->start);
 }
 
 static int vma_has_pages(const struct lx_vma *r, const struct lx_page_run *runs, size_t nr)
@@ -1075,10 +1080,10 @@ static int apply_advice(struct restore_task *t, const struct lx_vma *r)
 
 	for (size_t k = 0; k < sizeof(adv) / sizeof(adv[0]) && !e; k++)
 		if (r->flags & adv[k].flag)
-			e = restore_sys(t, adv[k].name, SYS_madvise, r->start, r->end - r->start,
-					adv[k].advice, 0, 0, 0, NULL);
+			e = restore_defer(t, adv[k].name, SYS_madvise, r->start, r->end - r->start,
+					  adv[k].advice, 0, 0, 0, -1);
 	if (!e && (r->flags & LX_VMAF_LOCKED))
-		e = restore_sys(t, "mlock", SYS_mlock, r->start, r->end - r->start, 0, 0, 0, 0, NULL);
+		e = restore_defer(t, "mlock", SYS_mlock, r->start, r->end - r->start, 0, 0, 0, 0, -1);
 	return e;
 }
 
@@ -1142,7 +1147,6 @@ int mm_restore(struct restore_task *t)
 	uint64_t sums_len;
 	uint32_t rs;
 	size_t nc = 0, nv = 0, nr = 0, noc = 0;
-	long ret;
 	int e;
 
 	e = load_vmas(t->im, t->index, &v, &nv);
@@ -1167,9 +1171,7 @@ int mm_restore(struct restore_task *t)
 		e = err_set(-ENOMEM, "pid %d: no free range for the restore scratch area", t->pid);
 		goto out;
 	}
-	e = restore_sys(t, "map scratch area", SYS_mmap, t->scratch, t->scratch_len,
-			PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-			(uint64_t)-1, 0, &ret);
+	e = restore_map_scratch(t);
 	if (e)
 		goto out;
 	e = unmap_exec_leftovers(t, cur, nc);
@@ -1180,7 +1182,9 @@ int mm_restore(struct restore_task *t)
 			shanon_map(t, v, nv, i, cur, nc) :
 			map_one(t, &v[i], vma_has_pages(&v[i], runs, nr), oc, &noc);
 	for (size_t i = 0; i < noc && !e; i++)
-		e = restore_sys(t, "close a mapped file", SYS_close, oc[i].fd, 0, 0, 0, 0, 0, NULL);
+		e = restore_defer(t, "close a mapped file", SYS_close, oc[i].fd, 0, 0, 0, 0, 0, -1);
+	if (!e)
+		e = restore_flush(t);
 	if (!e && lazy_active())
 		e = lazy_attach(t, v, nv, runs, nr, &lazy);
 	if (!e) {
@@ -1200,11 +1204,13 @@ int mm_restore(struct restore_task *t)
 		if ((vma_has_pages(&v[i], runs, nr) && (v[i].prot & (PROT_READ | PROT_WRITE)) !=
 		     (PROT_READ | PROT_WRITE)) || v[i].kind == LX_VMA_SYSV_SHM ||
 		    (v[i].kind == LX_VMA_SHARED_ANON && v[i].shared_id))
-			e = restore_sys(t, "mprotect", SYS_mprotect, v[i].start,
-					v[i].end - v[i].start, v[i].prot, 0, 0, 0, NULL);
+			e = restore_defer(t, "mprotect", SYS_mprotect, v[i].start,
+					  v[i].end - v[i].start, v[i].prot, 0, 0, 0, -1);
 		if (!e)
 			e = apply_advice(t, &v[i]);
 	}
+	if (!e)
+		e = restore_flush(t);
 	if (!e)
 		e = set_mm_map(t);
 out:

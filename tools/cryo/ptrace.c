@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "proc.h"
 #include "ptrace.h"
 
 #ifndef NT_X86_XSTATE
@@ -233,6 +234,32 @@ static uint64_t vdso_syscall(pid_t tid)
 	return ip;
 }
 
+/* The vdso is the same image in every process: where its first syscall
+ * instruction is, found once per run, is checked (2 bytes) elsewhere */
+static uint64_t vdso_insn_off;
+static int vdso_insn_known;
+
+int inj_init_vdso(struct injector *inj, pid_t tid, uint64_t start, uint64_t end)
+{
+	uint8_t b[2];
+
+	memset(inj, 0, sizeof(*inj));
+	inj->tid = tid;
+	if (vdso_insn_known && start + vdso_insn_off + 2 <= end &&
+	    mem_read(tid, start + vdso_insn_off, b, 2) == 0 && b[0] == 0x0f && b[1] == 0x05) {
+		inj->syscall_ip = start + vdso_insn_off;
+		return 0;
+	}
+	err_clear();
+	inj->syscall_ip = find_syscall_insn(tid, start, end);
+	if (!inj->syscall_ip)
+		return err_set(-ENOEXEC, "pid %d: no syscall instruction in its vdso"
+			       " (vdso unmapped?): cannot inspect it from inside", tid);
+	vdso_insn_off = inj->syscall_ip - start;
+	vdso_insn_known = 1;
+	return 0;
+}
+
 int inj_init(struct injector *inj, pid_t tid)
 {
 	memset(inj, 0, sizeof(*inj));
@@ -270,24 +297,159 @@ static int syscall_step(pid_t tid)
 	}
 }
 
+#define TRAP_BIT (1ull << (SIGTRAP - 1))
+
+void inj_hint_signals(struct injector *inj, uint64_t pending_or_ignored)
+{
+	inj->sig_hint = 1;
+	inj->hint_bits = pending_or_ignored;
+}
+
+int inj_prepare(struct injector *inj)
+{
+	struct proc_status st;
+	uint64_t block = ~0ull;
+	int e;
+
+	if (inj->have_saved)
+		return 0;
+	e = pt_get_regs(inj->tid, &inj->saved);
+	if (e)
+		return e;
+	if (ptrace(PTRACE_GETSIGMASK, inj->tid, (void *)8, &inj->saved_sigmask) < 0)
+		return err_sys(-errno, "tid %d: read signal mask", inj->tid);
+	/* trap mode only where its SIGTRAP cannot touch the task's state */
+	inj->trap = 0;
+	if (!inj->no_trap && !getenv("CRYO_NO_TRAP_INJECT")) {
+		if (inj->sig_hint)
+			inj->trap = !(inj->hint_bits & TRAP_BIT);
+		else if (proc_status(inj->tid, inj->tid, &st) == 0)
+			inj->trap = !((st.sig_pnd | st.shd_pnd | st.sig_ign) & TRAP_BIT);
+		err_clear();
+	}
+	if (inj->trap)
+		block &= ~TRAP_BIT;
+	/* Keep signals from interrupting the injected calls */
+	if (ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &block) < 0)
+		return err_sys(-errno, "tid %d: block signals", inj->tid);
+	inj->have_saved = 1;
+	return 0;
+}
+
+/* Resume from the current stop with PTRACE_SYSCALL, passing sig, and wait
+ * for the syscall-entry stop of the call at rip */
+static int syscall_step_sig(pid_t tid, int sig)
+{
+	int st, r;
+
+	for (;;) {
+		if (ptrace(PTRACE_SYSCALL, tid, 0, (void *)(long)sig) < 0)
+			return err_sys(-errno, "tid %d: PTRACE_SYSCALL", tid);
+		sig = 0;
+		r = wait_stop(tid, &st);
+		if (r)
+			return r;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80))
+			return 0;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			continue;
+		warn("tid %d: signal %d arrived during syscall injection", tid, WSTOPSIG(st));
+	}
+}
+
+int inj_requeue_trap(struct injector *inj)
+{
+	struct user_regs_struct r = inj->saved;
+	uint64_t all = ~0ull;
+	int e;
+
+	/* A signal the tracer passes on while it is blocked goes back to the
+	 * queue it came from, siginfo intact (ptrace_signal in
+	 * kernel/signal.c); a getpid gives us the resume that does it */
+	inj->trap = 0;
+	if (ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &all) < 0)
+		return err_sys(-errno, "tid %d: block signals", inj->tid);
+	r.rax = SYS_getpid;
+	r.orig_rax = (uint64_t)-1;
+	r.rip = inj->syscall_ip;
+	e = pt_set_regs(inj->tid, &r);
+	if (!e)
+		e = syscall_step_sig(inj->tid, SIGTRAP);	/* entry */
+	if (!e)
+		e = syscall_step(inj->tid);			/* exit */
+	return e;
+}
+
+/* Trap mode: single-step over the syscall instruction. The kernel reports
+ * the step at syscall exit (syscall_exit_work -> user_single_step_report:
+ * SIGTRAP, TRAP_BRKPT, rip just past the instruction), one stop in all.
+ * *ran is 0 when a foreign SIGTRAP stopped the task before the call ran:
+ * the caller re-runs it in slow mode. */
+static int step_trap(struct injector *inj, struct user_regs_struct *r, int *ran)
+{
+	siginfo_t si;
+	int st, e;
+
+	*ran = 0;
+	inj->stepped = 1;
+	for (;;) {
+		if (ptrace(PTRACE_SINGLESTEP, inj->tid, 0, 0) < 0)
+			return err_sys(-errno, "tid %d: PTRACE_SINGLESTEP", inj->tid);
+		e = wait_stop(inj->tid, &st);
+		if (e)
+			return e;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			continue;	/* group-stop: keep going */
+		if (WSTOPSIG(st) != SIGTRAP) {
+			warn("tid %d: signal %d arrived during syscall injection", inj->tid,
+			     WSTOPSIG(st));
+			continue;
+		}
+		e = pt_get_regs(inj->tid, r);
+		if (e)
+			return e;
+		if (ptrace(PTRACE_GETSIGINFO, inj->tid, 0, &si) < 0)
+			return err_sys(-errno, "tid %d: PTRACE_GETSIGINFO", inj->tid);
+		*ran = r->rip == inj->syscall_ip + 2;
+		if (si.si_code == TRAP_BRKPT && *ran)
+			return 0;
+		/* somebody else's SIGTRAP (kill, tgkill, sigqueue) */
+		return inj_requeue_trap(inj);
+	}
+}
+
+int inj_touches_trap(long nr, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	switch (nr) {
+	case SYS_rt_sigaction:
+		return a1 == SIGTRAP && a2;
+	case SYS_rt_sigqueueinfo:
+	case SYS_kill:
+	case SYS_tkill:
+		return a2 == SIGTRAP;
+	case SYS_rt_tgsigqueueinfo:
+	case SYS_tgkill:
+		return a3 == SIGTRAP;
+	}
+	return 0;
+}
+
 int inj_syscall(struct injector *inj, long nr, uint64_t a1, uint64_t a2,
 		uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, long *ret)
 {
-	struct user_regs_struct r;
-	int e;
+	struct user_regs_struct r, done;
+	uint64_t all = ~0ull;
+	int e, ran = 0;
 
-	if (!inj->have_saved) {
-		uint64_t all = ~0ull;
-
-		e = pt_get_regs(inj->tid, &inj->saved);
-		if (e)
-			return e;
-		if (ptrace(PTRACE_GETSIGMASK, inj->tid, (void *)8, &inj->saved_sigmask) < 0)
-			return err_sys(-errno, "tid %d: read signal mask", inj->tid);
-		/* Keep signals from interrupting the injected calls */
+	e = inj_prepare(inj);
+	if (e)
+		return e;
+	/* A call that makes SIGTRAP ignored (the step's SIGTRAP would reset
+	 * it) or pending: from here on, two stops per call */
+	if (inj->trap && inj_touches_trap(nr, a1, a2, a3)) {
 		if (ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &all) < 0)
 			return err_sys(-errno, "tid %d: block signals", inj->tid);
-		inj->have_saved = 1;
+		inj->trap = 0;
 	}
 	r = inj->saved;
 	r.rax = nr;
@@ -300,6 +462,15 @@ int inj_syscall(struct injector *inj, long nr, uint64_t a1, uint64_t a2,
 	r.r9 = a6;
 	r.rip = inj->syscall_ip;
 	e = pt_set_regs(inj->tid, &r);
+	if (!e && inj->trap) {
+		e = step_trap(inj, &done, &ran);
+		if (!e && ran) {
+			*ret = (long)done.rax;
+			return 0;
+		}
+		if (!e)	/* a foreign SIGTRAP came first: run it the slow way */
+			e = pt_set_regs(inj->tid, &r);
+	}
 	if (!e)
 		e = syscall_step(inj->tid);	/* entry */
 	if (!e)
@@ -334,6 +505,39 @@ void regs_apply_restart(struct user_regs_struct *r)
 	r->orig_rax = (uint64_t)-1;
 }
 
+/* PTRACE_SINGLESTEP leaves the task set to trap after its next instruction
+ * until a tracer resumes it otherwise; a tracer that dies (SIGKILL) does
+ * not clear it, and the untraced task would die of that SIGTRAP. Resume it
+ * with PTRACE_CONT, which clears it, and with an interrupt pending, which
+ * stops it again before it runs an instruction. */
+static int clear_step(struct injector *inj)
+{
+	uint64_t all = ~0ull;
+	int st, e;
+
+	/* no SIGTRAP of somebody else can be taken on the way (nothing is
+	 * forced here: PTRACE_CONT does not step) */
+	if (ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &all) < 0)
+		return err_sys(-errno, "tid %d: block signals", inj->tid);
+	inj->trap = 0;
+	if (ptrace(PTRACE_INTERRUPT, inj->tid, 0, 0) < 0)
+		return err_sys(-errno, "tid %d: PTRACE_INTERRUPT", inj->tid);
+	if (ptrace(PTRACE_CONT, inj->tid, 0, 0) < 0)
+		return err_sys(-errno, "tid %d: PTRACE_CONT", inj->tid);
+	for (;;) {
+		e = wait_stop(inj->tid, &st);
+		if (e)
+			return e;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			break;
+		warn("tid %d: signal %d arrived during syscall injection", inj->tid, WSTOPSIG(st));
+		if (ptrace(PTRACE_CONT, inj->tid, 0, 0) < 0)
+			return err_sys(-errno, "tid %d: PTRACE_CONT", inj->tid);
+	}
+	inj->stepped = 0;
+	return 0;
+}
+
 int inj_finish(struct injector *inj)
 {
 	struct user_regs_struct r;
@@ -341,6 +545,12 @@ int inj_finish(struct injector *inj)
 
 	if (!inj->have_saved)
 		return 0;
+	inj->sig_hint = 0;	/* it described the task when this session began */
+	if (inj->stepped) {
+		e = clear_step(inj);
+		if (e)
+			return e;
+	}
 	r = inj->saved;
 	regs_apply_restart(&r);
 	e = pt_set_regs(inj->tid, &r);

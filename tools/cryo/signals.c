@@ -15,6 +15,7 @@
 
 #include "cryo.h"
 #include "err.h"
+#include "dumpbatch.h"
 
 #define NSIG_KERNEL 64
 
@@ -106,6 +107,10 @@ int signals_dump(struct dump_task *t)
 	e = dump_pending(t);
 	if (!e)
 		e = timers_dump(t);
+	/* the injected reads below and in core.c, threads.c and mm.c, in one
+	 * batch (dumpbatch.c); they come from its results */
+	if (!e)
+		e = dump_prefetch(t);
 	if (e)
 		return e;
 

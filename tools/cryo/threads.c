@@ -21,6 +21,7 @@
 #include "cryo.h"
 #include "dirty.h"
 #include "err.h"
+#include "restbatch.h"
 
 /* glibc's sys/ptrace.h has the request but not the struct */
 struct rseq_conf {
@@ -230,8 +231,42 @@ static int tinj_finish(struct thread_inj *ti)
 	return e ? e : e2;
 }
 
+/* A thread's clear-tid address and alternate stack in one batch, in the
+ * page the leader mapped for all threads; -EAGAIN: inject one by one */
+static int thread_reads_batched(struct thread_inj *ti, uint64_t page, uint64_t *clear_tid,
+				stack_t *ss)
+{
+	struct inj_batch b;
+	void *loc[2];
+	uint64_t a[2];
+	int e, e2;
+
+	if (!page || ti->inj != &ti->own)
+		return -EAGAIN;
+	e = batch_begin_at(&b, ti->inj, page, BATCH_PAGE);
+	if (e)
+		return e;
+	a[0] = batch_mem(&b, sizeof(*clear_tid), &loc[0]);
+	a[1] = batch_mem(&b, sizeof(*ss), &loc[1]);
+	e = batch_add(&b, SYS_prctl, PR_GET_TID_ADDRESS, a[0], 0, 0, 0, 0);
+	if (!e)
+		e = batch_add(&b, SYS_sigaltstack, 0, a[1], 0, 0, 0, 0);
+	if (!e)
+		e = batch_run(&b);
+	for (int i = 0; i < 2 && !e; i++)
+		if (b.ret[i] < 0 && b.ret[i] > -4096)
+			e = err_sys((int)b.ret[i], "pid %d tid %d: injected syscall %ld",
+				    ti->t->pid, ti->tid, i ? (long)SYS_sigaltstack : (long)SYS_prctl);
+	if (!e) {
+		memcpy(clear_tid, loc[0], sizeof(*clear_tid));
+		memcpy(ss, loc[1], sizeof(*ss));
+	}
+	e2 = batch_end(&b);
+	return e ? e : e2;
+}
+
 static int dump_one_thread(struct dump_task *t, size_t idx, struct lx_thread *th,
-			   struct lx_gpregs *gp, uint8_t **xsrec, size_t *xsrec_len)
+			   struct lx_gpregs *gp, uint8_t **xsrec, size_t *xsrec_len, uint64_t page)
 {
 	pid_t tid = t->tids[idx];
 	struct thread_inj ti;
@@ -310,6 +345,14 @@ static int dump_one_thread(struct dump_task *t, size_t idx, struct lx_thread *th
 
 	/* what only the thread itself can tell */
 	e = tinj_init(&ti, t, tid);
+	if (!e && ti.inj == &ti.own)
+		inj_hint_signals(&ti.own, st.sig_pnd | st.shd_pnd | st.sig_ign);
+	if (!e) {
+		e = thread_reads_batched(&ti, page, &clear_tid, &ss);
+		if (e != -EAGAIN)
+			goto got_reads;
+		e = 0;
+	}
 	if (!e)
 		e = tinj_out(&ti, SYS_prctl, PR_GET_TID_ADDRESS, 0, 2, &clear_tid,
 			     sizeof(clear_tid), &ret);
@@ -317,6 +360,7 @@ static int dump_one_thread(struct dump_task *t, size_t idx, struct lx_thread *th
 		e = tinj_out(&ti, SYS_sigaltstack, 0, 0, 2, &ss, sizeof(ss), &ret);
 	if (!e && ret < 0)
 		e = err_sys((int)ret, "pid %d tid %d: sigaltstack", t->pid, tid);
+got_reads:
 	if (!e) {
 		th->clear_tid_addr = clear_tid;
 		th->sas_sp = (uint64_t)ss.ss_sp;
@@ -338,6 +382,7 @@ int threads_dump(struct dump_task *t)
 	struct lx_gpregs *gp = calloc(t->ntids, sizeof(*gp));
 	uint8_t *xs = NULL, *rec = NULL;
 	size_t xs_len = 0, rec_len = 0;
+	struct inj_batch page = { 0 };
 	int e = 0;
 
 	if (!th || !gp) {
@@ -348,8 +393,18 @@ int threads_dump(struct dump_task *t)
 		e = err_set(-EINVAL, "pid %d: threads were not frozen", t->pid);
 		goto out;
 	}
+	/* one page for the other threads' batches, mapped by the leader */
+	if (t->ntids > 1) {
+		e = batch_begin(&page, &t->inj);
+		if (e == -EAGAIN) {
+			err_clear();
+			e = 0;
+		}
+		if (e)
+			goto out;
+	}
 	for (size_t i = 0; i < t->ntids && !e; i++) {
-		e = dump_one_thread(t, i, &th[i], &gp[i], &rec, &rec_len);
+		e = dump_one_thread(t, i, &th[i], &gp[i], &rec, &rec_len, page.page);
 		if (e)
 			break;
 		if (!xs) {
@@ -373,6 +428,12 @@ int threads_dump(struct dump_task *t)
 	if (!e)
 		e = img_add(t->w, LX_SEC_XSTATE, t->index, (uint32_t)xs_len, xs, t->ntids * xs_len);
 out:
+	if (page.page) {
+		int e2 = batch_end(&page);
+
+		if (!e)
+			e = e2;
+	}
 	free(rec);
 	free(xs);
 	free(th);
@@ -436,6 +497,55 @@ static int wait_stopped(pid_t tid, int *status)
 	}
 }
 
+/* clone3 in trap mode: PTRACE_SINGLESTEP stops at PTRACE_EVENT_CLONE and
+ * then at syscall exit (SIGTRAP, TRAP_BRKPT), one stop less than
+ * PTRACE_SYSCALL. *ran = 0: a SIGTRAP of somebody else came before the
+ * call ran (requeued): *r holds the registers to run it the slow way.
+ * The new thread does not inherit the single-step (copy_process). */
+static int clone3_step(struct injector *inj, unsigned long *msg, struct user_regs_struct *r,
+		       int *ran)
+{
+	struct user_regs_struct want = *r;
+	siginfo_t si;
+	int st, e;
+
+	*ran = 0;
+	inj->stepped = 1;
+	for (;;) {
+		if (ptrace(PTRACE_SINGLESTEP, inj->tid, 0, 0) < 0)
+			return err_sys(-errno, "pid %d: PTRACE_SINGLESTEP", inj->tid);
+		e = wait_stopped(inj->tid, &st);
+		if (e)
+			return e;
+		if ((st >> 16) == PTRACE_EVENT_CLONE) {
+			if (ptrace(PTRACE_GETEVENTMSG, inj->tid, 0, msg) < 0)
+				return err_sys(-errno, "pid %d: PTRACE_GETEVENTMSG", inj->tid);
+			continue;
+		}
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			continue;
+		if (WSTOPSIG(st) != SIGTRAP)
+			return err_set(-EINTR, "pid %d: signal %d while creating a thread", inj->tid,
+				       WSTOPSIG(st));
+		e = pt_get_regs(inj->tid, r);
+		if (!e && ptrace(PTRACE_GETSIGINFO, inj->tid, 0, &si) < 0)
+			e = err_sys(-errno, "pid %d: PTRACE_GETSIGINFO", inj->tid);
+		if (e)
+			return e;
+		*ran = r->rip == inj->syscall_ip + 2;
+		if (si.si_code == TRAP_BRKPT && *ran)
+			return 0;
+		/* somebody else's SIGTRAP: put it back */
+		{
+			struct user_regs_struct done = *r;
+
+			e = inj_requeue_trap(inj);
+			*r = *ran ? done : want;
+			return e;
+		}
+	}
+}
+
 /* Run clone3(args) in the leader, stopping at each syscall stop: the
  * PTRACE_EVENT_CLONE stop in between carries the new thread, which the
  * kernel attached to us and stopped before its first instruction. */
@@ -460,6 +570,14 @@ static int inject_clone3(struct restore_task *t, uint64_t args, pid_t *child, pi
 	r.rsi = sizeof(struct clone_args);
 	r.rip = inj->syscall_ip;
 	e = pt_set_regs(t->pid, &r);
+	/* trap mode: single-step it, one stop less (see ptrace.h) */
+	if (!e && inj->trap) {
+		e = clone3_step(inj, &msg, &r, &stops);
+		if (!e && stops)
+			goto created;
+		if (!e)
+			e = pt_set_regs(t->pid, &r);	/* not run: the slow way */
+	}
 	while (!e && stops < 2) {
 		if (ptrace(PTRACE_SYSCALL, t->pid, 0, 0) < 0)
 			return err_sys(-errno, "pid %d: PTRACE_SYSCALL", t->pid);
@@ -477,6 +595,7 @@ static int inject_clone3(struct restore_task *t, uint64_t args, pid_t *child, pi
 	}
 	if (!e)
 		e = pt_get_regs(t->pid, &r);
+created:
 	if (e)
 		return e;
 	if ((long)r.rax < 0)
@@ -551,12 +670,64 @@ static void kill_threads(struct restore_task *t)
 	t->ntids = 1;
 }
 
+/* thread_state's calls in one batch (restbatch.c); -EAGAIN: one by one */
+static int thread_state_batched(struct restore_task *t, struct injector *inj,
+				const struct lx_thread *th)
+{
+	static const char *const what[] = { "sigaltstack", "set_robust_list", "set_tid_address",
+					    "set thread name" };
+	struct inj_batch b;
+	int which[4], n = 0, e, e2;
+	void *loc;
+	uint64_t a;
+
+	e = restore_batch_begin(t, inj, &b);
+	if (e)
+		return e;
+	if (th->sas_size || th->sas_flags) {
+		stack_t ss = { .ss_sp = (void *)th->sas_sp, .ss_size = th->sas_size,
+			       .ss_flags = (int)th->sas_flags & ~SS_ONSTACK };
+
+		a = batch_mem(&b, sizeof(ss), &loc);
+		memcpy(loc, &ss, sizeof(ss));
+		e = batch_add(&b, SYS_sigaltstack, a, 0, 0, 0, 0, 0);
+		which[n++] = 0;
+	}
+	if (!e && th->robust_list) {
+		e = batch_add(&b, SYS_set_robust_list, th->robust_list, th->robust_len, 0, 0, 0, 0);
+		which[n++] = 1;
+	}
+	if (!e) {
+		e = batch_add(&b, SYS_set_tid_address, th->clear_tid_addr, 0, 0, 0, 0, 0);
+		which[n++] = 2;
+	}
+	if (!e && inj != &t->inj) {
+		a = batch_mem(&b, 16, &loc);
+		memcpy(loc, th->comm, 16);
+		((char *)loc)[15] = 0;
+		e = batch_add(&b, SYS_prctl, PR_SET_NAME, a, 0, 0, 0, 0);
+		which[n++] = 3;
+	}
+	if (!e)
+		e = batch_run(&b);
+	for (int i = 0; i < n && !e; i++)
+		if (b.ret[i] < 0 && b.ret[i] > -4096)
+			e = err_sys((int)b.ret[i], "pid %d tid %d: %s", t->pid, inj->tid,
+				    what[which[i]]);
+	e2 = batch_end(&b);
+	return e ? e : e2;
+}
+
 /* Per-thread state set from inside each thread (shared memory, so the
  * leader's scratch area serves every thread). */
 static int thread_state(struct restore_task *t, struct injector *inj, const struct lx_thread *th)
 {
 	uint64_t a;
-	int e = 0;
+	int e = thread_state_batched(t, inj, th);
+
+	if (e != -EAGAIN)
+		return e ? e : signals_restore_pending(t, inj, (pid_t)th->tid);
+	e = 0;
 
 	if (th->sas_size || th->sas_flags) {
 		stack_t ss = { .ss_sp = (void *)th->sas_sp, .ss_size = th->sas_size,
@@ -660,6 +831,11 @@ int threads_restore(struct restore_task *t)
 			t->tids[t->ntids++] = got;
 		inj[i].tid = got;
 		inj[i].syscall_ip = t->inj.syscall_ip;
+		/* a new thread: SIGTRAP is ignored or pending for it only if it
+		 * is for the leader (shared handlers and queue), and the
+		 * leader's mode says it is not: no /proc read to find out */
+		if (t->inj.have_saved && t->inj.trap)
+			inj_hint_signals(&inj[i], 0);
 	}
 	if (!e && n > 1 && ptrace(PTRACE_SETOPTIONS, t->pid, 0,
 				  (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)) < 0)
