@@ -251,6 +251,7 @@ assert d[\"sysv\"][\"shm\"][0][\"leaked\"] is True, d[\"sysv\"]"' sh "$CRYO" "$I
 	[ -n "$pid" ] && [ -n "$holder" ] || fail "pipeline did not start"
 	CRYO_TEST_PIDS+=("$pid" "$holder")
 	sleep 0.3
+	ORIG_EXE[$pid]=$(readlink /proc/"$pid"/exe)	# wait_restored waits for it
 	run "$CRYO" -p "$pid" -f "$IMG" --allow-leak=pipe --kill
 	[ "$status" -eq 0 ] || fail "dump: $output"
 	[[ "$output" == *"fd 3: a pipe whose write end is outside the tree: restored with that end closed"* ]] ||
@@ -259,10 +260,7 @@ assert d[\"sysv\"][\"shm\"][0][\"leaked\"] is True, d[\"sysv\"]"' sh "$CRYO" "$I
 	(exec </dev/null >/dev/null 2>&1; _only_stdio; exec "$CRYO" -r -f "$IMG") &
 	CRYO_PID=$!
 	CRYO_TEST_PIDS+=("$CRYO_PID")
-	for _ in $(seq 100); do
-		[ "$(proc_status_field "$pid" TracerPid)" = 0 ] && break
-		sleep 0.05
-	done
+	wait_restored "$pid" "$CRYO_PID" "$LOG"
 	[[ "$(readlink /proc/"$pid"/fd/3)" == pipe:* ]] || fail "fd 3 is $(readlink /proc/"$pid"/fd/3)"
 	kill "$pid" "$holder"
 	wait_cryo_exit "$CRYO_PID" 10
