@@ -485,59 +485,52 @@ static int share_by_description(struct dump_tree *tr, const struct fdref *refs, 
 	return e;
 }
 
+struct fdref_scan { struct dump_tree *tr; size_t task; struct fdref *refs; size_t n, cap; };
+
+static int note_fdref(int fd, const char *path, const struct stat *st, void *arg)
+{
+	struct fdref_scan *s = arg;
+	pid_t pid = s->tr->t[s->task].pid;
+	struct fdref *r;
+	char link[64];
+	ssize_t ln = readlink(path, link, sizeof(link) - 1);
+
+	link[ln > 0 ? ln : 0] = 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+
+		r = realloc(s->refs, cap * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		s->refs = r;
+		s->cap = cap;
+	}
+	r = &s->refs[s->n++];
+	*r = (struct fdref){ (int)s->task, fd, 0, 0, st->st_dev, st->st_ino, st->st_mode,
+			     S_ISFIFO(st->st_mode) && !strncmp(link, "pipe:", 5) };
+	r->acc = fd_access(pid, fd, &r->acc_known);
+	return 0;
+}
+
 /* Open file descriptions held by several processes (inherited across
  * fork): restored once and handed to each holder, so an offset stays
  * shared. Found by inode, confirmed with kcmp. */
 static int find_shared_files(struct dump_tree *tr)
 {
-	struct fdref *refs = NULL;
-	size_t n = 0, cap = 0;
+	struct fdref_scan sc = { .tr = tr };
+	struct fdref *refs;
+	size_t n;
 	int e = 0, next_id = 0;
 
 	if (tr->n < 2)
 		return 0;
 	for (size_t i = 0; i < tr->n && !e; i++) {
-		char dir[64];
-		DIR *d;
-		struct dirent *de;
-
-		if (tr->t[i].zombie)
-			continue;
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", tr->t[i].pid);
-		d = opendir(dir);
-		if (!d)
-			return err_sys(-errno, "pid %d: open %s", tr->t[i].pid, dir);
-		while ((de = readdir(d))) {
-			char p[64 + 256 + 2], link[64];
-			struct stat st;
-			ssize_t ln;
-
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-			if (stat(p, &st) < 0)
-				continue;
-			ln = readlink(p, link, sizeof(link) - 1);
-			link[ln > 0 ? ln : 0] = 0;
-			if (n == cap) {
-				struct fdref *nr;
-
-				cap = cap ? cap * 2 : 64;
-				nr = realloc(refs, cap * sizeof(*refs));
-				if (!nr) {
-					e = -ENOMEM;
-					break;
-				}
-				refs = nr;
-			}
-			refs[n] = (struct fdref){ (int)i, atoi(de->d_name), 0, 0, st.st_dev, st.st_ino,
-						  st.st_mode, S_ISFIFO(st.st_mode) &&
-						  !strncmp(link, "pipe:", 5) };
-			refs[n].acc = fd_access(tr->t[i].pid, refs[n].fd, &refs[n].acc_known);
-			n++;
-		}
-		closedir(d);
+		sc.task = i;
+		if (!tr->t[i].zombie)
+			e = proc_each_fd(tr->t[i].pid, note_fdref, &sc);
 	}
+	refs = sc.refs;
+	n = sc.n;
 	for (size_t a = 0; a < n && !e; a++)
 		if (refs[a].anon_pipe && !dump_share(&tr->t[refs[a].task], refs[a].fd))
 			e = mark_tree_pipe(tr, refs, n, a, &next_id);

@@ -38,45 +38,73 @@ static int in_tree(const struct dump_task *t, size_t n, pid_t pid)
 	return 0;
 }
 
+struct cand_list { pid_t pid; struct cand *c; size_t n; };
+
+static int add_cand(int fd, const char *path, const struct stat *st, void *arg)
+{
+	struct cand_list *l = arg;
+	struct cand *n;
+	uint64_t pos;
+	int flags = 0;
+
+	(void)path;
+	if (!S_ISREG(st->st_mode))
+		return 0;
+	if (proc_fdinfo(l->pid, fd, &pos, &flags, NULL)) {
+		err_clear();
+		return 0;
+	}
+	if (flags & O_APPEND)
+		return 0;
+	n = realloc(l->c, (l->n + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	l->c = n;
+	n[l->n++] = (struct cand){ l->pid, fd, st->st_dev, st->st_ino };
+	return 0;
+}
+
 static int add_cands(pid_t pid, struct cand **c, size_t *nc)
 {
-	char dir[64];
-	DIR *d;
-	struct dirent *de;
-	int e = 0;
+	struct cand_list l = { pid, *c, *nc };
+	int e = proc_each_fd(pid, add_cand, &l);
 
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
-	d = opendir(dir);
-	if (!d)
-		return err_sys(-errno, "pid %d: open %s", pid, dir);
-	while ((de = readdir(d)) && !e) {
-		char p[64 + 256 + 2];
-		struct stat st;
-		uint64_t pos;
-		int fd = atoi(de->d_name), flags = 0;
-		struct cand *n;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		if (proc_fdinfo(pid, fd, &pos, &flags, NULL)) {
-			err_clear();
-			continue;
-		}
-		if (flags & O_APPEND)
-			continue;
-		n = realloc(*c, (*nc + 1) * sizeof(**c));
-		if (!n) {
-			e = -ENOMEM;
-			break;
-		}
-		*c = n;
-		(*c)[(*nc)++] = (struct cand){ pid, fd, st.st_dev, st.st_ino };
-	}
-	closedir(d);
+	*c = l.c;
+	*nc = l.n;
 	return e;
+}
+
+struct outside { pid_t pid; const struct cand *c; size_t nc; uint32_t allow; };
+
+/* An fd of the outside process o->pid that is one of the candidates */
+static int check_outside_fd(int fd, const char *path, const struct stat *st, void *arg)
+{
+	const struct outside *o = arg;
+	const struct cand *c = o->c;
+	char link[4096];
+	ssize_t ln;
+
+	if (!S_ISREG(st->st_mode))
+		return 0;
+	for (size_t k = 0; k < o->nc; k++) {
+		if (c[k].ino != st->st_ino || c[k].dev != st->st_dev ||
+		    syscall(SYS_kcmp, c[k].pid, o->pid, 0 /* KCMP_FILE */, c[k].fd, fd) != 0)
+			continue;
+		ln = readlink(path, link, sizeof(link) - 1);
+		link[ln > 0 ? ln : 0] = 0;
+		if (o->allow & LX_LEAK_FILE) {
+			warn("pid %d fd %d (%s): its open file is shared with pid %d outside"
+			     " the tree: the restore gives the tree its own offset"
+			     " (--allow-leak=file)", c[k].pid, c[k].fd, link, o->pid);
+			continue;
+		}
+		return err_set(-EOPNOTSUPP, "pid %d fd %d (%s): its open file description"
+			       " (one offset) is shared with pid %d outside the tree: a"
+			       " restore could not share it again; stop that process, or"
+			       " accept a private offset with --allow-leak=file", c[k].pid,
+			       c[k].fd, link, o->pid);
+	}
+	return 0;
 }
 
 /* The first fd of an outside process that is one of the candidates */
@@ -90,48 +118,15 @@ static int scan_outside(const struct dump_task *t, size_t n, const struct cand *
 	if (!pd)
 		return err_sys(-errno, "open /proc");
 	while (!e && (pe = readdir(pd))) {
-		pid_t pid = atoi(pe->d_name);
-		char dir[64];
-		DIR *d;
-		struct dirent *de;
+		struct outside o = { atoi(pe->d_name), c, nc, allow };
 
-		if (pid <= 0 || pid == getpid() || in_tree(t, n, pid))
+		if (o.pid <= 0 || o.pid == getpid() || in_tree(t, n, o.pid))
 			continue;
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
-		d = opendir(dir);
-		if (!d)
-			continue;
-		while (!e && (de = readdir(d))) {
-			char p[64 + 256 + 2], link[4096];
-			struct stat st;
-			ssize_t ln;
-
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-			if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
-				continue;
-			for (size_t k = 0; k < nc && !e; k++) {
-				if (c[k].ino != st.st_ino || c[k].dev != st.st_dev ||
-				    syscall(SYS_kcmp, c[k].pid, pid, 0 /* KCMP_FILE */, c[k].fd,
-					    atoi(de->d_name)) != 0)
-					continue;
-				ln = readlink(p, link, sizeof(link) - 1);
-				link[ln > 0 ? ln : 0] = 0;
-				if (allow & LX_LEAK_FILE) {
-					warn("pid %d fd %d (%s): its open file is shared with pid %d outside"
-					     " the tree: the restore gives the tree its own offset"
-					     " (--allow-leak=file)", c[k].pid, c[k].fd, link, pid);
-					continue;
-				}
-				e = err_set(-EOPNOTSUPP, "pid %d fd %d (%s): its open file description"
-					    " (one offset) is shared with pid %d outside the tree: a"
-					    " restore could not share it again; stop that process, or"
-					    " accept a private offset with --allow-leak=file", c[k].pid,
-					    c[k].fd, link, pid);
-			}
+		e = proc_each_fd(o.pid, check_outside_fd, &o);
+		if (e > 0 || (e < 0 && e != -EOPNOTSUPP)) {
+			e = 0;	/* gone, or not ours to read: not a holder we can name */
+			err_clear();
 		}
-		closedir(d);
 	}
 	closedir(pd);
 	return e;

@@ -388,8 +388,45 @@ int proc_fdinfo(pid_t pid, int fd, uint64_t *pos, int *flags, char **text)
 	return 0;
 }
 
+int proc_each_fd(pid_t pid, proc_fd_fn fn, void *arg)
+{
+	char dir[64];
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+	d = opendir(dir);
+	if (!d)
+		return err_sys(-errno, "pid %d: open %s", pid, dir);
+	while (!r && (de = readdir(d))) {
+		char path[64 + 256 + 2];
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) == 0)
+			r = fn(atoi(de->d_name), path, &st, arg);
+	}
+	closedir(d);
+	return r;
+}
+
+struct holder_match { dev_t dev; ino_t ino; };
+
+static int holds(int fd, const char *path, const struct stat *st, void *arg)
+{
+	const struct holder_match *m = arg;
+
+	(void)fd;
+	(void)path;
+	return st->st_ino == m->ino && st->st_dev == m->dev;
+}
+
 pid_t proc_fd_holder(dev_t dev, ino_t ino, pid_t exclude)
 {
+	struct holder_match m = { dev, ino };
 	DIR *pd = opendir("/proc");
 	struct dirent *pe;
 	pid_t found = 0;
@@ -398,27 +435,12 @@ pid_t proc_fd_holder(dev_t dev, ino_t ino, pid_t exclude)
 		return 0;
 	while (!found && (pe = readdir(pd))) {
 		pid_t pid = atoi(pe->d_name);
-		char dir[64];
-		DIR *fd;
-		struct dirent *fe;
 
 		if (pid <= 0 || pid == exclude)
 			continue;
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
-		fd = opendir(dir);
-		if (!fd)
-			continue;
-		while (!found && (fe = readdir(fd))) {
-			char p[64 + 256 + 2];
-			struct stat st;
-
-			if (fe->d_name[0] == '.')
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", dir, fe->d_name);
-			if (stat(p, &st) == 0 && st.st_ino == ino && st.st_dev == dev)
-				found = pid;
-		}
-		closedir(fd);
+		if (proc_each_fd(pid, holds, &m) > 0)
+			found = pid;
+		err_clear();	/* a process that went away, or is not ours to read */
 	}
 	closedir(pd);
 	return found;

@@ -82,6 +82,16 @@ int proc_tids(pid_t pid, pid_t **tids, size_t *n);
 /* "pos:" and "flags:" of /proc/PID/fdinfo/FD, and the raw text */
 int proc_fdinfo(pid_t pid, int fd, uint64_t *pos, int *flags, char **text);
 
+/*
+ * Call fn for each open fd of pid with its /proc/PID/fd/N path and a stat
+ * of the file it refers to (fds closed meanwhile are skipped). fn returns 0
+ * to go on, anything else to stop, and proc_each_fd returns that. An
+ * unreadable fd directory is -errno with a message.
+ */
+struct stat;
+typedef int (*proc_fd_fn)(int fd, const char *path, const struct stat *st, void *arg);
+int proc_each_fd(pid_t pid, proc_fd_fn fn, void *arg);
+
 /* Some process other than exclude with an fd on (dev, ino), 0 if none:
  * names the other side of a leak in refusal messages. */
 pid_t proc_fd_holder(dev_t dev, ino_t ino, pid_t exclude);

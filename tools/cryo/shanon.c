@@ -379,50 +379,45 @@ int shanon_dump_write(struct img_writer *w)
  * processes, so they would drift apart. One description held by several
  * processes (fork, SCM_RIGHTS) is shared again by files.c, and separate
  * opens inside one process are reopened from the first: both are fine. */
+struct memfd_ref { size_t task; int fd; dev_t dev; ino_t ino; char name[80]; };
+struct memfd_scan { struct memfd_ref *r; size_t n, task; };
+
+static int note_memfd(int fd, const char *path, const struct stat *st, void *arg)
+{
+	struct memfd_scan *m = arg;
+	struct memfd_ref *nr;
+	char link[80];
+	ssize_t ln = readlink(path, link, sizeof(link) - 1);
+
+	link[ln > 0 ? ln : 0] = 0;
+	if (strncmp(link, "/memfd:", 7))
+		return 0;
+	nr = realloc(m->r, (m->n + 1) * sizeof(*nr));
+	if (!nr)
+		return -ENOMEM;
+	m->r = nr;
+	nr[m->n] = (struct memfd_ref){ m->task, fd, st->st_dev, st->st_ino, "" };
+	snprintf(nr[m->n].name, sizeof(nr[m->n].name), "%s", link + 1);
+	m->n++;
+	return 0;
+}
+
 int shanon_check_memfds(const struct dump_task *t, size_t n)
 {
-	struct ref { size_t task; int fd; dev_t dev; ino_t ino; char name[80]; } *r = NULL;
-	size_t nr = 0;
+	struct memfd_scan m = { 0 };
+	struct memfd_ref *r;
+	size_t nr;
 	int e = 0;
 
 	if (n < 2)
 		return 0;
 	for (size_t i = 0; i < n && !e; i++) {
-		char dir[64];
-		DIR *d;
-		struct dirent *de;
-
-		if (t[i].zombie)
-			continue;
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", t[i].pid);
-		d = opendir(dir);
-		if (!d)
-			return err_sys(-errno, "pid %d: open %s", t[i].pid, dir);
-		while ((de = readdir(d))) {
-			char p[64 + 256 + 2], link[80];
-			struct stat st;
-			ssize_t ln;
-			struct ref *nr2;
-
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-			ln = readlink(p, link, sizeof(link) - 1);
-			link[ln > 0 ? ln : 0] = 0;
-			if (strncmp(link, "/memfd:", 7) || stat(p, &st) < 0)
-				continue;
-			nr2 = realloc(r, (nr + 1) * sizeof(*r));
-			if (!nr2) {
-				e = -ENOMEM;
-				break;
-			}
-			r = nr2;
-			r[nr] = (struct ref){ i, atoi(de->d_name), st.st_dev, st.st_ino, "" };
-			snprintf(r[nr].name, sizeof(r[nr].name), "%s", link + 1);
-			nr++;
-		}
-		closedir(d);
+		m.task = i;
+		if (!t[i].zombie)
+			e = proc_each_fd(t[i].pid, note_memfd, &m);
 	}
+	r = m.r;
+	nr = m.n;
 	for (size_t a = 0; a < nr && !e; a++)
 		for (size_t b = a + 1; b < nr && !e; b++) {
 			/* within one process files.c reopens the first */

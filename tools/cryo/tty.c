@@ -163,50 +163,40 @@ static int add_tty(int index, const struct lx_tty *rec)
 	return 0;
 }
 
+struct scan_arg { const struct dump_task *t; size_t i; };
+
+static int scan_fd(int fd, const char *path, const struct stat *st, void *arg)
+{
+	const struct scan_arg *a = arg;
+	pid_t pid = a->t[a->i].pid;
+	int dfd, idx, e = 0;
+
+	(void)path;
+	if (!S_ISCHR(st->st_mode))
+		return 0;
+	if (is_pts(st->st_rdev))
+		return add_fd((struct pty_fd){ a->i, fd, pts_index(st->st_rdev), LX_TTY_SLAVE });
+	if (st->st_rdev != PTMX_DEV)
+		return 0;
+	dfd = dup_of(pid, fd);
+	if (dfd < 0)
+		return dfd;
+	if (ioctl(dfd, TIOCGPTN, &idx) < 0)
+		e = err_sys(-errno, "pid %d fd %d: a pty master: TIOCGPTN", pid, fd);
+	close(dfd);
+	return e ? e : add_fd((struct pty_fd){ a->i, fd, idx, LX_TTY_MASTER });
+}
+
 /* Every fd of the tree on a pty end; a pty record per master held */
 static int scan_tree(struct dump_task *t, size_t n)
 {
 	int e = 0;
 
 	for (size_t i = 0; i < n && !e; i++) {
-		char dir[64];
-		DIR *d;
-		struct dirent *de;
+		struct scan_arg a = { t, i };
 
-		if (t[i].zombie)
-			continue;
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", t[i].pid);
-		d = opendir(dir);
-		if (!d)
-			return err_sys(-errno, "pid %d: open %s", t[i].pid, dir);
-		while (!e && (de = readdir(d))) {
-			char p[64 + 256 + 2];
-			struct stat st;
-			int fd = atoi(de->d_name), dfd, idx;
-
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-			if (stat(p, &st) < 0 || !S_ISCHR(st.st_mode))
-				continue;
-			if (is_pts(st.st_rdev)) {
-				e = add_fd((struct pty_fd){ i, fd, pts_index(st.st_rdev), LX_TTY_SLAVE });
-				continue;
-			}
-			if (st.st_rdev != PTMX_DEV)
-				continue;
-			dfd = dup_of(t[i].pid, fd);
-			if (dfd < 0) {
-				e = dfd;
-				break;
-			}
-			if (ioctl(dfd, TIOCGPTN, &idx) < 0)
-				e = err_sys(-errno, "pid %d fd %d: a pty master: TIOCGPTN", t[i].pid, fd);
-			close(dfd);
-			if (!e)
-				e = add_fd((struct pty_fd){ i, fd, idx, LX_TTY_MASTER });
-		}
-		closedir(d);
+		if (!t[i].zombie)
+			e = proc_each_fd(t[i].pid, scan_fd, &a);
 	}
 	/* one record per pty whose master is in the tree */
 	for (size_t k = 0; k < dt.nfds && !e; k++) {
