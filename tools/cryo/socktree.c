@@ -193,6 +193,18 @@ struct tree_sock {
 static struct tree_sock *socks;
 static size_t nsocks;
 
+/* unix listeners opened here (shared by several processes): a connection
+ * accepted from one of them is made through it, its file being the one
+ * at the name now */
+struct tree_listener {
+	int fd;
+	uint32_t addr_len;
+	uint8_t addr[128];
+};
+
+static struct tree_listener *listeners;
+static size_t nlisteners;
+
 /* A socket record of share id `share` anywhere in the tree, preferring the
  * one holding its queue; *task its task, *fd_rec its lx_fd */
 static int find_end(const struct img *im, uint32_t share, struct lx_socket *out, uint32_t *task)
@@ -309,6 +321,22 @@ static int connect_named(const struct lx_socket *acc, int sv[2])
 	char path[sizeof(un->sun_path) + 1] = "";
 	int l, cl = -1, ac = -1, ok = 0;
 
+	for (size_t k = 0; k < nlisteners; k++) {
+		if (listeners[k].addr_len != acc->addr_len ||
+		    memcmp(listeners[k].addr, acc->addr, acc->addr_len))
+			continue;
+		cl = socket(AF_UNIX, (int)acc->type | SOCK_CLOEXEC, 0);
+		if (cl < 0)
+			return 0;
+		if (connect(cl, (const struct sockaddr *)acc->addr, acc->addr_len) == 0 &&
+		    (ac = accept4(listeners[k].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+			sv[0] = ac;
+			sv[1] = cl;
+			return 1;
+		}
+		close(cl);
+		return 0;
+	}
 	if (un->sun_path[0]) {
 		struct stat st;
 
@@ -425,6 +453,21 @@ int socket_open_tree(struct fd_restore *c, size_t i)
 		if (fd < 0)
 			return err_set(fd, "%s", c->errbuf);
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if (sk->family == AF_UNIX && sk->state == LX_SK_LISTEN && sk->addr_len &&
+		    sk->addr_len <= sizeof(sk->addr)) {
+			struct tree_listener *nl = realloc(listeners,
+							   (nlisteners + 1) * sizeof(*nl));
+
+			if (!nl) {
+				close(fd);
+				return -ENOMEM;
+			}
+			listeners = nl;
+			nl[nlisteners].fd = fd;
+			nl[nlisteners].addr_len = sk->addr_len;
+			memcpy(nl[nlisteners].addr, sk->addr, sk->addr_len);
+			nlisteners++;
+		}
 		return fd;
 	}
 	for (size_t k = 0; k < nsocks && !ts; k++)
@@ -462,4 +505,7 @@ void socktree_done(void)
 	free(socks);
 	socks = NULL;
 	nsocks = 0;
+	free(listeners);	/* their fds are the shared descriptions' */
+	listeners = NULL;
+	nlisteners = 0;
 }
