@@ -45,3 +45,43 @@ roundtrip() {
 	roundtrip socktree server "$T/srv.sock"
 	stop_restored "$RESTORED_PID"
 }
+
+@test "a listener and two forked clients that closed it: the accepted sockets keep the listener's name" {
+	roundtrip socktree server "$T/srv.sock" private
+	stop_restored "$RESTORED_PID"
+}
+
+@test "files in flight (SCM_RIGHTS) on a socket between processes are refused by name; the tree keeps running" {
+	local child
+	start_prog "$LOG" socktree scm
+	child=$(pgrep -P "$PROG_PID" | head -n 1)
+	run "$CRYO" -p "$PROG_PID" -f "$IMG"
+	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
+	[[ "$output" =~ pid\ $child\ fd\ [0-9]+:\ files\ in\ flight\ \(SCM_RIGHTS\)\ on\ a\ unix\ socket\ connected\ to\ pid\ $PROG_PID\ \(another\ process\ of\ the\ tree\)\ are\ not\ supported ]] ||
+		fail "message: $output"
+	assert_running_not_stopped "$PROG_PID"
+	check_pass "$PROG_PID" "$LOG"
+}
+
+@test "a unix socket connected outside the tree: refused naming the pid; --allow-leak=socket restores it with its peer closed" {
+	local pid holder
+	start_prog "$LOG" socktree leak
+	pid=$PROG_PID
+	holder=$(pgrep -f "socktree leak" | grep -vx "$pid" | head -n 1)
+	run "$CRYO" -p "$pid" -f "$IMG"
+	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
+	[[ "$output" == *"pid $pid fd 3: a unix socket connected to a socket held by pid $holder outside the tree is not supported"*"--allow-leak=socket"* ]] ||
+		fail "message: $output"
+	assert_running_not_stopped "$pid"
+	check_pass "$pid" "$LOG"
+	grep -qx "PEER open" "$LOG" || fail "the peer was closed before the dump: $(cat "$LOG")"
+	run "$CRYO" -p "$pid" -f "$IMG" --allow-leak=socket --kill
+	[ "$status" -eq 0 ] || fail "dump: $output"
+	[[ "$output" == *"restored with its peer closed (--allow-leak=socket)"* ]] || fail "no warning: $output"
+	wait_gone "$pid" 5
+	restore_bg "$IMG" "$LOG" "$pid"
+	check_pass "$pid" "$LOG"
+	[ "$(grep '^PEER' "$LOG" | tail -n 1)" = "PEER closed" ] ||
+		fail "the restored socket's peer is not closed: $(cat "$LOG")"
+	stop_restored "$pid"
+}

@@ -10,9 +10,18 @@
  *                    (which inherit the listener) connected to it; each
  *                    client has a request queued at the server, the
  *                    server a note queued at each client
+ *   socktree server PATH private
+ *                    the same, the clients closing the listener
+ *   socktree leak    a stream socket whose peer is held by a process
+ *                    outside the tree (a grandchild reparented away),
+ *                    with "hello" queued; each check prints "PEER open"
+ *                    or "PEER closed" (POLLRDHUP) before its result
+ *   socktree scm     a socketpair between parent and child with a file
+ *                    in flight (SCM_RIGHTS) on the child's end
  * Results of the children come back over a datagram socketpair whose one
  * end all children share. Check (root): the protocol runs one round; the
  * listener still accepts a new connection; names are as before. */
+#include <poll.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -23,6 +32,7 @@
 #define MSG 32
 
 static const char *mode, *path;
+static int private_listener;
 static int round_no = 1;
 static pid_t root, kids[2];
 static int nkids;
@@ -153,6 +163,15 @@ static void root_round(void)
 {
 	char b[300];
 
+	if (!strcmp(mode, "leak")) {
+		struct pollfd p = { .fd = sv[0][0], .events = POLLIN | POLLRDHUP };
+
+		SCN_EXPECT(recv(sv[0][0], b, sizeof(b), MSG_PEEK | MSG_DONTWAIT) == 5 &&
+			   !memcmp(b, "hello", 5), "'hello' is no longer queued");
+		poll(&p, 1, 0);
+		printf("PEER %s\n", p.revents & POLLRDHUP ? "closed" : "open");
+		return;
+	}
 	if (!strcmp(mode, "server")) {
 		struct sockaddr_un a;
 		int c, s;
@@ -224,6 +243,8 @@ static pid_t spawn(int idx)
 		memset(&a, 0, sizeof(a));
 		a.sun_family = AF_UNIX;
 		snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+		if (private_listener)
+			close(lst);
 		conn = socket(AF_UNIX, SOCK_STREAM, 0);
 		if (conn < 0 || connect(conn, (void *)&a, sizeof(a)) < 0)
 			scn_die("client connect: %s", strerror(errno));
@@ -249,12 +270,84 @@ int main(int argc, char **argv)
 {
 	scn_init("socktree");
 	if (argc < 2 || (strcmp(argv[1], "pair") && strcmp(argv[1], "dgram") &&
+			 strcmp(argv[1], "leak") && strcmp(argv[1], "scm") &&
 			 (strcmp(argv[1], "server") || argc < 3)))
-		scn_die("usage: socktree pair|dgram|server PATH");
+		scn_die("usage: socktree pair|dgram|leak|scm|server PATH [private]");
 	mode = argv[1];
 	path = argc > 2 ? argv[2] : "";
+	private_listener = argc > 3 && !strcmp(argv[3], "private");
 	root = getpid();
 	scn_install_check();
+	if (!strcmp(mode, "leak")) {
+		pid_t mid;
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv[0]) < 0)
+			scn_die("socketpair: %s", strerror(errno));
+		mid = fork();
+		if (mid == 0) {
+			if (fork() == 0) {
+				/* reparented away: outside the tree */
+				close(sv[0][0]);
+				send(sv[0][1], "hello", 5, 0);
+				while (kill(root, 0) == 0)
+					scn_sleep_ms(100);
+				_exit(0);
+			}
+			_exit(0);
+		}
+		waitpid(mid, NULL, 0);
+		close(sv[0][1]);
+		scn_sleep_ms(100);
+		scn_ready();
+		for (;;) {
+			if (scn_check_requested) {
+				scn_check_requested = 0;
+				scn_check_begin();
+				root_round();
+				scn_check_end();
+			}
+			scn_sleep_ms(20);
+		}
+	}
+	if (!strcmp(mode, "scm")) {
+		int f = open("/proc/self/exe", O_RDONLY);
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int))];
+		} cm;
+		struct iovec iov = { "f", 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm,
+				     .msg_controllen = sizeof(cm) };
+
+		if (f < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv[0]) < 0)
+			scn_die("socketpair: %s", strerror(errno));
+		memset(&cm, 0, sizeof(cm));
+		cm.h.cmsg_level = SOL_SOCKET;
+		cm.h.cmsg_type = SCM_RIGHTS;
+		cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&cm.h), &f, sizeof(int));
+		if (sendmsg(sv[0][0], &mh, 0) != 1)
+			scn_die("sendmsg: %s", strerror(errno));
+		close(f);
+		if (fork() == 0) {
+			close(sv[0][0]);
+			for (;;) {
+				if (getppid() != root)
+					_exit(0);
+				scn_sleep_ms(50);
+			}
+		}
+		close(sv[0][1]);
+		scn_ready();
+		for (;;) {
+			if (scn_check_requested) {
+				scn_check_requested = 0;
+				scn_check_begin();
+				scn_check_end();
+			}
+			scn_sleep_ms(20);
+		}
+	}
 	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, res) < 0)
 		scn_die("socketpair: %s", strerror(errno));
 	if (!strcmp(mode, "server")) {
