@@ -75,6 +75,8 @@ int socket_peek_queue(struct fd_dump *d, const struct lx_fd *r, int s, int type,
 /* socktree.c: unix sockets connected between processes of the tree */
 int socktree_dump(struct fd_dump *d, const struct lx_fd *r, int s, struct lx_socket *sk,
 		  uint64_t peer_ino);
+/* a connected unix socket of the tree holds peer inode ino (after socktree_mark) */
+int socktree_holds(uint64_t ino);
 int locks_dump(struct fd_dump *d, struct lx_fd *r, const char *info);
 /* after every fd has its record: cross-fd checks (pipe ends, peers) */
 int pipes_dump_finish(struct fd_dump *d);

@@ -589,6 +589,12 @@ int sockets_dump_finish(struct fd_dump *d)
 			 * process of the tree), looked for only now */
 			pid_t other = r ? proc_fd_holder(r->dev, sp[i].peer_ino, d->pid) : 0;
 
+			if (other && socktree_holds(sp[i].peer_ino))
+				return err_set(-EOPNOTSUPP, "pid %d fd %u: a unix %ssocket connected to"
+					       " the named socket of pid %d (another process of the"
+					       " tree), which is not connected back, is not supported",
+					       d->pid, sp[i].fd, sk && sk->type == SOCK_DGRAM ?
+					       "datagram " : "", other);
 			if (sk && r && (d->t->allow_leak & LX_LEAK_SOCKET)) {
 				size_t had = d->sec[LX_SEC_SCM_RIGHTS].len;
 

@@ -71,7 +71,7 @@ static int collect(struct dump_task *t, size_t nt, struct skref **out, size_t *c
 				continue;
 			/* not a unix socket, or one the kernel cannot describe:
 			 * left to socket_dump, which names the reason */
-			if (unix_peer_of(t[i].pid, atoi(de->d_name), st.st_ino, &peer) || !peer) {
+			if (unix_peer_of(t[i].pid, atoi(de->d_name), st.st_ino, &peer)) {
 				err_clear();
 				continue;
 			}
@@ -130,6 +130,19 @@ static int mark_end(struct dump_task *t, const struct skref *r, size_t n, uint64
 	return e;
 }
 
+/* the unix sockets of the tree seen by the last socktree_mark, so that a
+ * refusal can tell a peer in the tree from one outside */
+static uint64_t *tree_inos;
+static size_t ntree_inos;
+
+int socktree_holds(uint64_t ino)
+{
+	for (size_t k = 0; k < ntree_inos; k++)
+		if (tree_inos[k] == ino)
+			return 1;
+	return 0;
+}
+
 int socktree_mark(struct dump_task *t, size_t nt, int *next_id)
 {
 	struct skref *r;
@@ -138,13 +151,23 @@ int socktree_mark(struct dump_task *t, size_t nt, int *next_id)
 
 	if (e)
 		return e;
+	free(tree_inos);
+	ntree_inos = 0;
+	tree_inos = malloc((n ? n : 1) * sizeof(*tree_inos));
+	if (!tree_inos) {
+		free(r);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < n; k++)
+		tree_inos[ntree_inos++] = r[k].ino;
 	for (size_t a = 0; a < n && !e; a++) {
 		const struct skref *b = find_ino(r, n, r[a].peer);
 		int spread = 0, ida;
 
-		/* unmarked, mutual (a datagram socket connected to a named one
-		 * is not a pair), both in the tree */
-		if (dump_share_id(&t[r[a].task], r[a].fd) || !b || b->peer != r[a].ino)
+		/* connected, unmarked, mutual (a datagram socket connected to a
+		 * named one is not a pair), both in the tree */
+		if (!r[a].peer || dump_share_id(&t[r[a].task], r[a].fd) || !b ||
+		    b->peer != r[a].ino)
 			continue;
 		for (size_t k = 0; k < n; k++)
 			if ((r[k].ino == r[a].ino || r[k].ino == r[a].peer) && r[k].task != r[a].task)
