@@ -41,7 +41,7 @@ roundtrip() {
 	stop_restored "$RESTORED_PID"
 }
 
-@test "a listener and two forked clients: connections, names and queued requests survive" {
+@test "a listener and two forked clients: connections, names and queued requests survive; a shared TCP listener accepts" {
 	roundtrip socktree server "$T/srv.sock"
 	stop_restored "$RESTORED_PID"
 }

@@ -9,7 +9,8 @@
  *                    a listener bound to PATH and two forked clients
  *                    (which inherit the listener) connected to it; each
  *                    client has a request queued at the server, the
- *                    server a note queued at each client
+ *                    server a note queued at each client; a TCP listener
+ *                    on 127.0.0.1 is inherited by both clients too
  *   socktree server PATH private
  *                    the same, the clients closing the listener
  *   socktree leak    a stream socket whose peer is held by a process
@@ -21,6 +22,7 @@
  * Results of the children come back over a datagram socketpair whose one
  * end all children share. Check (root): the protocol runs one round; the
  * listener still accepts a new connection; names are as before. */
+#include <netinet/in.h>
 #include <poll.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -40,7 +42,8 @@ static int res[2];		/* [0] root reads, [1] children report */
 /* pair/dgram: data sockets, [i][0] the parent's, [i][1] the child's */
 static int sv[3][2], nsv, shut_sv[2];
 /* server */
-static int lst, acc[2], conn;
+static int lst, acc[2], conn, tcp = -1;
+static struct sockaddr_in tcp_addr;
 
 static void msg(char *b, const char *what, int k)
 {
@@ -194,6 +197,20 @@ static void root_round(void)
 			close(s);
 		if (c >= 0)
 			close(c);
+		/* so does the TCP listener the clients share */
+		c = socket(AF_INET, SOCK_STREAM, 0);
+		SCN_EXPECT(c >= 0 && connect(c, (void *)&tcp_addr, sizeof(tcp_addr)) == 0,
+			   "connect to the TCP listener: %s", strerror(errno));
+		s = accept(tcp, NULL, NULL);
+		SCN_EXPECT(s >= 0, "TCP accept: %s", strerror(errno));
+		/* the client closes first: TIME_WAIT on its side, not on
+		 * the listener's port (which the restore binds again) */
+		if (c >= 0)
+			close(c);
+		if (s >= 0) {
+			scn_sleep_ms(10);
+			close(s);
+		}
 	} else if (!strcmp(mode, "pair")) {
 		expect_msg(sv[0][0], "c2p-stream", round_no, "parent stream");
 		expect_msg(sv[1][0], "c2p-seq", round_no, "parent seqpacket");
@@ -356,6 +373,15 @@ int main(int argc, char **argv)
 		memset(&a, 0, sizeof(a));
 		a.sun_family = AF_UNIX;
 		snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+		socklen_t tl = sizeof(tcp_addr);
+
+		memset(&tcp_addr, 0, sizeof(tcp_addr));
+		tcp_addr.sin_family = AF_INET;
+		tcp_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		tcp = socket(AF_INET, SOCK_STREAM, 0);
+		if (tcp < 0 || bind(tcp, (void *)&tcp_addr, sizeof(tcp_addr)) < 0 ||
+		    listen(tcp, 8) < 0 || getsockname(tcp, (void *)&tcp_addr, &tl) < 0)
+			scn_die("TCP listener: %s", strerror(errno));
 		unlink(path);
 		lst = socket(AF_UNIX, SOCK_STREAM, 0);
 		if (lst < 0 || bind(lst, (void *)&a, sizeof(a)) < 0 || listen(lst, 8) < 0)
