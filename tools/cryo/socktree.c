@@ -276,6 +276,24 @@ static int find_end(const struct img *im, uint32_t share, struct lx_socket *out,
 	return 0;
 }
 
+/* The pid of task index t, for messages (0 if the image has none) */
+static unsigned task_pid(const struct img *im, uint32_t t)
+{
+	struct lx_task *tasks;
+	size_t nt;
+	unsigned pid = 0;
+
+	if (img_records(im, LX_SEC_TASKS, LX_TASK_GLOBAL, sizeof(*tasks), 32, (void **)&tasks,
+			&nt)) {
+		err_clear();
+		return 0;
+	}
+	if (t < nt)
+		pid = tasks[t].pid;
+	free(tasks);
+	return pid;
+}
+
 /* What was queued for reading on `to` (a record of task), sent through
  * its peer `from` */
 static int refill(const struct img *im, uint32_t task, const struct lx_socket *to, int from)
@@ -313,11 +331,11 @@ static int refill(const struct img *im, uint32_t task, const struct lx_socket *t
 		}
 		k = send(from, p + at, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (k < 0)
-			return err_sys(-errno, "task %u fd %u: requeue %zu bytes on a socket between"
-				       " processes (socket buffers smaller than at dump?)", task,
+			return err_sys(-errno, "pid %u fd %u: requeue %zu bytes on a socket between"
+				       " processes (socket buffers smaller than at dump?)", task_pid(im, task),
 				       to->fd, len);
 		if (to->type != SOCK_STREAM && (size_t)k != len)
-			return err_set(-EIO, "task %u fd %u: short datagram", task, to->fd);
+			return err_set(-EIO, "pid %u fd %u: short datagram", task_pid(im, task), to->fd);
 		at += (uint64_t)k;
 	}
 	return 0;
@@ -425,13 +443,14 @@ static int make_pair(struct fd_restore *c, size_t i, const struct lx_socket *min
 		}
 		e = 0;
 	} else {
-		warn("task %u fd %u: a named unix socket connected to another process of the"
+		warn("pid %u fd %u: a named unix socket connected to another process of the"
 		     " tree: restored as a socket pair, without its name (getsockname/"
-		     "getpeername report none)", c->task, mine->fd);
+		     "getpeername report none)", task_pid(c->im, c->task), mine->fd);
 		e = socketpair(AF_UNIX, (int)me.type | SOCK_CLOEXEC, 0, sv);
 	}
 	if (e < 0)
-		return err_sys(-errno, "task %u fd %u: socketpair", c->task, mine->fd);
+		return err_sys(-errno, "pid %u fd %u: socketpair", task_pid(c->im, c->task),
+			       mine->fd);
 	e = socket_set_opts(c, &me, sv[0]);
 	if (!e)
 		e = socket_set_opts(c, &peer, sv[1]);
@@ -469,9 +488,9 @@ int socket_open_tree(struct fd_restore *c, size_t i)
 		 * inherited by forked workers): made here, handed out */
 		if (sk->family == AF_UNIX && sk->addr_len && !usable_name(sk) &&
 		    sk->state != LX_SK_UNBOUND)
-			return err_set(-EOPNOTSUPP, "task %u fd %u: a unix socket bound to a relative"
-				       " name shared between processes is not supported", c->task,
-				       sk->fd);
+			return err_set(-EOPNOTSUPP, "pid %u fd %u: a unix socket bound to a relative"
+				       " name shared between processes is not supported",
+				       task_pid(c->im, c->task), sk->fd);
 		fd = socket_open(c, i);
 		if (fd < 0)
 			return err_set(fd, "%s", c->errbuf);
