@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -177,6 +178,7 @@ static void root_round(void)
 	}
 	if (!strcmp(mode, "server")) {
 		struct sockaddr_un a;
+		struct stat st;
 		int c, s;
 
 		for (int i = 0; i < 2; i++) {
@@ -184,6 +186,9 @@ static void root_round(void)
 			SCN_EXPECT(same_name(acc[i], 0), "server: accepted socket %d's name is not %s",
 				   i, path);
 		}
+		SCN_EXPECT(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+			   (st.st_mode & 0777) == 0750, "socket file %s: mode %o, want 0750",
+			   path, (unsigned)st.st_mode);
 		/* the listener still takes connections */
 		memset(&a, 0, sizeof(a));
 		a.sun_family = AF_UNIX;
@@ -383,6 +388,7 @@ int main(int argc, char **argv)
 		    listen(tcp, 8) < 0 || getsockname(tcp, (void *)&tcp_addr, &tl) < 0)
 			scn_die("TCP listener: %s", strerror(errno));
 		unlink(path);
+		umask(027);	/* not cryo's: the socket file's mode comes back */
 		lst = socket(AF_UNIX, SOCK_STREAM, 0);
 		if (lst < 0 || bind(lst, (void *)&a, sizeof(a)) < 0 || listen(lst, 8) < 0)
 			scn_die("listen on %s: %s", path, strerror(errno));

@@ -474,6 +474,38 @@ static int make_pair(struct fd_restore *c, size_t i, const struct lx_socket *min
 	return 0;
 }
 
+/* A socket file bound here, by the restorer, gets the mode and owner the
+ * process's own bind() would have given it (its umask, its fs ids) */
+static int own_like_task(struct fd_restore *c, const struct lx_socket *sk)
+{
+	const struct sockaddr_un *un = (const void *)sk->addr;
+	char path[sizeof(un->sun_path) + 1];
+	struct lx_core *core;
+	size_t n;
+	int e;
+
+	if (sk->addr_len <= offsetof(struct sockaddr_un, sun_path) || un->sun_path[0] != '/')
+		return 0;
+	snprintf(path, sizeof(path), "%.*s",
+		 (int)(sk->addr_len - offsetof(struct sockaddr_un, sun_path)), un->sun_path);
+	e = img_records(c->im, LX_SEC_CORE, c->task, sizeof(*core), 64, (void **)&core, &n);
+	if (e)
+		return err_ctx(e, "image: task %u: core", c->task);
+	if (n != 1) {
+		free(core);
+		return err_set(-EINVAL, "image: task %u: %zu core records", c->task, n);
+	}
+	if (chmod(path, 0777 & ~core->umask) < 0)
+		e = err_sys(-errno, "pid %u fd %u: chmod the socket file %s", core->pid, sk->fd,
+			    path);
+	else if (geteuid() == 0 && (core->uid[3] || core->gid[3]) &&
+		 lchown(path, core->uid[3], core->gid[3]) < 0)
+		e = err_sys(-errno, "pid %u fd %u: chown the socket file %s", core->pid, sk->fd,
+			    path);
+	free(core);
+	return e;
+}
+
 int socket_open_tree(struct fd_restore *c, size_t i)
 {
 	const struct lx_socket *sk = fr_rec(c, LX_SEC_SOCKETS, sizeof(*sk), c->fds[i].fd);
@@ -495,6 +527,14 @@ int socket_open_tree(struct fd_restore *c, size_t i)
 		if (fd < 0)
 			return err_set(fd, "%s", c->errbuf);
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if (sk->family == AF_UNIX && sk->state != LX_SK_UNBOUND) {
+			int e = own_like_task(c, sk);
+
+			if (e) {
+				close(fd);
+				return e;
+			}
+		}
 		if (sk->family == AF_UNIX && sk->state == LX_SK_LISTEN && sk->addr_len &&
 		    sk->addr_len <= sizeof(sk->addr)) {
 			struct tree_listener *nl = realloc(listeners,
