@@ -17,8 +17,11 @@
  *                    outside the tree (a grandchild reparented away),
  *                    with "hello" queued; each check prints "PEER open"
  *                    or "PEER closed" (POLLRDHUP) before its result
- *   socktree scm     a socketpair between parent and child with a file
- *                    in flight (SCM_RIGHTS) on the child's end
+ *   socktree scm     a stream socketpair between parent and child with a
+ *                    file in flight (SCM_RIGHTS: the program's own
+ *                    executable, at offset 100 + round) queued towards the
+ *                    child; the parent closed its fd
+ *   socktree scmheld the same, but the parent keeps the file open
  * Results of the children come back over a datagram socketpair whose one
  * end all children share. Check (root): the protocol runs one round; the
  * listener still accepts a new connection; names are as before. */
@@ -43,7 +46,71 @@ static int res[2];		/* [0] root reads, [1] children report */
 /* pair/dgram: data sockets, [i][0] the parent's, [i][1] the child's */
 static int sv[3][2], nsv, shut_sv[2];
 /* server */
-static int lst, acc[2], conn, tcp = -1;
+static int lst, acc[2], conn, tcp = -1, held = -1;
+
+static void msg(char *b, const char *what, int k);
+
+/* scm: the executable at offset 100 + k, in flight towards the child */
+static void send_file(int s, int k)
+{
+	int f = open("/proc/self/exe", O_RDONLY);
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cm;
+	char b[MSG];
+	struct iovec iov = { b, MSG };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm,
+			     .msg_controllen = sizeof(cm) };
+
+	msg(b, "file", k);
+	if (f < 0 || lseek(f, 100 + k, SEEK_SET) < 0)
+		scn_die("open /proc/self/exe: %s", strerror(errno));
+	memset(&cm, 0, sizeof(cm));
+	cm.h.cmsg_level = SOL_SOCKET;
+	cm.h.cmsg_type = SCM_RIGHTS;
+	cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(&cm.h), &f, sizeof(int));
+	if (sendmsg(s, &mh, 0) != MSG)
+		scn_die("sendmsg: %s", strerror(errno));
+	if (!strcmp(mode, "scmheld"))
+		held = f;
+	else
+		close(f);
+}
+
+static void expect_file(int s, int k)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * 4)];
+	} cm;
+	char b[MSG + 8], w[MSG];
+	struct iovec iov = { b, sizeof(b) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm,
+			     .msg_controllen = sizeof(cm) };
+	ssize_t n = recvmsg(s, &mh, MSG_DONTWAIT);
+	struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	struct stat a, e;
+	int f;
+
+	msg(w, "file", k);
+	if (n != MSG || memcmp(b, w, MSG)) {
+		scn_fail("child: got %zd bytes '%.*s' with the file, want '%s'", n,
+			 (int)(n > 0 ? n : 0), b, w);
+		return;
+	}
+	if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) {
+		scn_fail("child: no file in flight with '%s'", w);
+		return;
+	}
+	memcpy(&f, CMSG_DATA(c), sizeof(int));
+	SCN_EXPECT(fstat(f, &a) == 0 && stat("/proc/self/exe", &e) == 0 && a.st_ino == e.st_ino &&
+		   a.st_dev == e.st_dev, "child: the file in flight is not the executable");
+	SCN_EXPECT(lseek(f, 0, SEEK_CUR) == 100 + k, "child: the file in flight is at offset %ld,"
+		   " want %d", (long)lseek(f, 0, SEEK_CUR), 100 + k);
+	close(f);
+}
 static struct sockaddr_in tcp_addr;
 
 static void msg(char *b, const char *what, int k)
@@ -128,6 +195,8 @@ static void child_round(int idx)
 		SCN_EXPECT(same_name(conn, 1), "client %d: getpeername is not %s", idx, path);
 		if (send_msg(conn, "req", round_no + 1))
 			scn_fail("client %d: send: %s", idx, strerror(errno));
+	} else if (!strncmp(mode, "scm", 3)) {
+		expect_file(sv[0][1], round_no);
 	} else if (!strcmp(mode, "pair")) {
 		char b[8];
 
@@ -216,6 +285,8 @@ static void root_round(void)
 			scn_sleep_ms(10);
 			close(s);
 		}
+	} else if (!strncmp(mode, "scm", 3)) {
+		/* nothing towards the parent */
 	} else if (!strcmp(mode, "pair")) {
 		expect_msg(sv[0][0], "c2p-stream", round_no, "parent stream");
 		expect_msg(sv[1][0], "c2p-seq", round_no, "parent seqpacket");
@@ -242,6 +313,10 @@ static void root_round(void)
 	if (!strcmp(mode, "server")) {
 		for (int i = 0; i < 2; i++)
 			send_msg(acc[i], "note", round_no);
+	} else if (!strncmp(mode, "scm", 3)) {
+		if (held >= 0)
+			close(held);
+		send_file(sv[0][0], round_no);
 	} else if (!strcmp(mode, "pair")) {
 		send_msg(sv[0][0], "p2c-stream", round_no);
 		send_msg(sv[1][0], "p2c-seq", round_no);
@@ -280,7 +355,7 @@ static pid_t spawn(int idx)
 			shutdown(shut_sv[1], SHUT_WR);
 			send_msg(sv[0][1], "c2p-stream", 1);
 			send_msg(sv[1][1], "c2p-seq", 1);
-		} else {
+		} else if (!strcmp(mode, "dgram")) {
 			send_dgrams(sv[0][1], 'c');
 		}
 	}
@@ -292,9 +367,9 @@ int main(int argc, char **argv)
 {
 	scn_init("socktree");
 	if (argc < 2 || (strcmp(argv[1], "pair") && strcmp(argv[1], "dgram") &&
-			 strcmp(argv[1], "leak") && strcmp(argv[1], "scm") &&
+			 strcmp(argv[1], "leak") && strncmp(argv[1], "scm", 3) &&
 			 (strcmp(argv[1], "server") || argc < 3)))
-		scn_die("usage: socktree pair|dgram|leak|scm|server PATH [private]");
+		scn_die("usage: socktree pair|dgram|leak|scm|scmheld|server PATH [private]");
 	mode = argv[1];
 	path = argc > 2 ? argv[2] : "";
 	private_listener = argc > 3 && !strcmp(argv[3], "private");
@@ -326,45 +401,6 @@ int main(int argc, char **argv)
 				scn_check_requested = 0;
 				scn_check_begin();
 				root_round();
-				scn_check_end();
-			}
-			scn_sleep_ms(20);
-		}
-	}
-	if (!strcmp(mode, "scm")) {
-		int f = open("/proc/self/exe", O_RDONLY);
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(sizeof(int))];
-		} cm;
-		struct iovec iov = { "f", 1 };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm,
-				     .msg_controllen = sizeof(cm) };
-
-		if (f < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv[0]) < 0)
-			scn_die("socketpair: %s", strerror(errno));
-		memset(&cm, 0, sizeof(cm));
-		cm.h.cmsg_level = SOL_SOCKET;
-		cm.h.cmsg_type = SCM_RIGHTS;
-		cm.h.cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(&cm.h), &f, sizeof(int));
-		if (sendmsg(sv[0][0], &mh, 0) != 1)
-			scn_die("sendmsg: %s", strerror(errno));
-		close(f);
-		if (fork() == 0) {
-			close(sv[0][0]);
-			for (;;) {
-				if (getppid() != root)
-					_exit(0);
-				scn_sleep_ms(50);
-			}
-		}
-		close(sv[0][1]);
-		scn_ready();
-		for (;;) {
-			if (scn_check_requested) {
-				scn_check_requested = 0;
-				scn_check_begin();
 				scn_check_end();
 			}
 			scn_sleep_ms(20);
@@ -408,7 +444,8 @@ int main(int argc, char **argv)
 				scn_die("socketpair: %s", strerror(errno));
 		} else {
 			nsv = 1;
-			if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv[0]) < 0)
+			if (socketpair(AF_UNIX, strcmp(mode, "dgram") ? SOCK_STREAM : SOCK_DGRAM, 0,
+				       sv[0]) < 0)
 				scn_die("socketpair: %s", strerror(errno));
 		}
 		kids[nkids++] = spawn(0);
@@ -418,6 +455,8 @@ int main(int argc, char **argv)
 			close(shut_sv[1]);
 			send_msg(sv[0][0], "p2c-stream", 1);
 			send_msg(sv[1][0], "p2c-seq", 1);
+		} else if (!strncmp(mode, "scm", 3)) {
+			send_file(sv[0][0], 1);
 		} else {
 			send_dgrams(sv[0][0], 'p');
 		}

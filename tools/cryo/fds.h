@@ -136,6 +136,8 @@ void pipes_tree_done(void);
 int socket_open(struct fd_restore *c, size_t i);
 int socket_set_opts(struct fd_restore *c, const struct lx_socket *sk, int s);
 int socket_shut(struct fd_restore *c, const struct lx_socket *sk, int s);
+/* send what was queued for `to` (records of c's task) through `from` */
+int socket_refill(struct fd_restore *c, const struct lx_socket *to, int from);
 /* a socket held by several processes, or an end of a connection between
  * processes (restorer side, socktree.c) */
 int socket_open_tree(struct fd_restore *c, size_t i);

@@ -913,6 +913,11 @@ static int refill(struct fd_restore *c, const struct lx_socket *to, int from)
 	return 0;
 }
 
+int socket_refill(struct fd_restore *c, const struct lx_socket *to, int from)
+{
+	return refill(c, to, from);
+}
+
 int socket_shut(struct fd_restore *c, const struct lx_socket *sk, int s)
 {
 	static const int how[4] = { -1, SHUT_RD, SHUT_WR, SHUT_RDWR };

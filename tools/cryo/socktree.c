@@ -196,12 +196,25 @@ int socktree_dump(struct fd_dump *d, const struct lx_fd *r, int s, struct lx_soc
 	if (!sh->sock_data)
 		return 0;
 	e = socket_peek_queue(d, r, s, (int)sk->type, sk);
-	if (!e && d->sec[LX_SEC_SCM_RIGHTS].len != had) {
-		pid_t other = proc_fd_holder(r->dev, peer_ino, d->pid);
+	/* files in flight: only those reopened by path (the restorer makes
+	 * the connection before any process of the tree holds a file), and
+	 * only when no process holds the same file open, whose offset
+	 * would then no longer be shared with the one in flight */
+	for (size_t k = had / sizeof(struct lx_scm_fd);
+	     !e && k < d->sec[LX_SEC_SCM_RIGHTS].len / sizeof(struct lx_scm_fd); k++) {
+		const struct lx_scm_fd *f = (const struct lx_scm_fd *)d->sec[LX_SEC_SCM_RIGHTS].p + k;
+		pid_t other = proc_fd_holder(r->dev, peer_ino, d->pid), holder;
 
-		return err_set(-EOPNOTSUPP, "pid %d fd %u: files in flight (SCM_RIGHTS) on a unix"
-			       " socket connected to pid %d (another process of the tree) are not"
-			       " supported", d->pid, r->fd, other);
+		if (f->kind != LX_SCM_FILE)
+			e = err_set(-EOPNOTSUPP, "pid %d fd %u: a file in flight (SCM_RIGHTS) on a unix"
+				    " socket connected to pid %d (another process of the tree) that is"
+				    " an open file of the receiver or a pipe end is not supported (only"
+				    " regular files and directories)", d->pid, r->fd, other);
+		else if ((holder = proc_fd_holder((dev_t)f->dev, (ino_t)f->ino, 0)))
+			e = err_set(-EOPNOTSUPP, "pid %d fd %u: a file in flight (SCM_RIGHTS) on a unix"
+				    " socket connected to pid %d (another process of the tree) is"
+				    " also open in pid %d: not supported (its open file description"
+				    " could not stay shared)", d->pid, r->fd, other, holder);
 	}
 	return e;
 }
@@ -295,50 +308,41 @@ static unsigned task_pid(const struct img *im, uint32_t t)
 }
 
 /* What was queued for reading on `to` (a record of task), sent through
- * its peer `from` */
-static int refill(const struct img *im, uint32_t task, const struct lx_socket *to, int from)
+ * its peer `from`, with its files in flight: sockets.c's refill, over the
+ * records of that task. Only files reopened by path can be in flight
+ * here (the restorer holds no fd of the tree yet): any other kind in an
+ * image is refused, never looked up among the restorer's own fds. */
+static int tree_refill(struct fd_restore *c, uint32_t task, const struct lx_socket *to,
+		       int from)
 {
+	struct fd_restore t;
+	const struct lx_scm_fd *f;
 	const void *blob;
-	const uint8_t *p;
-	uint64_t dlen, at = 0;
+	uint64_t dlen;
 	uint32_t rs;
+	size_t n;
+	int e = 0;
 
-	if (!to->data_len)
-		return 0;
-	if (img_find(im, LX_SEC_FDDATA, task, &blob, &dlen, &rs) ||
-	    !lx_range_ok(to->data_off, to->data_len, dlen))
-		return err_set(-EINVAL, "image: task %u fd %u: queued data outside fddata", task,
-			       to->fd);
-	p = (const uint8_t *)blob + to->data_off;
-	while (at < to->data_len) {
-		size_t len;
-		ssize_t k;
-
-		if (to->type == SOCK_STREAM) {
-			len = (size_t)(to->data_len - at);
-		} else {
-			uint32_t l;
-
-			if (to->data_len - at < 4)
-				return err_set(-EINVAL, "image: task %u fd %u: bad datagram framing",
-					       task, to->fd);
-			memcpy(&l, p + at, 4);
-			at += 4;
-			if (l > to->data_len - at)
-				return err_set(-EINVAL, "image: task %u fd %u: bad datagram framing",
-					       task, to->fd);
-			len = l;
-		}
-		k = send(from, p + at, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (k < 0)
-			return err_sys(-errno, "pid %u fd %u: requeue %zu bytes on a socket between"
-				       " processes (socket buffers smaller than at dump?)", task_pid(im, task),
-				       to->fd, len);
-		if (to->type != SOCK_STREAM && (size_t)k != len)
-			return err_set(-EIO, "pid %u fd %u: short datagram", task_pid(im, task), to->fd);
-		at += (uint64_t)k;
+	memset(&t, 0, sizeof(t));
+	t.im = c->im;
+	t.task = task;
+	t.errbuf = c->errbuf;
+	t.errlen = c->errlen;
+	if (img_find(c->im, LX_SEC_FDDATA, task, &blob, &dlen, &rs) == 0) {
+		t.data = blob;
+		t.data_len = dlen;
 	}
-	return 0;
+	f = fr_recs(&t, LX_SEC_SCM_RIGHTS, sizeof(*f), &n);
+	for (size_t k = 0; k < n && !e; k++)
+		if (f[k].fd == to->fd && f[k].kind != LX_SCM_FILE)
+			e = err_set(-EINVAL, "image: task %u fd %u: a file in flight of kind %u on a"
+				    " socket between processes", task, to->fd, f[k].kind);
+	if (!e && socket_refill(&t, to, from) < 0)
+		e = err_set(-EIO, "pid %u %s (a socket between processes)", task_pid(c->im, task),
+			    c->errbuf);
+	for (size_t k = 0; k < LX_SEC_TYPE_MAX; k++)
+		free(t.sec[k].recs);
+	return e;
 }
 
 /* A unix name as bind() takes it, if the restorer can bind it for the
@@ -457,9 +461,9 @@ static int make_pair(struct fd_restore *c, size_t i, const struct lx_socket *min
 	if (e)
 		e = err_set(e, "%s", c->errbuf);
 	if (!e)
-		e = refill(c->im, tme, &me, sv[1]);
+		e = tree_refill(c, tme, &me, sv[1]);
 	if (!e)
-		e = refill(c->im, tpeer, &peer, sv[0]);
+		e = tree_refill(c, tpeer, &peer, sv[0]);
 	if (!e && (socket_shut(c, &me, sv[0]) || socket_shut(c, &peer, sv[1])))
 		e = err_set(-EIO, "%s", c->errbuf);
 	if (e) {
