@@ -467,7 +467,8 @@ struct lx_socket {
 	lx_le32 addr_len;	/* bound name, 0: unbound */
 	lx_u8	addr[128];
 	lx_le32 peer_len;	/* LX_SK_CONNECTED: the peer's address */
-	lx_le32 reserved;
+	lx_le32 peer_share;	/* LX_SK_TREE_PAIR: share_id (LX_SEC_FDS) of the
+				 * peer's description, held by another process */
 	lx_u8	peer[128];
 	lx_le64 vfs_ino;	/* unix: the socket file bound to, to tell it */
 	lx_le64 vfs_dev;	/* from another file at that path at restore */
@@ -480,6 +481,11 @@ enum lx_sk_state {
 	LX_SK_LISTEN,
 	LX_SK_PAIR,		/* connected to another socket of the process */
 	LX_SK_CONNECTED,	/* datagram socket connected to peer[] */
+	LX_SK_TREE_PAIR,	/* connected to a socket of the tree held by another
+				 * process (peer_share); this end's queue is saved
+				 * (data_len) by one of its holders only */
+	LX_SK_PEER_GONE,	/* connected outside the tree, --allow-leak=socket:
+				 * a pair whose other end is closed at restore */
 };
 #define LX_SHUT_RD		(1u << 0)
 #define LX_SHUT_WR		(1u << 1)

@@ -78,6 +78,9 @@ struct dump_task {
 		int fd, id;
 		int tree_pipe;			/* an end of a pipe between processes */
 		int pipe_data;			/* ... the one whose queued bytes are saved */
+		int tree_sock;			/* a unix socket connected in the tree */
+		int sock_data;			/* ... the holder that saves its queue */
+		int peer_id;			/* ... share id of its peer */
 	} *shares;
 	size_t nshares;
 };
@@ -88,6 +91,8 @@ uint32_t dump_share_id(const struct dump_task *t, int fd);
 int share_add(struct dump_task *t, int fd, int id);
 /* The fd's entry, NULL if it shares nothing */
 const struct fd_share *dump_share(const struct dump_task *t, int fd);
+/* socktree.c: share ids for unix sockets connected between processes */
+int socktree_mark(struct dump_task *t, size_t nt, int *next_id);
 
 /* Run a syscall that writes up to 256 bytes of output into the dump
  * scratch area, and copy the output back. */

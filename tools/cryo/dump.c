@@ -534,6 +534,9 @@ static int find_shared_files(struct dump_tree *tr)
 	for (size_t a = 0; a < n && !e; a++)
 		if (refs[a].anon_pipe && !dump_share(&tr->t[refs[a].task], refs[a].fd))
 			e = mark_tree_pipe(tr, refs, n, a, &next_id);
+	/* unix sockets connected between processes: socktree.c */
+	if (!e)
+		e = socktree_mark(tr->t, tr->n, &next_id);
 	if (!e)
 		e = share_by_description(tr, refs, n, &next_id);
 	free(refs);

@@ -67,6 +67,16 @@ int pipe_dump(struct fd_dump *d, struct lx_fd *r, const char *link);
 int socket_dump(struct fd_dump *d, struct lx_fd *r, const char *link);
 /* stdio socket whose peer is not in the process: from the restorer */
 int socket_is_outside(struct fd_dump *d, const struct lx_fd *r);
+/* the peer inode of unix socket ino (pid's fd), 0 if unconnected */
+int unix_peer_of(pid_t pid, int fd, uint64_t ino, uint64_t *peer);
+/* copy what is queued on socket s (a duplicate of r) into sk's data */
+int socket_peek_queue(struct fd_dump *d, const struct lx_fd *r, int s, int type,
+		      struct lx_socket *sk);
+/* socktree.c: unix sockets connected between processes of the tree */
+int socktree_dump(struct fd_dump *d, const struct lx_fd *r, int s, struct lx_socket *sk,
+		  uint64_t peer_ino);
+/* a connected unix socket of the tree holds peer inode ino (after socktree_mark) */
+int socktree_holds(uint64_t ino);
 int locks_dump(struct fd_dump *d, struct lx_fd *r, const char *info);
 /* after every fd has its record: cross-fd checks (pipe ends, peers) */
 int pipes_dump_finish(struct fd_dump *d);
@@ -124,6 +134,14 @@ int pipe_open(struct fd_restore *c, size_t i);
 int pipe_open_tree(struct fd_restore *c, size_t i);
 void pipes_tree_done(void);
 int socket_open(struct fd_restore *c, size_t i);
+int socket_set_opts(struct fd_restore *c, const struct lx_socket *sk, int s);
+int socket_shut(struct fd_restore *c, const struct lx_socket *sk, int s);
+/* send what was queued for `to` (records of c's task) through `from` */
+int socket_refill(struct fd_restore *c, const struct lx_socket *to, int from);
+/* a socket held by several processes, or an end of a connection between
+ * processes (restorer side, socktree.c) */
+int socket_open_tree(struct fd_restore *c, size_t i);
+void socktree_done(void);
 /* phase 4: every fd is at its number */
 int epoll_restore_late(struct fd_restore *c);
 /* socket pairs with files in flight: refilled once every fd has its number */

@@ -421,7 +421,8 @@ static int dump_fd(struct fd_dump *d, size_t i, char **links)
 	/* shared across processes: one description, opened by the restorer
 	 * and inherited (files_open_shared); a memfd so is one memfd */
 	if (!e && r->share_id && r->kind != LX_FD_REG && r->kind != LX_FD_CHR &&
-	    r->kind != LX_FD_PIPE && r->kind != LX_FD_PTY && r->kind != LX_FD_MEMFD)
+	    r->kind != LX_FD_PIPE && r->kind != LX_FD_PTY && r->kind != LX_FD_MEMFD &&
+	    r->kind != LX_FD_SOCKET)
 		e = err_set(-EOPNOTSUPP, "pid %d fd %d: %s shared with another process of the"
 			    " tree is not supported yet", d->pid, fd, link);
 	if (!e && r->kind != LX_FD_INHERIT && !(r->flags & O_PATH))
@@ -1093,6 +1094,7 @@ int files_restore_preexec(const struct img *im, uint32_t task, int *keep, int nk
 void files_shared_done(void)
 {
 	pipes_tree_done();
+	socktree_done();
 }
 
 /* Highest share_id of task's fds */
@@ -1149,11 +1151,13 @@ int files_open_shared(const struct img *im, uint32_t task, int *shared, size_t n
 			e = err_set(-EINVAL, "image: task %u fd %u: bad share id", task, r->fd);
 		else if (shared[r->share_id - 1] < 0) {
 			if (r->kind != LX_FD_REG && r->kind != LX_FD_CHR && r->kind != LX_FD_PIPE &&
-			    r->kind != LX_FD_PTY && r->kind != LX_FD_MEMFD)
+			    r->kind != LX_FD_PTY && r->kind != LX_FD_MEMFD &&
+			    r->kind != LX_FD_SOCKET)
 				e = err_set(-EOPNOTSUPP, "task %u fd %u: sharing this kind of file"
 					    " between processes is not supported", task, r->fd);
-			fd = e ? -1 : r->kind == LX_FD_PIPE ? pipe_open_tree(&c, i) : open_one(&c, i);
-			if (fd < 0 && !e && r->kind == LX_FD_PIPE)
+			fd = e ? -1 : r->kind == LX_FD_PIPE ? pipe_open_tree(&c, i) :
+			     r->kind == LX_FD_SOCKET ? socket_open_tree(&c, i) : open_one(&c, i);
+			if (fd < 0 && !e && (r->kind == LX_FD_PIPE || r->kind == LX_FD_SOCKET))
 				e = fd;
 			if (fd < 0 && !e)
 				e = err_set(fd, "%s", msg);

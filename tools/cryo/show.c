@@ -1108,14 +1108,25 @@ static size_t scm_count(const struct lx_scm_fd *s, size_t n, uint32_t fd)
 	return c;
 }
 
+/* The socket record of fd (LX_SEC_SOCKETS of the task), NULL if none */
+static const struct lx_socket *sock_of(const struct lx_socket *s, size_t n, uint32_t fd)
+{
+	for (size_t k = 0; k < n; k++)
+		if (s[k].fd == fd)
+			return &s[k];
+	return NULL;
+}
+
 static void json_fds(struct json *j, struct view *v, const struct task_view *tv)
 {
 	struct lx_tty_fd *tt = NULL;
 	struct lx_scm_fd *sc = NULL;
-	size_t ntt = 0, nsc = 0;
+	struct lx_socket *sk = NULL;
+	size_t ntt = 0, nsc = 0, nsk = 0;
 
 	records(v, LX_SEC_TTYS, tv->index, sizeof(*tt), 12, (void **)&tt, &ntt);
 	records(v, LX_SEC_SCM_RIGHTS, tv->index, sizeof(*sc), 16, (void **)&sc, &nsc);
+	records(v, LX_SEC_SOCKETS, tv->index, sizeof(*sk), sizeof(*sk), (void **)&sk, &nsk);
 	j_open(j, "fds", '[');
 	for (size_t i = 0; i < tv->nfds; i++) {
 		const struct lx_fd *f = &tv->fds[i];
@@ -1137,13 +1148,23 @@ static void json_fds(struct json *j, struct view *v, const struct task_view *tv)
 			j_u64(j, "tty", te->tty);
 			j_str(j, "end", te->end == LX_TTY_MASTER ? "master" : "slave");
 		}
-		if (f->kind == LX_FD_SOCKET)
+		if (f->share_id)
+			j_u64(j, "share_id", f->share_id);
+		if (f->kind == LX_FD_SOCKET) {
+			const struct lx_socket *k = sock_of(sk, nsk, f->fd);
+
 			j_u64(j, "files_in_flight", scm_count(sc, nsc, f->fd));
+			if (k && k->state == LX_SK_TREE_PAIR)
+				j_u64(j, "peer_share_id", k->peer_share);
+			if (k && k->state == LX_SK_PEER_GONE)
+				j_bool(j, "peer_closed", 1);
+		}
 		j_close(j, '}');
 	}
 	j_close(j, ']');
 	free(tt);
 	free(sc);
+	free(sk);
 }
 
 static void json_signals(struct json *j, const struct task_view *tv)
@@ -1729,10 +1750,12 @@ static void text_fds(FILE *f, struct view *v, const struct task_view *tv)
 {
 	struct lx_tty_fd *tt = NULL;
 	struct lx_scm_fd *sc = NULL;
-	size_t ntt = 0, nsc = 0;
+	struct lx_socket *sk = NULL;
+	size_t ntt = 0, nsc = 0, nsk = 0;
 
 	records(v, LX_SEC_TTYS, tv->index, sizeof(*tt), 12, (void **)&tt, &ntt);
 	records(v, LX_SEC_SCM_RIGHTS, tv->index, sizeof(*sc), 16, (void **)&sc, &nsc);
+	records(v, LX_SEC_SOCKETS, tv->index, sizeof(*sk), sizeof(*sk), (void **)&sk, &nsk);
 	fprintf(f, "  fds      %zu\n", tv->nfds);
 	for (size_t i = 0; i < tv->nfds; i++) {
 		const struct lx_fd *d = &tv->fds[i];
@@ -1751,12 +1774,23 @@ static void text_fds(FILE *f, struct view *v, const struct task_view *tv)
 		if (d->kind == LX_FD_PTY && tty_fd_of(tt, ntt, d->fd))
 			fprintf(f, " %s of tty %u", tty_fd_of(tt, ntt, d->fd)->end == LX_TTY_MASTER ?
 				"master" : "slave", tty_fd_of(tt, ntt, d->fd)->tty);
+		if (d->share_id)
+			fprintf(f, " shared #%u", d->share_id);
+		if (d->kind == LX_FD_SOCKET && sock_of(sk, nsk, d->fd)) {
+			const struct lx_socket *k = sock_of(sk, nsk, d->fd);
+
+			if (k->state == LX_SK_TREE_PAIR)
+				fprintf(f, ", connected to shared #%u", k->peer_share);
+			else if (k->state == LX_SK_PEER_GONE)
+				fputs(", peer closed at restore (--allow-leak=socket)", f);
+		}
 		if (d->kind == LX_FD_SOCKET && scm_count(sc, nsc, d->fd))
 			fprintf(f, ", %zu file(s) in flight", scm_count(sc, nsc, d->fd));
 		fputc('\n', f);
 	}
 	free(tt);
 	free(sc);
+	free(sk);
 }
 
 static void text_signals(FILE *f, const struct task_view *tv)

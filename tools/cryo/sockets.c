@@ -207,12 +207,25 @@ static void addr_str(const void *sa, char *out, size_t len)
 	}
 }
 
+int unix_peer_of(pid_t pid, int fd, uint64_t ino, uint64_t *peer)
+{
+	struct unix_info u;
+	int e = unix_diag(pid, fd, ino, &u);
+
+	*peer = e ? 0 : u.peer;
+	return e;
+}
+
 int socket_is_outside(struct fd_dump *d, const struct lx_fd *r)
 {
 	struct unix_info u;
 	char p[64];
-	int dfd = fd_dup(d, (int)r->fd), fam;
+	const struct fd_share *sh = dump_share(d->t, (int)r->fd);
+	int dfd, fam;
 
+	if (sh && sh->tree_sock)
+		return 0;	/* its peer is in another process of the tree */
+	dfd = fd_dup(d, (int)r->fd);
 	if (dfd < 0) {
 		err_clear();
 		return 1;
@@ -289,7 +302,7 @@ static int scm_classify(struct fd_dump *d, const struct lx_fd *r, int f, struct 
  * where they end (even at an offset, it walks on to the next files): the
  * files are requeued with every byte that one read returns, so a receiver
  * reading less than that gets them with the earlier bytes. */
-static int peek_queue(struct fd_dump *d, const struct lx_fd *r, int s, int type,
+int socket_peek_queue(struct fd_dump *d, const struct lx_fd *r, int s, int type,
 		      struct lx_socket *sk)
 {
 	struct recbuf q = { 0 };
@@ -425,6 +438,8 @@ static int dump_unix(struct fd_dump *d, struct lx_fd *r, int s, struct lx_socket
 		sk->backlog = u.wqueue;
 		return check_unix_name(d, r, &u);
 	}
+	if (u.peer && dump_share(d->t, (int)r->fd) && dump_share(d->t, (int)r->fd)->tree_sock)
+		return socktree_dump(d, r, s, sk, u.peer);
 	if (u.peer) {
 		struct sk_peer sp = { .fd = r->fd, .peer_ino = u.peer };
 
@@ -574,10 +589,37 @@ int sockets_dump_finish(struct fd_dump *d)
 			 * process of the tree), looked for only now */
 			pid_t other = r ? proc_fd_holder(r->dev, sp[i].peer_ino, d->pid) : 0;
 
+			if (other && socktree_holds(sp[i].peer_ino))
+				return err_set(-EOPNOTSUPP, "pid %d fd %u: a unix %ssocket connected to"
+					       " the named socket of pid %d (another process of the"
+					       " tree), which is not connected back, is not supported",
+					       d->pid, sp[i].fd, sk && sk->type == SOCK_DGRAM ?
+					       "datagram " : "", other);
+			if (sk && r && (d->t->allow_leak & LX_LEAK_SOCKET)) {
+				size_t had = d->sec[LX_SEC_SCM_RIGHTS].len;
+
+				warn("pid %d fd %u: a unix socket connected %s: restored with its"
+				     " peer closed (--allow-leak=socket)", d->pid, sk->fd,
+				     other ? "outside the tree" : "to a closed socket");
+				sk->state = LX_SK_PEER_GONE;
+				s = fd_dup(d, (int)sk->fd);
+				if (s < 0)
+					return s;
+				e = socket_peek_queue(d, r, s, (int)sk->type, sk);
+				close(s);
+				if (!e && d->sec[LX_SEC_SCM_RIGHTS].len != had)
+					e = err_set(-EOPNOTSUPP, "pid %d fd %u: files in flight (SCM_RIGHTS)"
+						    " on a unix socket connected outside the tree are not"
+						    " supported, even with --allow-leak=socket", d->pid,
+						    sk->fd);
+				continue;
+			}
 			if (other)
 				return err_set(-EOPNOTSUPP, "pid %d fd %u: a unix socket connected to"
-					       " a socket held by pid %d is not supported", d->pid,
-					       sp[i].fd, other);
+					       " a socket held by pid %d outside the tree is not"
+					       " supported: a restore could not reconnect it"
+					       " (--allow-leak=socket restores it with its peer"
+					       " closed)", d->pid, sp[i].fd, other);
 			return err_set(-EOPNOTSUPP, "pid %d fd %u: a unix socket connected to a"
 				       " socket outside the process is not supported", d->pid,
 				       sp[i].fd);
@@ -590,7 +632,7 @@ int sockets_dump_finish(struct fd_dump *d)
 		s = fd_dup(d, (int)sk->fd);
 		if (s < 0)
 			return s;
-		e = peek_queue(d, r, s, (int)sk->type, sk);
+		e = socket_peek_queue(d, r, s, (int)sk->type, sk);
 		close(s);
 	}
 	return e;
@@ -614,7 +656,7 @@ int sockets_pipe_in_flight(struct fd_dump *d, uint64_t ino, int want_write)
 
 /* ---- restore ---- */
 
-static int set_opts(struct fd_restore *c, const struct lx_socket *sk, int s)
+int socket_set_opts(struct fd_restore *c, const struct lx_socket *sk, int s)
 {
 	int one = 1;
 
@@ -871,7 +913,12 @@ static int refill(struct fd_restore *c, const struct lx_socket *to, int from)
 	return 0;
 }
 
-static int shut(struct fd_restore *c, const struct lx_socket *sk, int s)
+int socket_refill(struct fd_restore *c, const struct lx_socket *to, int from)
+{
+	return refill(c, to, from);
+}
+
+int socket_shut(struct fd_restore *c, const struct lx_socket *sk, int s)
 {
 	static const int how[4] = { -1, SHUT_RD, SHUT_WR, SHUT_RDWR };
 
@@ -892,9 +939,9 @@ static int open_pair(struct fd_restore *c, size_t i, const struct lx_socket *sk)
 		return fr_err(c, -EINVAL, "fd %u: bad socket pair record", sk->fd);
 	if (socketpair(AF_UNIX, (int)sk->type, 0, sv) < 0)
 		return fr_err(c, -errno, "fd %u: socketpair: %s", sk->fd, strerror(errno));
-	e = set_opts(c, sk, sv[0]);
+	e = socket_set_opts(c, sk, sv[0]);
 	if (!e)
-		e = set_opts(c, pk, sv[1]);
+		e = socket_set_opts(c, pk, sv[1]);
 	/* with files in flight, the queues are refilled once every fd they
 	 * may name is at its number (sockets_restore_late) */
 	if (!e && !scm_of(c, sk->fd, &n) && !scm_of(c, pk->fd, &n)) {
@@ -902,15 +949,39 @@ static int open_pair(struct fd_restore *c, size_t i, const struct lx_socket *sk)
 		if (!e)
 			e = refill(c, pk, sv[0]);
 		if (!e)
-			e = shut(c, sk, sv[0]);
+			e = socket_shut(c, sk, sv[0]);
 		if (!e)
-			e = shut(c, pk, sv[1]);
+			e = socket_shut(c, pk, sv[1]);
 	}
 	if (!e)
 		e = fr_stage(c, (size_t)pi, sv[1]);
 	else
 		close(sv[1]);
 	(void)i;
+	if (e) {
+		close(sv[0]);
+		return e;
+	}
+	return sv[0];
+}
+
+/* --allow-leak=socket: the peer outside the tree is gone; the reader
+ * gets what was queued, then end of stream */
+static int open_orphan(struct fd_restore *c, const struct lx_socket *sk)
+{
+	int sv[2], e;
+	size_t n;
+
+	if (scm_of(c, sk->fd, &n))
+		return fr_err(c, -EINVAL, "fd %u: files in flight on a socket without peer", sk->fd);
+	if (socketpair(AF_UNIX, (int)sk->type, 0, sv) < 0)
+		return fr_err(c, -errno, "fd %u: socketpair: %s", sk->fd, strerror(errno));
+	e = socket_set_opts(c, sk, sv[0]);
+	if (!e)
+		e = refill(c, sk, sv[1]);
+	if (!e)
+		e = socket_shut(c, sk, sv[0]);
+	close(sv[1]);
 	if (e) {
 		close(sv[0]);
 		return e;
@@ -928,10 +999,15 @@ int socket_open(struct fd_restore *c, size_t i)
 		return -EINVAL;
 	if (sk->state == LX_SK_PAIR)
 		return open_pair(c, i, sk);
+	if (sk->state == LX_SK_TREE_PAIR)	/* socktree.c, in the restorer */
+		return fr_err(c, -EINVAL, "fd %u: an end of a socket pair between processes"
+			      " without its shared description", r->fd);
+	if (sk->state == LX_SK_PEER_GONE)
+		return open_orphan(c, sk);
 	s = socket((int)sk->family, (int)sk->type, (int)sk->protocol);
 	if (s < 0)
 		return fr_err(c, -errno, "fd %u: socket: %s", r->fd, strerror(errno));
-	e = set_opts(c, sk, s);
+	e = socket_set_opts(c, sk, s);
 	if (!e && sk->state != LX_SK_UNBOUND && sk->addr_len)
 		e = bind_name(c, sk, s);
 	if (!e && sk->state == LX_SK_LISTEN && listen(s, (int)sk->backlog) < 0)
@@ -941,7 +1017,7 @@ int socket_open(struct fd_restore *c, size_t i)
 	     connect(s, (const struct sockaddr *)sk->peer, sk->peer_len) < 0))
 		e = fr_err(c, -errno, "fd %u: connect: %s", r->fd, strerror(errno));
 	if (!e)
-		e = shut(c, sk, s);
+		e = socket_shut(c, sk, s);
 	if (e) {
 		close(s);
 		return e;
@@ -968,9 +1044,9 @@ int sockets_restore_late(struct fd_restore *c)
 		if (!e)
 			e = refill(c, pk, (int)sk[i].fd);
 		if (!e)
-			e = shut(c, &sk[i], (int)sk[i].fd);
+			e = socket_shut(c, &sk[i], (int)sk[i].fd);
 		if (!e)
-			e = shut(c, pk, (int)pk->fd);
+			e = socket_shut(c, pk, (int)pk->fd);
 	}
 	return e;
 }
