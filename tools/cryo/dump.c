@@ -19,6 +19,7 @@
 #include "dirty.h"
 #include "err.h"
 #include "options.h"
+#include "timens.h"
 #include "tty.h"
 
 #define RED_ZONE 128
@@ -587,6 +588,8 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	int e;
 
 	e = check_ids(tr);
+	if (!e)		/* the clocks at the freeze, as the tree saw them */
+		e = timens_dump(tr->t, tr->n, &opt);
 	if (!e)
 		e = find_shared_files(tr);
 	if (!e)
