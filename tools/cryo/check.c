@@ -691,7 +691,17 @@ static void derive(void)
 		     "binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc` and run `cryo register`, "
 		     "or load binfmt_cr");
 	NEED(F_IPC, "*_next_id choose the ids of new SysV objects", P_IPC_IDS);
-	NEED(F_TIMENS, "a time namespace can carry the monotonic clock's offset", P_TIMENS);
+	if (pr[P_TIMENS].ok)
+		feat(F_TIMENS, 1, "cryo -r restores a tree in a new time namespace: its"
+		     " CLOCK_MONOTONIC and CLOCK_BOOTTIME continue from the dump");
+	else if (access("/proc/self/ns/time", F_OK) == 0 && geteuid() != 0)
+		feat(F_TIMENS, 0, "%s: %s; as root or with --pidns (a user namespace) cryo -r"
+		     " makes the clocks continue from the dump", pr[P_TIMENS].name,
+		     pr[P_TIMENS].detail);
+	else
+		feat(F_TIMENS, 0, "%s: %s; the restored tree gets this host's clocks (a"
+		     " warning if they jump forward, a refusal if back)", pr[P_TIMENS].name,
+		     pr[P_TIMENS].detail);
 	if (pr[P_CAP_RESOURCE].ok)
 		feat(F_PIPES, 1, "CAP_SYS_RESOURCE lifts pipe-max-size");
 	else
