@@ -17,6 +17,7 @@ setup() {
 
 teardown() {
 	[ -z "${NOBODY_DIR:-}" ] || rm -rf "$NOBODY_DIR"
+	[ -z "${REGISTERED:-}" ] || "$CRYO" unregister >/dev/null 2>&1 || true
 	cryo_teardown
 }
 
@@ -156,40 +157,26 @@ now_ms() {	# wall clock, ms
 	kill "$pid"
 }
 
-@test "without privilege: a warning names the forward jump, and --pidns makes the clocks continue" {
+@test "without privilege: --pidns makes the clocks continue, through a user namespace" {
 	command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
 	local d pid i hpid as_nobody m0
 	as_nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	"${as_nobody[@]}" unshare -U true 2>/dev/null || skip "unprivileged user namespaces are disabled here"
 	d=$(mktemp -d /tmp/cryo-nobody.XXXXXX) && chmod 777 "$d"
 	NOBODY_DIR=$d
 	("${as_nobody[@]}" sh -c "exec '$PROGS/clocks' >'$d/log' 2>&1 </dev/null" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-) &
 	pid=$!
 	CRYO_TEST_PIDS+=("$pid")
 	wait_log "$d/log" '^READY' 5
+	kill -USR1 "$pid"
+	wait_log "$d/log" '^(PASS|FAIL) clocks' 10
+	clocks_line "$d/log" 1
+	m0=$MONO
 	run "${as_nobody[@]}" "$CRYO" -p "$pid" -f "$d/img" -s "$d/swap" --kill
 	[ "$status" -eq 0 ] || fail "dump as nobody: $output"
 	wait_gone "$pid" 5
-	sleep 1
-	(exec </dev/null >>"$T/restored.log" 2>&1; _only_stdio; exec "${as_nobody[@]}" "$CRYO" -r -f "$d/img") &
-	CRYO_PID=$!
-	CRYO_TEST_PIDS+=("$CRYO_PID")
-	wait_log "$T/restored.log" 'warning: .*no time namespace.*CLOCK_MONOTONIC jumps [0-9.]+ s forward' 10
-	for ((i = 0; i < 100; i++)); do
-		[ "$(proc_status_field "$pid" TracerPid)" = 0 ] && break
-		sleep 0.05
-	done
-	kill -USR1 "$pid"
-	wait_log "$d/log" '^(PASS|FAIL) clocks' 10
-	grep -q '^PASS clocks' "$d/log" || fail "check: $(cat "$d/log")"
-	clocks_line "$d/log" 1
-	((FWD >= 900)) || fail "host clocks, yet no forward jump over the 1 s pause: $FWD ms"
-	m0=$MONO
-	# dump that one again; --pidns gives nobody a user namespace, and a time namespace in it
-	run "${as_nobody[@]}" "$CRYO" -p "$pid" -f "$d/img2" -s "$d/swap" --kill
-	[ "$status" -eq 0 ] || fail "second dump as nobody: $output"
-	wait_cryo_exit "$CRYO_PID" 10
 	sleep 2
-	(exec </dev/null >>"$T/restored2.log" 2>&1; _only_stdio; exec "${as_nobody[@]}" "$CRYO" -r --pidns -f "$d/img2") &
+	(exec </dev/null >>"$T/restored.log" 2>&1; _only_stdio; exec "${as_nobody[@]}" "$CRYO" -r --pidns -f "$d/img") &
 	CRYO_PID=$!
 	CRYO_TEST_PIDS+=("$CRYO_PID")
 	for ((i = 0; i < 200; i++)); do
@@ -200,16 +187,78 @@ now_ms() {	# wall clock, ms
 		hpid=
 		sleep 0.05
 	done
-	[ -n "$hpid" ] || fail "not restored with --pidns: $(cat "$T/restored2.log")"
+	[ -n "$hpid" ] || fail "not restored with --pidns: $(cat "$T/restored.log")"
 	CRYO_TEST_PIDS+=("$hpid")
-	! grep -q warning "$T/restored2.log" || fail "warning with --pidns: $(cat "$T/restored2.log")"
+	! grep -q warning "$T/restored.log" || fail "warning with --pidns: $(cat "$T/restored.log")"
 	kill -USR1 "$hpid"
-	wait_log "$d/log" '^(PASS|FAIL) clocks' 10
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c '^PASS clocks' "$d/log")" = 2 ] && break
+		sleep 0.05
+	done
 	[ "$(grep -c '^PASS clocks' "$d/log")" = 2 ] || fail "check: $(cat "$d/log")"
 	clocks_line "$d/log" 2
 	((MONO >= m0 && MONO - m0 < 1500)) || fail "CLOCK_MONOTONIC $m0 -> $MONO ms over a 2 s pause"
 	kill -TERM "$hpid"
 	wait_cryo_exit "$CRYO_PID" 10
+}
+
+@test "./IMAGE: the clocks continue in the shell's process; without privilege, a warning and this host's clocks" {
+	command -v setpriv >/dev/null || skip "setpriv (util-linux) is not installed"
+	local pid runner m0 d as_nobody i
+	start_prog "$LOG" clocks
+	pid=$PROG_PID
+	check_pass "$pid" "$LOG"
+	clocks_line "$LOG" 1
+	m0=$MONO
+	dump_kill "$pid" "$IMG"
+	chmod +x "$IMG"
+	run "$CRYO" register
+	[ "$status" -eq 0 ] || skip "no binfmt_misc here: $output"
+	REGISTERED=1
+	sleep 2
+	"$IMG" >>"$LOG" 2>&1 &
+	runner=$!
+	CRYO_TEST_PIDS+=("$runner")
+	for ((i = 0; i < 100; i++)); do
+		[ "$(readlink /proc/$runner/exe)" = "$(readlink -f "$PROGS/clocks")" ] &&
+			[ "$(proc_status_field "$runner" TracerPid)" = 0 ] && break
+		sleep 0.05
+	done
+	check_pass "$runner" "$LOG"
+	clocks_line "$LOG" 2
+	((MONO >= m0 && MONO - m0 < 1500)) || fail "./IMAGE: CLOCK_MONOTONIC $m0 -> $MONO ms over a 2 s pause"
+	kill "$runner"
+	wait "$runner" || true
+
+	as_nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	d=$(mktemp -d /tmp/cryo-nobody.XXXXXX) && chmod 777 "$d"
+	NOBODY_DIR=$d
+	("${as_nobody[@]}" sh -c "exec '$PROGS/clocks' >'$d/log' 2>&1 </dev/null" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-) &
+	pid=$!
+	CRYO_TEST_PIDS+=("$pid")
+	wait_log "$d/log" '^READY' 5
+	run "${as_nobody[@]}" "$CRYO" -p "$pid" -f "$d/img" -s "$d/swap" --kill
+	[ "$status" -eq 0 ] || fail "dump as nobody: $output"
+	wait_gone "$pid" 5
+	chmod +x "$d/img"
+	sleep 1
+	("${as_nobody[@]}" sh -c "exec '$d/img' >>'$d/log' 2>&1 </dev/null" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-) &
+	runner=$!
+	CRYO_TEST_PIDS+=("$runner")
+	wait_log "$d/log" 'warning: .*no time namespace.*CLOCK_MONOTONIC jumps [0-9.]+ s forward' 10
+	for ((i = 0; i < 100; i++)); do
+		[ "$(readlink /proc/$runner/exe)" = "$(readlink -f "$PROGS/clocks")" ] &&
+			[ "$(proc_status_field "$runner" TracerPid)" = 0 ] && break
+		sleep 0.05
+	done
+	[ "$(readlink /proc/"$runner"/ns/time)" = "$(readlink /proc/self/ns/time)" ] ||
+		fail "no privilege, yet in another time namespace"
+	kill -USR1 "$runner"
+	wait_log "$d/log" '^(PASS|FAIL) clocks' 10
+	grep -q '^PASS clocks' "$d/log" || fail "check: $(cat "$d/log")"
+	clocks_line "$d/log" 1
+	((FWD >= 900)) || fail "host clocks, yet no forward jump over the 1 s pause: $FWD ms"
+	kill "$runner"
 }
 
 @test "a process that made a time namespace for its children is refused, and runs on" {
