@@ -272,3 +272,30 @@ now_ms() {	# wall clock, ms
 	check_pass "$pid" "$LOG"
 	kill "$pid"
 }
+
+@test "cryo run --cache: host clocks for an entry of this boot; a namespace when the entry's clocks are ahead" {
+	command -v unshare >/dev/null && unshare --help 2>&1 | grep -q -- --monotonic ||
+		skip "unshare (util-linux) without --monotonic"
+	local d=$T/cache before after
+	cp "$PROGS/clocks" "$T/clocks"
+	# the first run caches its state; a cached run of the same boot sees the
+	# time that passed since (a new run on this host)
+	"$CRYO" run --cache --cache-dir "$d" -- "$T/clocks" cache </dev/null 2>"$T/err1" | cat >"$T/out1"
+	sleep 1.5
+	"$CRYO" run --cache --cache-dir "$d" -v -- "$T/clocks" cache </dev/null 2>"$T/err2" | cat >"$T/out2"
+	grep -q "restored from cache entry" "$T/err2" || fail "not restored from the cache: $(cat "$T/err2")"
+	before=$(sed -nE 's/^BEFORE mono_ms=([0-9]+)/\1/p' "$T/out1")
+	after=$(sed -nE 's/^AFTER mono_ms=([0-9]+)/\1/p' "$T/out2")
+	((after - before >= 1400)) || fail "cached run: CLOCK_MONOTONIC $before -> $after ms over 1.5 s"
+	# an entry made where the clocks were 100000 s ahead (as before a
+	# reboot): the cached run continues them instead of going back
+	rm -rf "$d"
+	unshare -T --monotonic 100000 --boottime 100000 \
+		"$CRYO" run --cache --cache-dir "$d" -- "$T/clocks" cache </dev/null 2>"$T/err3" | cat >"$T/out3"
+	"$CRYO" run --cache --cache-dir "$d" -v -- "$T/clocks" cache </dev/null 2>"$T/err4" | cat >"$T/out4"
+	grep -q "restored from cache entry" "$T/err4" || fail "not restored from the cache: $(cat "$T/err4")"
+	grep -q "clocks continue from the dump" "$T/err4" || fail "no time namespace: $(cat "$T/err4")"
+	before=$(sed -nE 's/^BEFORE mono_ms=([0-9]+)/\1/p' "$T/out3")
+	after=$(sed -nE 's/^AFTER mono_ms=([0-9]+)/\1/p' "$T/out4")
+	((after >= before && after - before < 5000)) || fail "cached run: CLOCK_MONOTONIC $before -> $after ms"
+}

@@ -17,7 +17,10 @@
  * With NS_OFFSET_S it first re-executes itself in a new time namespace whose
  * clocks are NS_OFFSET_S seconds ahead of the host's (needs root), to run
  * as a tree that already has a namespace of its own; with -1 it only
- * unshares one, for children it never has (cryo refuses that). */
+ * unshares one, for children it never has (cryo refuses that).
+ *
+ * clocks cache: prints "BEFORE mono_ms=M", raises SIGSTOP (the cache point
+ * of cryo run --cache), prints "AFTER mono_ms=M" and exits. */
 #include <pthread.h>
 #include <sched.h>
 
@@ -97,6 +100,14 @@ int main(int argc, char **argv)
 	pthread_t th;
 
 	scn_init("clocks");
+	if (argc > 1 && !strcmp(argv[1], "cache")) {
+		/* for cryo run --cache: the clock before and after the cache point */
+		printf("BEFORE mono_ms=%llu\n", (unsigned long long)(clk(CLOCK_MONOTONIC) / 1000000));
+		fflush(stdout);
+		raise(SIGSTOP);
+		printf("AFTER mono_ms=%llu\n", (unsigned long long)(clk(CLOCK_MONOTONIC) / 1000000));
+		return 0;
+	}
 	sleep_ms = argc > 1 ? atol(argv[1]) : 0;
 	if (argc > 2 && atol(argv[2]))
 		enter_timens(argv, atol(argv[2]));
