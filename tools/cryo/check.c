@@ -527,8 +527,21 @@ static void probe_ipc(void)
 		set(P_IPC_IDS, 0, "%s", missing);
 }
 
-/* unshare(CLONE_NEWTIME) in a child that exits at once: the only way to
- * know both the kernel support and the privilege */
+/* unshare(CLONE_NEWTIME) and write its offsets (what cryo -r does) in a
+ * child that exits at once: the only way to know both the kernel support
+ * and the privilege (CAP_SYS_ADMIN, then CAP_SYS_TIME) */
+static int timens_probe_child(void)
+{
+	int fd;
+
+	if (unshare(CLONE_NEWTIME))
+		return errno & 0x7f;
+	fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "1 0 0\n", 6) != 6)
+		return (errno & 0x7f) | 0x80;
+	return 0;
+}
+
 static void probe_timens(void)
 {
 	pid_t pid;
@@ -540,13 +553,16 @@ static void probe_timens(void)
 	}
 	pid = fork();
 	if (pid == 0)
-		_exit(unshare(CLONE_NEWTIME) ? (errno & 0x7f) : 0);
+		_exit(timens_probe_child());
 	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) {
 		set(P_TIMENS, 0, "could not run the probe");
 		return;
 	}
 	if (WEXITSTATUS(st) == 0)
-		set(P_TIMENS, 1, "a new time namespace can be created");
+		set(P_TIMENS, 1, "a new time namespace can be created with clock offsets");
+	else if (WEXITSTATUS(st) & 0x80)
+		set(P_TIMENS, 0, "write timens_offsets: %s%s", strerror(WEXITSTATUS(st) & 0x7f),
+		    (WEXITSTATUS(st) & 0x7f) == EPERM ? " (needs CAP_SYS_TIME)" : "");
 	else
 		set(P_TIMENS, 0, "unshare(CLONE_NEWTIME): %s%s", strerror(WEXITSTATUS(st)),
 		    WEXITSTATUS(st) == EPERM ? " (needs CAP_SYS_ADMIN)" : "");
