@@ -261,6 +261,25 @@ now_ms() {	# wall clock, ms
 	kill "$runner"
 }
 
+@test "a tree in two time namespaces is refused by name, and runs on" {
+	local pid kid
+	start_prog "$LOG" clocks 0 -2	# its child runs 1000 s ahead
+	pid=$PROG_PID
+	for _ in $(seq 100); do
+		kid=$(tr -d " " </proc/"$pid"/task/"$pid"/children)
+		[ -n "$kid" ] && [ "$(readlink /proc/"$kid"/ns/time)" != "$(readlink /proc/"$pid"/ns/time)" ] && break
+		sleep 0.05
+	done
+	[ -n "$kid" ] || fail "no child"
+	CRYO_TEST_PIDS+=("$kid")
+	run "$CRYO" -p "$pid" -f "$IMG" --kill
+	[ "$status" -eq 1 ] || fail "dump exited $status: $output"
+	[[ $output == *"pid $kid: in another time namespace than pid $pid"* ]] || fail "message: $output"
+	check_pass "$pid" "$LOG"
+	alive "$kid" || fail "the child $kid is gone"
+	kill "$kid" "$pid"
+}
+
 @test "a process that made a time namespace for its children is refused, and runs on" {
 	local pid
 	start_prog "$LOG" clocks 0 -1	# unshare(CLONE_NEWTIME) without entering it

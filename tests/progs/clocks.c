@@ -17,7 +17,9 @@
  * With NS_OFFSET_S it first re-executes itself in a new time namespace whose
  * clocks are NS_OFFSET_S seconds ahead of the host's (needs root), to run
  * as a tree that already has a namespace of its own; with -1 it only
- * unshares one, for children it never has (cryo refuses that).
+ * unshares one, for children it never has (cryo refuses that); with -2 it
+ * forks a child that runs in a namespace 1000 s ahead (its output to
+ * /dev/null): a tree in two namespaces, which cryo refuses too.
  *
  * clocks cache: prints "BEFORE mono_ms=M", raises SIGSTOP (the cache point
  * of cryo run --cache), prints "AFTER mono_ms=M" and exits. */
@@ -109,6 +111,20 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	sleep_ms = argc > 1 ? atol(argv[1]) : 0;
+	if (argc > 2 && atol(argv[2]) == -2) {
+		/* a child in a time namespace 1000 s ahead, the parent in ours */
+		pid_t kid = fork();
+
+		if (kid == 0) {
+			int fd = open("/dev/null", O_WRONLY);
+
+			dup2(fd, 1);
+			enter_timens(argv, 1000);
+		}
+		if (kid < 0)
+			scn_die("fork: %s", strerror(errno));
+		argv[2] = "0";
+	}
 	if (argc > 2 && atol(argv[2]))
 		enter_timens(argv, atol(argv[2]));
 	start_mono = clk(CLOCK_MONOTONIC);
