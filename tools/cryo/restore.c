@@ -1129,7 +1129,7 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 		e = note_options(&c.im);
 	if (!e && o->pidns)
 		e = enter_namespaces();
-	if (!e)		/* in the user namespace --pidns made, before any child */
+	if (!e)		/* in --pidns's user namespace, before any process of the tree */
 		e = timens_restore(&c.im, (enum timens_mode)o->timens);
 	if (!e)
 		e = ipc_restore(&c.im);

@@ -223,7 +223,8 @@ int timens_restore(const struct img *im, enum timens_mode mode)
 	if (e)
 		return e;
 	if (!(o.flags & LX_OPT_CLOCKS)) {
-		info("image %s has no clock values (dumped by an older cryo): the tree gets this"
+		info("image %s has no clock values (an older cryo, or a kernel without time"
+		     " namespaces, dumped it): the tree gets this"
 		     " host's clocks", im->path);
 		return 0;
 	}
