@@ -520,10 +520,15 @@ enum lx_lock_kind {
 struct lx_options {
 	lx_le32 flags;		/* LX_OPT_* */
 	lx_le32 allow_leak;	/* LX_LEAK_* kinds accepted with --allow-leak */
-	lx_le64 reserved[3];
+	lx_le64 mono_ns;	/* LX_OPT_CLOCKS: the tree's CLOCK_MONOTONIC and */
+	lx_le64 boot_ns;	/* CLOCK_BOOTTIME at the freeze, as it saw them */
+	lx_le64 reserved[1];
 };
 #define LX_OPT_SHELL_JOB	(1u << 0)	/* --shell-job: the tree's terminal
 						 * and session were the user's */
+#define LX_OPT_CLOCKS		(1u << 1)	/* mono_ns and boot_ns are set: the
+						 * restore can make them continue */
+#define LX_OPT_KNOWN		(LX_OPT_SHELL_JOB | LX_OPT_CLOCKS)
 #define LX_LEAK_PIPE		(1u << 0)
 #define LX_LEAK_FILE		(1u << 1)	/* an open file description */
 #define LX_LEAK_SHM		(1u << 2)	/* shared memory (SysV, shared anon, memfd) */

@@ -527,8 +527,21 @@ static void probe_ipc(void)
 		set(P_IPC_IDS, 0, "%s", missing);
 }
 
-/* unshare(CLONE_NEWTIME) in a child that exits at once: the only way to
- * know both the kernel support and the privilege */
+/* unshare(CLONE_NEWTIME) and write its offsets (what cryo -r does) in a
+ * child that exits at once: the only way to know both the kernel support
+ * and the privilege (CAP_SYS_ADMIN, then CAP_SYS_TIME) */
+static int timens_probe_child(void)
+{
+	int fd;
+
+	if (unshare(CLONE_NEWTIME))
+		return errno & 0x7f;
+	fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "1 0 0\n", 6) != 6)
+		return (errno & 0x7f) | 0x80;
+	return 0;
+}
+
 static void probe_timens(void)
 {
 	pid_t pid;
@@ -540,13 +553,16 @@ static void probe_timens(void)
 	}
 	pid = fork();
 	if (pid == 0)
-		_exit(unshare(CLONE_NEWTIME) ? (errno & 0x7f) : 0);
+		_exit(timens_probe_child());
 	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) {
 		set(P_TIMENS, 0, "could not run the probe");
 		return;
 	}
 	if (WEXITSTATUS(st) == 0)
-		set(P_TIMENS, 1, "a new time namespace can be created");
+		set(P_TIMENS, 1, "a new time namespace can be created with clock offsets");
+	else if (WEXITSTATUS(st) & 0x80)
+		set(P_TIMENS, 0, "write timens_offsets: %s%s", strerror(WEXITSTATUS(st) & 0x7f),
+		    (WEXITSTATUS(st) & 0x7f) == EPERM ? " (needs CAP_SYS_TIME)" : "");
 	else
 		set(P_TIMENS, 0, "unshare(CLONE_NEWTIME): %s%s", strerror(WEXITSTATUS(st)),
 		    WEXITSTATUS(st) == EPERM ? " (needs CAP_SYS_ADMIN)" : "");
@@ -691,7 +707,17 @@ static void derive(void)
 		     "binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc` and run `cryo register`, "
 		     "or load binfmt_cr");
 	NEED(F_IPC, "*_next_id choose the ids of new SysV objects", P_IPC_IDS);
-	NEED(F_TIMENS, "a time namespace can carry the monotonic clock's offset", P_TIMENS);
+	if (pr[P_TIMENS].ok)
+		feat(F_TIMENS, 1, "cryo -r restores a tree in a new time namespace: its"
+		     " CLOCK_MONOTONIC and CLOCK_BOOTTIME continue from the dump");
+	else if (access("/proc/self/ns/time", F_OK) == 0 && geteuid() != 0)
+		feat(F_TIMENS, 0, "%s: %s; as root or with --pidns (a user namespace) cryo -r"
+		     " makes the clocks continue from the dump", pr[P_TIMENS].name,
+		     pr[P_TIMENS].detail);
+	else
+		feat(F_TIMENS, 0, "%s: %s; the restored tree gets this host's clocks (a"
+		     " warning if they jump forward, a refusal if back)", pr[P_TIMENS].name,
+		     pr[P_TIMENS].detail);
 	if (pr[P_CAP_RESOURCE].ok)
 		feat(F_PIPES, 1, "CAP_SYS_RESOURCE lifts pipe-max-size");
 	else

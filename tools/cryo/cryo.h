@@ -40,6 +40,7 @@ struct restore_opts {
 	int fresh_pids;		/* cryo run --cache: the kernel picks the pid (a
 				 * single-process, single-threaded image only) */
 	int pidns;		/* --pidns: new pid (and IPC) namespace */
+	int timens;		/* enum timens_mode (timens.h): clocks */
 };
 
 /* owner.c: as root, restore only what root wrote (or --allow-other-user) */

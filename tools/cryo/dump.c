@@ -21,6 +21,7 @@
 #include "err.h"
 #include "shanon.h"
 #include "options.h"
+#include "timens.h"
 #include "tty.h"
 
 #define RED_ZONE 128
@@ -681,6 +682,8 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	int e;
 
 	e = check_ids(tr);
+	if (!e)		/* the clocks at the freeze, as the tree saw them */
+		e = timens_dump(tr->t, tr->n, &opt);
 	if (!e)
 		e = find_shared_files(tr);
 	if (!e)

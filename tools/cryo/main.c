@@ -12,6 +12,7 @@
 
 #include "cryo.h"
 #include "err.h"
+#include "timens.h"
 #include "tty.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -21,8 +22,8 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: cryo -p PID -f IMAGE [--kill] [--pre-dump[=N]] [--shell-job]\n"
 "               [--allow-leak=KIND[,KIND]] [--swapfile PATH]\n"
-"       cryo -r -f IMAGE [-d] [--lazy] [--pidns] [--shell-job] [--swapfile PATH]\n"
-"               [--allow-changed-files] [--allow-other-user]\n"
+"       cryo -r -f IMAGE [-d] [--lazy] [--pidns] [--no-timens] [--shell-job]\n"
+"               [--swapfile PATH] [--allow-changed-files] [--allow-other-user]\n"
 "       cryo register | unregister\n"
 "       cryo show IMAGE [--json] [--verify] [--swapfile PATH]\n"
 "       cryo check [--json]\n"
@@ -65,6 +66,10 @@ static void usage(FILE *f)
 "      --pidns              with -r: restore in new pid and IPC namespaces, so\n"
 "                           the tree gets its pids and SysV ids even when they are\n"
 "                           taken here (through a user namespace when not root)\n"
+"      --no-timens          with -r: the tree gets this host's CLOCK_MONOTONIC and\n"
+"                           CLOCK_BOOTTIME; by default a new time namespace makes\n"
+"                           them continue from their values at the dump, as if no\n"
+"                           time had passed (needs root, or --pidns)\n"
 "      --allow-changed-files  restore even if an open or mapped file changed size\n"
 "                           or mtime since the dump\n"
 "      --allow-other-user   as root: restore an image or swapfile that another user\n"
@@ -141,7 +146,8 @@ int main(int argc, char **argv)
 static int dump_or_restore(int argc, char **argv)
 {
 	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE, OPT_ALLOW_OTHER_USER,
-	       OPT_SHELL_JOB, OPT_LAZY, OPT_ALLOW_LEAK, OPT_PIDNS, OPT_PRE_DUMP };
+	       OPT_SHELL_JOB, OPT_LAZY, OPT_ALLOW_LEAK, OPT_PIDNS, OPT_PRE_DUMP,
+	       OPT_NO_TIMENS };
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "file", required_argument, NULL, 'f' },
@@ -152,6 +158,7 @@ static int dump_or_restore(int argc, char **argv)
 		{ "lazy", no_argument, NULL, OPT_LAZY },
 		{ "allow-leak", required_argument, NULL, OPT_ALLOW_LEAK },
 		{ "pidns", no_argument, NULL, OPT_PIDNS },
+		{ "no-timens", no_argument, NULL, OPT_NO_TIMENS },
 		{ "pre-dump", optional_argument, NULL, OPT_PRE_DUMP },
 		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
 		{ "allow-other-user", no_argument, NULL, OPT_ALLOW_OTHER_USER },
@@ -195,6 +202,7 @@ static int dump_or_restore(int argc, char **argv)
 			}
 			break;
 		case OPT_PIDNS: r.pidns = 1; break;
+		case OPT_NO_TIMENS: r.timens = TIMENS_OFF; break;
 		case OPT_PRE_DUMP: {
 			char *end = NULL;
 			long v = optarg ? strtol(optarg, &end, 10) : 4;
@@ -227,7 +235,7 @@ static int dump_or_restore(int argc, char **argv)
 		}
 	}
 	if (optind != argc || !image || restore == !!pid || (r.lazy && !restore) ||
-	    (restore && d.allow_leak) || (!restore && r.pidns)) {
+	    (restore && d.allow_leak) || (!restore && (r.pidns || r.timens))) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}

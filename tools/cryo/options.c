@@ -61,6 +61,8 @@ int options_write(struct img_writer *w, const struct lx_options *o)
 	memset(&rec, 0, sizeof(rec));
 	rec.flags = lx_cpu_to_le32(o->flags);
 	rec.allow_leak = lx_cpu_to_le32(o->allow_leak);
+	rec.mono_ns = lx_cpu_to_le64(o->mono_ns);
+	rec.boot_ns = lx_cpu_to_le64(o->boot_ns);
 	return img_add(w, LX_SEC_OPTIONS, LX_TASK_GLOBAL, sizeof(rec), &rec, sizeof(rec));
 }
 
@@ -83,9 +85,20 @@ int options_read(const struct img *im, struct lx_options *o)
 	*o = *rec;
 	free(rec);
 	/* a choice this cryo does not know could change what the restore means */
-	if (o->flags & ~(uint32_t)LX_OPT_SHELL_JOB)
+	o->flags = lx_le32_to_cpu(o->flags);
+	o->allow_leak = lx_le32_to_cpu(o->allow_leak);
+	o->mono_ns = lx_le64_to_cpu(o->mono_ns);
+	o->boot_ns = lx_le64_to_cpu(o->boot_ns);
+	if (o->flags & ~(uint32_t)LX_OPT_KNOWN)
 		return err_set(-EINVAL, "image %s: unknown options %#x (made by a newer cryo?)",
-			       im->path, o->flags & ~(uint32_t)LX_OPT_SHELL_JOB);
+			       im->path, o->flags & ~(uint32_t)LX_OPT_KNOWN);
+	/* clocks are offsets from a boot: a value past 2^62 ns (146 years)
+	 * could only make the namespace offsets overflow */
+	if ((o->flags & LX_OPT_CLOCKS) && (o->mono_ns >> 62 || o->boot_ns >> 62))
+		return err_set(-EINVAL, "image %s: options: clock values out of range", im->path);
+	if (!(o->flags & LX_OPT_CLOCKS) && (o->mono_ns || o->boot_ns))
+		return err_set(-EINVAL, "image %s: options: clock values without the clocks flag",
+			       im->path);
 	if (o->allow_leak & ~(uint32_t)LX_LEAK_ALL)
 		return err_set(-EINVAL, "image %s: unknown --allow-leak kinds %#x (made by a newer"
 			       " cryo?)", im->path, o->allow_leak & ~(uint32_t)LX_LEAK_ALL);

@@ -25,6 +25,7 @@
 #include "tty.h"
 #include "lazy.h"
 #include "shanon.h"
+#include "timens.h"
 
 static int open_swap(const struct img *im, const struct restore_opts *o, struct swapfile **sw)
 {
@@ -1131,6 +1132,8 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 		e = note_options(&c.im);
 	if (!e && o->pidns)
 		e = enter_namespaces();
+	if (!e)		/* in --pidns's user namespace, before any process of the tree */
+		e = timens_restore(&c.im, (enum timens_mode)o->timens);
 	if (!e)
 		e = ipc_restore(&c.im);
 	if (!e)
@@ -1241,6 +1244,8 @@ int cryo_restore_inplace(const struct restore_opts *o)
 	if (!e && ipc_present(&c.im))
 		e = err_set(-EOPNOTSUPP, "image %s holds SysV IPC objects: restore it with"
 			    " cryo -r -f", c.im.path);
+	if (!e)		/* this process enters it at its exec */
+		e = timens_restore(&c.im, (enum timens_mode)o->timens);
 	if (e)
 		goto out;
 	if (pipe2(sync, O_CLOEXEC) < 0) {

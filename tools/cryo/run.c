@@ -29,6 +29,7 @@
 
 #include "cryo.h"
 #include "cache.h"
+#include "timens.h"
 #include "err.h"
 
 extern char **environ;
@@ -454,7 +455,10 @@ static int first_run(const char *dir, const char *key, const struct cache_cmd *c
  * *status on success; -errno when nothing ran (the caller runs afresh). */
 static int cached_run(const char *dir, const char *key, int *status)
 {
-	struct restore_opts r = { .exec_fd = -1, .fresh_pids = 1 };
+	/* a cached run is a new run on this host: its clocks, unless they are
+	 * behind the warmed-up state's (made before a reboot) */
+	struct restore_opts r = { .exec_fd = -1, .fresh_pids = 1,
+				  .timens = TIMENS_IF_BACKWARD };
 	char *img = cache_path(dir, key, "image"), *swp = cache_path(dir, key, "swap");
 	pid_t pid = 0;
 	int e, lk;

@@ -1417,6 +1417,11 @@ static void json_globals(struct json *j, struct view *v)
 	}
 	j_close(j, ']');
 	j_close(j, '}');
+	j_open(j, "clocks", '{');
+	j_bool(j, "recorded", (o.flags & LX_OPT_CLOCKS) != 0);
+	j_u64(j, "monotonic_ns", o.mono_ns);
+	j_u64(j, "boottime_ns", o.boot_ns);
+	j_close(j, '}');
 	j_open(j, "sysv", '{');
 	j_open(j, "shm", '[');
 	shm = global_records(v, LX_SEC_SYSV_SHM, sizeof(*shm), &n);
@@ -1500,7 +1505,14 @@ static void text_globals(FILE *f, struct view *v)
 		problem_err(v);
 		memset(&o, 0, sizeof(o));
 	}
-	if (o.flags || o.allow_leak)
+	if ((o.flags & LX_OPT_CLOCKS))
+		fprintf(f, "clocks   CLOCK_MONOTONIC %llu.%03llu s, CLOCK_BOOTTIME %llu.%03llu s at"
+			" the dump (the restore continues them)\n",
+			(unsigned long long)(o.mono_ns / 1000000000ull),
+			(unsigned long long)(o.mono_ns / 1000000ull % 1000),
+			(unsigned long long)(o.boot_ns / 1000000000ull),
+			(unsigned long long)(o.boot_ns / 1000000ull % 1000));
+	if ((o.flags & ~(uint32_t)LX_OPT_CLOCKS) || o.allow_leak)
 		fprintf(f, "options  %sallow-leak %s\n",
 			(o.flags & LX_OPT_SHELL_JOB) ? "shell-job, " : "",
 			options_leak_names(o.allow_leak, names, sizeof(names)));

@@ -14,6 +14,7 @@
 
 #include "err.h"
 #include "fds.h"
+#include "timens.h"
 
 #define TFD_TIMER_ABSTIME 1
 #define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)	/* CONFIG_CHECKPOINT_RESTORE */
@@ -46,8 +47,9 @@ int timerfd_dump(struct fd_dump *d, struct lx_fd *r, const char *info)
 	    parse_pair(info, "it_interval:", &tf.interval_ns))
 		goto bad;
 	tf.settime_flags = (uint32_t)v;
+	/* as the tree sees it, for an absolute expiry on its clock */
 	if (clock_gettime((clockid_t)tf.clockid, &now) == 0)
-		tf.now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+		timens_clock_of(d->pid, (clockid_t)tf.clockid, &tf.now_ns);
 	r->kind = LX_FD_TIMERFD;
 	return recbuf_add(&d->sec[LX_SEC_TIMERFDS], &tf, sizeof(tf));
 bad:
