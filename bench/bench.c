@@ -434,7 +434,32 @@ struct live {
 	pid_t pid;
 	int cmd, rep;		/* our ends of its stdin and stdout */
 	char cmd_ino[32], rep_ino[32];	/* "pipe:[N]" as the workload sees them */
+	pid_t tree[256];	/* its processes: a restore gives them these pids */
+	size_t ntree;
 };
+
+/* Kill the processes with the workload's pids (a restored copy has them)
+ * and wait until every one is free: a restore that follows needs them, and
+ * a restored root that exited first leaves its orphans to us, out of
+ * reach of kill_tree's walk. */
+static void free_tree_pids(const struct live *l)
+{
+	double deadline = now() + 10;
+
+	for (size_t i = 0; i < l->ntree; i++)
+		kill(l->tree[i], SIGKILL);
+	for (size_t i = 0; i < l->ntree; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/proc/%d", l->tree[i]);
+		while (access(path, F_OK) == 0 && now() < deadline) {
+			int st;
+
+			if (waitpid(-1, &st, WNOHANG | __WALL) <= 0)
+				usleep(200);
+		}
+	}
+}
 
 static int start_workload(struct workload *w, struct live *l)
 {
@@ -462,6 +487,7 @@ static int start_workload(struct workload *w, struct live *l)
 		fprintf(stderr, "bench: workload %s did not start\n", w->name);
 		return -1;
 	}
+	l->ntree = descendants(l->pid, l->tree, sizeof(l->tree) / sizeof(l->tree[0]), 0);
 	return 0;
 }
 
@@ -676,6 +702,8 @@ static void restore_with(struct run_ctx *c, enum tool t, int lazy)
 	}
 	if (root)
 		kill_tree(root);
+	if (t == T_CRYO)
+		free_tree_pids(&c->l);
 	if (tool) {
 		/* cryo -r without -d waits for the restored root, which is gone now;
 		 * CRIU --restore-detached has exited already */

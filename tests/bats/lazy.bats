@@ -3,9 +3,9 @@
 # are loaded; a page server (cryo-lazy) fills them on fault and in the
 # background. Needs `make cryo progs`.
 #
-# Sizes: 256 MiB here (filling, dumping and loading 1 GiB takes 10-15 s on
-# this 2-core machine); the 1 GiB time until the tree runs is measured by
-# `make bench` ("lazy restore of 1 GiB until the tree runs").
+# Sizes: the acceptance case restores 1 GiB (issue #7; 10-15 s on this
+# 2-core machine), the others 256 MiB; the 1 GiB time until the tree runs
+# is measured by `make bench` ("lazy restore of 1 GiB until the tree runs").
 
 load helpers
 
@@ -18,7 +18,7 @@ setup() {
 
 # wait_server_done PID [LOG]: the server's -v line saying every page of PID is in
 wait_server_done() {
-	wait_log "${2:-$T/err}" "lazy restore: pid $1: done: ([0-9]+) of \\1 pages loaded" 20
+	wait_log "${2:-$T/err}" "lazy restore: pid $1: done: ([0-9]+) of \\1 pages loaded" 40
 }
 
 # lazy_pids LOG: SERVER and GUARD from the page server's last -v line
@@ -69,9 +69,9 @@ assert_killed_not_zeroed() {
 	! grep -E '^SWEEP (PASS|FAIL)' "$log" || fail "the sweep ended after the page server died: $(grep -E '^SWEEP (PASS|FAIL)' "$log")"
 }
 
-@test "lazy restore of 256 MiB returns while most pages are still outstanding; every word and the checksum are intact" {
+@test "lazy restore of 1 GiB returns while most pages are still outstanding; every word and the checksum are intact" {
 	local pid rss
-	READY_TIMEOUT=30 start_prog "$LOG" lazymem 256
+	READY_TIMEOUT=60 start_prog "$LOG" lazymem 1024
 	pid=$PROG_PID
 	dump_kill "$pid" "$T/img"
 	# stdout (the pid, then the restored program's lines) into the log
@@ -80,15 +80,15 @@ assert_killed_not_zeroed() {
 	rss=$(proc_status_field "$pid" RssAnon)
 	echo "RssAnon right after cryo returned: $rss kB"
 	[ -n "$rss" ] || fail "pid $pid is not running after cryo -r --lazy -d: $(cat "$T/err")"
-	# the area is 262144 kB: most of it must not be there yet
-	((rss < 128 * 1024)) || fail "RssAnon $rss kB at return: the pages were loaded before the tree ran"
+	# the area is 1048576 kB: most of it must not be there yet
+	((rss < 512 * 1024)) || fail "RssAnon $rss kB at return: the pages were loaded before the tree ran"
 	assert_running_not_stopped "$pid"
 	[ -z "$(ls -l /proc/"$pid"/fd | grep -i userfaultfd)" ] || fail "the restored process holds a userfaultfd"
 	wait_server_done "$pid"
 	cat "$T/err"
 	check_pass "$pid" "$LOG"
 	rss=$(proc_status_field "$pid" RssAnon)
-	((rss >= 256 * 1024)) || fail "RssAnon $rss kB after loading, want the whole area"
+	((rss >= 1024 * 1024)) || fail "RssAnon $rss kB after loading, want the whole area"
 	kill -TERM "$pid"
 	wait_gone "$pid" 5
 }

@@ -23,9 +23,9 @@ dirty_round() {
 	wait_log "$LOG" "^DIRTIED $2 " 10 || fail "no DIRTIED $2 from pid $1"
 }
 
-@test "three dumps of a 128 MiB process dirtying 1% each add ~1% each; deleting the middle snapshot shrinks the file, first and third restore" {
+@test "three dumps of a 512 MiB process dirtying 1% each add ~1% each; deleting the middle snapshot shrinks the file, first and third restore" {
 	local pid sw b1 b2 b3 b4 d2 d3 one_pct
-	READY_TIMEOUT=20 start_prog "$LOG" dirtier 128
+	READY_TIMEOUT=40 start_prog "$LOG" dirtier 512
 	pid=$PROG_PID
 	sw=$T/cryo-$pid.swap
 	cryo_dump "$pid" "$T/s1.img" -v
@@ -40,7 +40,7 @@ dirty_round() {
 	cryo_dump "$pid" "$T/s3.img" -v --kill
 	wait_gone "$pid" 5
 	b3=$(blocks_kib "$sw")
-	one_pct=$((128 * 1024 / 100))	# KiB
+	one_pct=$((512 * 1024 / 100))	# KiB
 	d2=$((b2 - b1))
 	d3=$((b3 - b2))
 	echo "allocated: $b1 -> $b2 (+$d2) -> $b3 (+$d3) KiB; 1% = $one_pct KiB"

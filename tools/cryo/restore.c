@@ -115,10 +115,15 @@ static int arm_binfmt_cr(uint32_t task, char *msg, size_t len)
 	return 0;
 }
 
+/* The process that cloned this one, as it saw itself: a new task checks
+ * it still has that parent once its parent-death signal is armed. */
+static pid_t cloned_by;
+
 static pid_t clone_with_pid(pid_t pid)
 {
 	struct clone_args ca;
 
+	cloned_by = getpid();
 	memset(&ca, 0, sizeof(ca));
 	ca.exit_signal = SIGCHLD;
 	if (pid) {	/* 0: fresh_pids, the kernel picks */
@@ -496,6 +501,10 @@ static void __attribute__((noreturn)) task_main(struct restore_ctx *c, uint32_t 
 	char msg[512], cmd;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* until the exec: cryo died */
+	/* a parent that failed and exited before the line above: no signal
+	 * will come, and nobody would kill this half-made task */
+	if (getppid() != cloned_by)
+		_exit(1);
 	send_ack(c, idx, 'C', NULL);
 	if (is_zombie(c, idx))
 		become_zombie(t);
