@@ -549,8 +549,12 @@ static int read_ack(struct restore_ctx *c, struct ack *a)
 		return err_set(-EPROTO, "restore: bad message");
 	if (a->what == 'C')
 		c->created[a->task] = 1;
-	if (a->what == 'E')
-		return err_set(-ENOEXEC, "restore pid %u: %s", c->tasks[a->task].pid, a->msg);
+	if (a->what == 'E') {
+		char who[32];
+
+		snprintf(who, sizeof(who), "restore pid %u", c->tasks[a->task].pid);
+		return err_set(-ENOEXEC, "%s: %s", who, err_skip_named(who, a->msg));
+	}
 	return 0;
 }
 
