@@ -169,6 +169,7 @@ static int dump_or_restore(int argc, char **argv)
 	pid_t pid = 0;
 	int restore = 0, c, e;
 
+	opterr = 0;	/* our own line below, starting "cryo: " like every error */
 	while ((c = getopt_long(argc, argv, "p:f:s:rdqvhV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': {
@@ -176,7 +177,7 @@ static int dump_or_restore(int argc, char **argv)
 			long v = strtol(optarg, &end, 10);
 
 			if (*end || v <= 0 || v > (1 << 22)) {
-				fprintf(stderr, "cryo: bad pid '%s'\n", optarg);
+				fprintf(stderr, "cryo: -p PID: '%s' is not a pid\n", optarg);
 				return EXIT_USAGE;
 			}
 			pid = (pid_t)v;
@@ -223,11 +224,21 @@ static int dump_or_restore(int argc, char **argv)
 		case 'V': printf("cryo %s (image ABI %u.%u)\n", CRYO_VERSION,
 				 LX_CKPT_VERSION_MAJOR, LX_CKPT_VERSION_MINOR);
 			  return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+		default:
+			fprintf(stderr, "cryo: %s: unknown option, or its argument is missing\n",
+				argv[optind - 1]);
+			usage(stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc || !image || restore == !!pid || (r.lazy && !restore) ||
 	    (restore && d.allow_leak) || (!restore && r.pidns)) {
+		fprintf(stderr, "cryo: %s\n",
+			optind != argc ? "unexpected argument (see the usage below)" :
+			!image ? "-f IMAGE is required" :
+			restore == !!pid ? "give either -p PID (dump) or -r (restore)" :
+			r.lazy ? "--lazy is for -r (restore)" :
+			d.allow_leak ? "--allow-leak is for dumps (-p PID)" : "--pidns is for -r (restore)");
 		usage(stderr);
 		return EXIT_USAGE;
 	}
