@@ -1053,6 +1053,7 @@ int cmd_cache(int argc, char **argv)
 	}
 	argc--;
 	argv++;
+	argv[0] = (char *)"cryo: cache";	/* getopt's messages name argv[0] */
 	while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
 		switch (c) {
 		case OPT_DIR: dir_opt = optarg; break;

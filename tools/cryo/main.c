@@ -133,8 +133,14 @@ int main(int argc, char **argv)
 	if ((argc > 1 && !strcmp(argv[1], "--binfmt-exec")) || binfmt_exec_fd() >= 0)
 		return cmd_binfmt_exec(argc, argv);
 	for (size_t i = 0; argc > 1 && i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (!strcmp(argv[1], verbs[i].name))
+		if (!strcmp(argv[1], verbs[i].name)) {
+			char name[32];
+
+			/* getopt names argv[0]: "cryo: show: unrecognized option" */
+			snprintf(name, sizeof(name), "cryo: %s", verbs[i].name);
+			argv[1] = name;
 			return verbs[i].fn(argc - 1, argv + 1);
+		}
 	return dump_or_restore(argc, argv);
 }
 
