@@ -80,6 +80,11 @@ int err_ctx(int err, const char *fmt, ...)
 		have_msg = 1;
 		return err;
 	}
+	/* already "pid 5 ..." or "pid 5: ...": nothing to add */
+	size_t fl = strlen(prefix);
+
+	if (!strncmp(msg, prefix, fl) && (msg[fl] == ':' || msg[fl] == ' '))
+		return err;
 	memcpy(old, msg, sizeof(old));
 	/* truncation of an over-long message is acceptable */
 	size_t pl = strlen(prefix);
