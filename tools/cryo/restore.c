@@ -31,6 +31,9 @@ static int open_swap(const struct img *im, const struct restore_opts *o, struct 
 	char *path = NULL;
 	int e = image_swap_open(im, o->swapfile, sw, &path);
 
+	if (e == -ENOENT && path && !o->swapfile)
+		e = err_ctx(e, "image %s: its swapfile is missing (moved? name it with"
+			    " --swapfile PATH)", im->path);
 	if (!e)
 		e = restore_check_owner(swap_fd(*sw), "swapfile", path ? path : "?",
 					o->allow_other_user);
