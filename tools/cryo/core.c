@@ -336,7 +336,8 @@ int core_check(const struct img *im, uint32_t task)
 	if (geteuid() != 0 && (c.uid[0] != getuid() || c.uid[1] != geteuid() ||
 			       c.uid[2] != geteuid() || c.gid[1] != getegid()))
 		return err_set(-EPERM, "pid %u ran as uid %u gid %u; you are uid %u: cryo only"
-			       " restores with credentials you already have (run it as uid %u, or"
-			       " as root)", c.pid, c.uid[1], c.gid[1], geteuid(), c.uid[1]);
+			       " restores with credentials you already have (run cryo as %s)",
+			       c.pid, c.uid[1], c.gid[1], geteuid(),
+			       c.uid[1] ? "that uid, or as root" : "root");
 	return 0;
 }
