@@ -279,3 +279,48 @@ EOF
 	executable_images|\./out
 	MAP
 }
+
+# refusal WANT_STATUS REGEX CMD...: CMD exits WANT_STATUS and its first
+# stderr line is the one error line: "cryo: " and matching REGEX (the pid
+# or file, and the fix flag where there is one).
+refusal() {
+	local want=$1 re=$2 st=0 line
+	shift 2
+	timeout "$CRYO_TIMEOUT" "$@" </dev/null >/dev/null 2>"$T/err" || st=$?
+	line=$(head -n 1 "$T/err")
+	[ "$st" -eq "$want" ] || fail "$* exited $st, want $want: $(cat "$T/err")"
+	[[ $line == "cryo: "* ]] || fail "$*: first line does not start with 'cryo: ': $line"
+	grep -qE -- "$re" <<<"$line" || fail "$*: message does not match /$re/: $line"
+}
+
+@test "errors: one 'cryo: ' line naming the pid or file and the fix; exit 1, or 2 for usage" {
+	local cpid spid upid off
+	# a changed file at restore (counter appends to it)
+	dump_prog counter "$T/counter.txt"
+	cpid=$PID
+	echo more >>"$T/counter.txt"
+	refusal 1 "pid $cpid: fd 3: $T/counter.txt changed since the dump.*--allow-changed-files" \
+		"$CRYO" -r -f "$IMG"
+	# a corrupted image
+	"$CRYO" show --json "$IMG" >"$T/show.json"
+	off=$(json_get "$T/show.json" '[s["offset"] for s in d["sections"] if s["name"] == "vmas"][0]')
+	flip_byte "$IMG" $((off + 9))
+	refusal 1 "image $IMG: section [0-9]+ \(vmas\) at offset $off: checksum mismatch" \
+		"$CRYO" -r -f "$IMG"
+	# a taken pid: the dumped process still runs
+	start_prog "$LOG" sleeper
+	spid=$PROG_PID
+	cryo_dump "$spid" "$T/s.cryo"
+	refusal 1 "pid $spid is in use.*--pidns" "$CRYO" -r -f "$T/s.cryo"
+	# an io_uring fd, refused at dump by pid and fd
+	start_prog "$T/u.log" oddfds iouring
+	upid=$PROG_PID
+	refusal 1 "pid $upid fd 3: .*io_uring" "$CRYO" -p "$upid" -f "$T/u.cryo"
+	alive "$upid" || fail "pid $upid did not survive the refused dump"
+	kill "$spid" "$upid"
+	# usage errors name the option
+	refusal 2 "--bogus: unknown option" "$CRYO" --bogus
+	refusal 2 "--lazy is for -r" "$CRYO" -p "$spid" -f "$IMG" --lazy
+	refusal 2 "give either -p PID \(dump\) or -r" "$CRYO" -f "$IMG"
+	refusal 2 "^cryo: show: unrecognized option" "$CRYO" show --bogus "$IMG"
+}

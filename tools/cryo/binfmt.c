@@ -68,7 +68,8 @@ int cmd_register(int argc, char **argv)
 	if (!e)
 		e = write_file(MISC_DIR "/register", rule);
 	if (e) {
-		fprintf(stderr, "cryo: register: %s\n", err_msg());
+		fprintf(stderr, "cryo: register: %s%s\n", err_msg(),
+			e == -EPERM || e == -EACCES ? " (registering needs root)" : "");
 		return 1;
 	}
 	if (binfmt_cr_loaded())
@@ -91,7 +92,7 @@ int cmd_unregister(int argc, char **argv)
 		return 1;
 	}
 	if (write_file(MISC_ENTRY, "-1")) {
-		fprintf(stderr, "cryo: unregister: %s\n", err_msg());
+		fprintf(stderr, "cryo: unregister: %s (unregistering needs root)\n", err_msg());
 		return 1;
 	}
 	return 0;

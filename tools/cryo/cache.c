@@ -1053,6 +1053,7 @@ int cmd_cache(int argc, char **argv)
 	}
 	argc--;
 	argv++;
+	argv[0] = (char *)"cryo: cache";	/* getopt's messages name argv[0] */
 	while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
 		switch (c) {
 		case OPT_DIR: dir_opt = optarg; break;
@@ -1061,7 +1062,8 @@ int cmd_cache(int argc, char **argv)
 			double x = strtod(optarg, &end);
 
 			if (*end || x < 0) {
-				fprintf(stderr, "cryo: cache: bad number '%s'\n", optarg);
+				fprintf(stderr, "cryo: cache: --%s: '%s' is not a number >= 0\n",
+					c == OPT_AGE ? "max-age" : "max-size", optarg);
 				return 2;
 			}
 			*(c == OPT_AGE ? &max_age : &max_size) = x;

@@ -55,7 +55,8 @@ int core_dump(struct dump_task *t)
 		c.gid[i] = t->status.gid[i];
 	}
 	if (t->status.ngroups > 32)
-		return err_set(-EOPNOTSUPP, "pid %d: more than 32 supplementary groups", t->pid);
+		return err_set(-EOPNOTSUPP, "pid %d: more than 32 supplementary groups:"
+				       " not supported", t->pid);
 	c.ngroups = t->status.ngroups;
 	for (int i = 0; i < t->status.ngroups; i++)
 		c.groups[i] = t->status.groups[i];
@@ -335,7 +336,8 @@ int core_check(const struct img *im, uint32_t task)
 	if (geteuid() != 0 && (c.uid[0] != getuid() || c.uid[1] != geteuid() ||
 			       c.uid[2] != geteuid() || c.gid[1] != getegid()))
 		return err_set(-EPERM, "pid %u ran as uid %u gid %u; you are uid %u: cryo only"
-			       " restores with credentials you already have", c.pid, c.uid[1],
-			       c.gid[1], geteuid());
+			       " restores with credentials you already have (run cryo as %s)",
+			       c.pid, c.uid[1], c.gid[1], geteuid(),
+			       c.uid[1] ? "that uid, or as root" : "root");
 	return 0;
 }

@@ -842,7 +842,7 @@ int cmd_core(int argc, char **argv)
 
 			pid = strtol(optarg, &end, 10);
 			if (*end || pid <= 0 || pid > (1 << 22)) {
-				fprintf(stderr, "cryo: bad pid '%s'\n", optarg);
+				fprintf(stderr, "cryo: core --pid PID: '%s' is not a pid\n", optarg);
 				return EXIT_USAGE;
 			}
 			break;

@@ -345,7 +345,8 @@ static int probe(uint64_t *features)
 	if (fd < 0)
 		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 	if (fd < 0)
-		return err_sys(-errno, "--pre-dump: userfaultfd");
+		return err_sys(-errno, "--pre-dump: userfaultfd (needs CAP_SYS_PTRACE or"
+			       " vm.unprivileged_userfaultfd=1; or dump without --pre-dump)");
 	if (ioctl(fd, UFFDIO_API, &api) < 0) {
 		int e = -errno;
 
@@ -709,7 +710,8 @@ static int one_round(struct dirty_state *ds, int first)
 	 * the tree runs, not frozen; each round's sync is the size of its
 	 * delta, so the last one before the freeze is short */
 	if (fdatasync(swap_fd(ds->sw)))
-		return err_sys(-errno, "fdatasync of the swapfile");
+		return err_sys(-errno, "--pre-dump: writing the copied pages to the swapfile"
+			       " (fdatasync)");
 	return 0;
 }
 

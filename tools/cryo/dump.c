@@ -274,10 +274,12 @@ static int check_ids(const struct dump_tree *tr)
 				       " parent's: not supported", t->pid, t->stat.session);
 		if (t->stat.pgrp != root->pgrp && find_task(tr, t->stat.pgrp) < 0)
 			return err_set(-EOPNOTSUPP, "pid %d: process group %d is led by a process"
-				       " outside the tree", t->pid, t->stat.pgrp);
+				       " outside the tree: not supported (dump a tree that includes"
+				       " pid %d)", t->pid, t->stat.pgrp, t->stat.pgrp);
 		if (t->stat.session != root->session && find_task(tr, t->stat.session) < 0)
 			return err_set(-EOPNOTSUPP, "pid %d: session %d is led by a process"
-				       " outside the tree", t->pid, t->stat.session);
+				       " outside the tree: not supported (dump a tree that includes"
+				       " pid %d)", t->pid, t->stat.session, t->stat.session);
 	}
 	return 0;
 }

@@ -45,6 +45,28 @@ int err_sys(int err, const char *fmt, ...)
 	return err;
 }
 
+/* "pid N: " (or "tid N ") at the start of msg when the prefix already names
+ * that pid/tid: skip it, so chains never read "pid 5: pid 5: ..." */
+const char *err_skip_named(const char *prefix, const char *m)
+{
+	for (const char *k = prefix; (k = strstr(k, "id ")); k += 3) {
+		size_t n = 3;
+
+		if (k == prefix || (k[-1] != 'p' && k[-1] != 't'))
+			continue;
+		while (k[n] >= '0' && k[n] <= '9')
+			n++;
+		if (n == 3 || (k[n] && k[n] != ':' && k[n] != ' ' && k[n] != ')'))
+			continue;
+		if (!strncmp(m, k - 1, n + 1) && (m[n + 1] == ':' || m[n + 1] == ' ')) {
+			m += n + 1;
+			m += *m == ':';
+			return m + (*m == ' ');
+		}
+	}
+	return m;
+}
+
 int err_ctx(int err, const char *fmt, ...)
 {
 	char prefix[256], old[sizeof(msg)];
@@ -58,6 +80,11 @@ int err_ctx(int err, const char *fmt, ...)
 		have_msg = 1;
 		return err;
 	}
+	/* already "pid 5 ..." or "pid 5: ...": nothing to add */
+	size_t fl = strlen(prefix);
+
+	if (!strncmp(msg, prefix, fl) && (msg[fl] == ':' || msg[fl] == ' '))
+		return err;
 	memcpy(old, msg, sizeof(old));
 	/* truncation of an over-long message is acceptable */
 	size_t pl = strlen(prefix);
@@ -65,11 +92,12 @@ int err_ctx(int err, const char *fmt, ...)
 	if (pl + 2 < sizeof(msg)) {
 		memcpy(msg, prefix, pl);
 		memcpy(msg + pl, ": ", 2);
-		size_t room = sizeof(msg) - pl - 3, ol = strlen(old);
+		const char *o = err_skip_named(prefix, old);
+		size_t room = sizeof(msg) - pl - 3, ol = strlen(o);
 
 		if (ol > room)
 			ol = room;
-		memcpy(msg + pl + 2, old, ol);
+		memcpy(msg + pl + 2, o, ol);
 		msg[pl + 2 + ol] = 0;
 	}
 	return err;

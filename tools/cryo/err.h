@@ -15,6 +15,8 @@ int err_sys(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
 /* Prefix the recorded message with "ctx: " and return err. */
 int err_ctx(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *err_msg(void);
+/* m without a leading "pid N"/"tid N" that prefix already names */
+const char *err_skip_named(const char *prefix, const char *m);
 void err_clear(void);
 
 /* Diagnostics that are not errors (stderr, honouring --quiet/--verbose). */

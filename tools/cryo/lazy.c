@@ -1158,7 +1158,8 @@ static void __attribute__((noreturn)) server_main(int sock)
 				if (!go)	/* failed or cryo died: the tree dies too */
 					server_exit(0);
 			} else if (e) {
-				report_error("lazy restore: page server: %s", strerror(-e));
+				report_error("lazy restore: page server: taking over the memory of a new process"
+					     " of the tree: %s; the tree was killed", strerror(-e));
 				kill_tree();
 				server_exit(1);
 			}

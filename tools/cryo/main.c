@@ -138,8 +138,14 @@ int main(int argc, char **argv)
 	if ((argc > 1 && !strcmp(argv[1], "--binfmt-exec")) || binfmt_exec_fd() >= 0)
 		return cmd_binfmt_exec(argc, argv);
 	for (size_t i = 0; argc > 1 && i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (!strcmp(argv[1], verbs[i].name))
+		if (!strcmp(argv[1], verbs[i].name)) {
+			char name[32];
+
+			/* getopt names argv[0]: "cryo: show: unrecognized option" */
+			snprintf(name, sizeof(name), "cryo: %s", verbs[i].name);
+			argv[1] = name;
 			return verbs[i].fn(argc - 1, argv + 1);
+		}
 	return dump_or_restore(argc, argv);
 }
 
@@ -176,6 +182,7 @@ static int dump_or_restore(int argc, char **argv)
 	pid_t pid = 0;
 	int restore = 0, c, e;
 
+	opterr = 0;	/* our own line below, starting "cryo: " like every error */
 	while ((c = getopt_long(argc, argv, "p:f:s:rdqvhV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': {
@@ -183,7 +190,7 @@ static int dump_or_restore(int argc, char **argv)
 			long v = strtol(optarg, &end, 10);
 
 			if (*end || v <= 0 || v > (1 << 22)) {
-				fprintf(stderr, "cryo: bad pid '%s'\n", optarg);
+				fprintf(stderr, "cryo: -p PID: '%s' is not a pid\n", optarg);
 				return EXIT_USAGE;
 			}
 			pid = (pid_t)v;
@@ -231,11 +238,22 @@ static int dump_or_restore(int argc, char **argv)
 		case 'V': printf("cryo %s (image ABI %u.%u)\n", CRYO_VERSION,
 				 LX_CKPT_VERSION_MAJOR, LX_CKPT_VERSION_MINOR);
 			  return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+		default:
+			fprintf(stderr, "cryo: %s: unknown option, or its argument is missing\n",
+				argv[optind - 1]);
+			usage(stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc || !image || restore == !!pid || (r.lazy && !restore) ||
 	    (restore && d.allow_leak) || (!restore && (r.pidns || r.timens))) {
+		fprintf(stderr, "cryo: %s\n",
+			optind != argc ? "unexpected argument (see the usage below)" :
+			!image ? "-f IMAGE is required" :
+			restore == !!pid ? "give either -p PID (dump) or -r (restore)" :
+			r.lazy ? "--lazy is for -r (restore)" :
+			d.allow_leak ? "--allow-leak is for dumps (-p PID)" :
+			r.pidns ? "--pidns is for -r (restore)" : "--no-timens is for -r (restore)");
 		usage(stderr);
 		return EXIT_USAGE;
 	}

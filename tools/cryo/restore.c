@@ -32,6 +32,9 @@ static int open_swap(const struct img *im, const struct restore_opts *o, struct 
 	char *path = NULL;
 	int e = image_swap_open(im, o->swapfile, sw, &path);
 
+	if (e == -ENOENT && path && !o->swapfile)
+		e = err_ctx(e, "image %s: its swapfile is missing (moved? name it with"
+			    " --swapfile PATH)", im->path);
 	if (!e)
 		e = restore_check_owner(swap_fd(*sw), "swapfile", path ? path : "?",
 					o->allow_other_user);
@@ -394,6 +397,8 @@ static int ctx_init(struct restore_ctx *c, const struct restore_opts *o)
 			e = files_check(&c->im, (uint32_t)i, o->allow_changed_files);
 		if (!e)
 			e = exec_plan_init(&c->im, (uint32_t)i, &c->plans[i]);
+		if (e)
+			e = err_ctx(e, "pid %u", c->tasks[i].pid);
 	}
 	if (!e)
 		e = open_swap(&c->im, o, &c->sw);
@@ -556,11 +561,16 @@ static int read_ack(struct restore_ctx *c, struct ack *a)
 	if (n != sizeof(*a))
 		return err_set(-EPIPE, "restore: lost contact with the new processes");
 	if (a->task >= c->ntasks)
-		return err_set(-EPROTO, "restore: bad message");
+		return err_set(-EPROTO, "restore: bad report from a new process (task %u of %zu)",
+			       a->task, c->ntasks);
 	if (a->what == 'C')
 		c->created[a->task] = 1;
-	if (a->what == 'E')
-		return err_set(-ENOEXEC, "restore pid %u: %s", c->tasks[a->task].pid, a->msg);
+	if (a->what == 'E') {
+		char who[32];
+
+		snprintf(who, sizeof(who), "restore pid %u", c->tasks[a->task].pid);
+		return err_set(-ENOEXEC, "%s: %s", who, err_skip_named(who, a->msg));
+	}
 	return 0;
 }
 
@@ -1024,11 +1034,11 @@ static int create_tree(struct restore_ctx *c)
 		c->hpid[i] = (pid_t)c->tasks[i].pid;	/* --pidns: map_host_pids */
 	}
 	if (pipe2(c->ack, O_CLOEXEC) < 0)
-		e = err_sys(-errno, "pipe");
+		e = err_sys(-errno, "restore: pipe for the new processes' reports");
 	for (size_t i = 0; i < c->ntasks && !e; i++) {
 		live[i] = !is_zombie(c, i);
 		if (pipe2(c->cmd[i], O_CLOEXEC) < 0)
-			e = err_sys(-errno, "pipe");
+			e = err_sys(-errno, "restore pid %u: command pipe", c->tasks[i].pid);
 	}
 	if (!e)
 		e = tty_check(&c->im);
@@ -1042,7 +1052,7 @@ static int create_tree(struct restore_ctx *c)
 	if (c->o->pidns) {
 		if (pipe2(c->init_rq, O_CLOEXEC) < 0 || pipe2(c->init_ak, O_CLOEXEC) < 0) {
 			free(live);
-			return err_sys(-errno, "pipe");
+			return err_sys(-errno, "--pidns: pipes to the new namespace's init");
 		}
 		c->init = fork();
 		if (c->init == 0)
@@ -1258,7 +1268,7 @@ int cryo_restore_inplace(const struct restore_opts *o)
 	if (e)
 		goto out;
 	if (pipe2(sync, O_CLOEXEC) < 0) {
-		e = err_sys(-errno, "pipe");
+		e = err_sys(-errno, "restore in place: image %s: sync pipe", c.im.path);
 		goto out;
 	}
 	/* Yama may restrict tracing to descendants of the tracer: allow ours */
@@ -1266,7 +1276,7 @@ int cryo_restore_inplace(const struct restore_opts *o)
 	fflush(NULL);
 	mid = fork();
 	if (mid < 0) {
-		e = err_sys(-errno, "fork");
+		e = err_sys(-errno, "restore in place: image %s: fork the tracer", c.im.path);
 		goto out;
 	}
 	if (mid == 0) {

@@ -640,7 +640,8 @@ static int create_thread(struct restore_task *t, pid_t tid, pid_t *got)
 			e = restore_set_last_pid(tid - 1);
 		if (e)
 			return err_sys(e, "pid %d: cannot choose thread id %d (set_tid needs"
-				       " CAP_CHECKPOINT_RESTORE; ns_last_pid)", t->pid, tid);
+				       " CAP_CHECKPOINT_RESTORE; ns_last_pid): run cryo as root, or"
+				       " restore with --pidns", t->pid, tid);
 		e = inject_clone3(t, a, got, &inner);
 		if (!e && inner != tid)
 			return err_set(-EEXIST, "pid %d: thread id %d: got %d instead (another"
@@ -648,7 +649,7 @@ static int create_thread(struct restore_task *t, pid_t tid, pid_t *got)
 	}
 	if (e == -EEXIST)
 		return err_set(e, "pid %d: thread id %d is in use by another process: stop it"
-			       " first", t->pid, tid);
+			       " first, or restore into a new pid namespace with --pidns", t->pid, tid);
 	if (e < 0 && !*got)
 		return err_sys(e, "pid %d: create thread %d", t->pid, tid);
 	return e;
