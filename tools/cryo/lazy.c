@@ -960,8 +960,10 @@ static int serve_pending(struct mm *m)
 			break;
 		k++;
 	}
-	memmove(m->pend, m->pend + k, (m->npend - k) * sizeof(*m->pend));
-	m->npend -= k;
+	if (k) {	/* (m->pend may still be NULL when nothing was read) */
+		memmove(m->pend, m->pend + k, (m->npend - k) * sizeof(*m->pend));
+		m->npend -= k;
+	}
 	if (e == -EAGAIN)
 		m->blocked = 1;
 	return e == -EAGAIN ? 0 : e;

@@ -20,6 +20,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include "cryo.h"
 #include "err.h"
 #include "tty.h"
@@ -863,6 +867,13 @@ static int enter_namespaces(void)
 {
 	int flags = CLONE_NEWPID | CLONE_NEWIPC, e;
 
+#ifdef __SANITIZE_ADDRESS__
+	/* LeakSanitizer's end-of-process check clones a tracer, which fails
+	 * once the pid namespace for cryo's children has died with its init:
+	 * check now, while it can (sanitizer builds only; later leaks of
+	 * this run go unchecked) */
+	__lsan_do_leak_check();
+#endif
 	if (geteuid() != 0) {
 		char map[64];
 		uid_t uid = geteuid();
