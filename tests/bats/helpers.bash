@@ -435,3 +435,21 @@ cryo_teardown() {
 teardown() {
 	cryo_teardown
 }
+
+# pidns_host_pid PID PGREP_ARGS...: the host pid of the restored process
+# (found with pgrep PGREP_ARGS) that is PID one pid namespace down
+# (cryo -r --pidns), once it is no longer traced; empty after 10 s
+pidns_host_pid() {
+	local pid=$1 i h
+	shift
+	for ((i = 0; i < 200; i++)); do
+		for h in $(pgrep "$@"); do
+			if [ "$(awk '/^NSpid:/ { print NF - 1 ":" $NF }' /proc/"$h"/status 2>/dev/null)" = "2:$pid" ] &&
+			   [ "$(proc_status_field "$h" TracerPid)" = 0 ]; then
+				echo "$h"
+				return 0
+			fi
+		done
+		sleep 0.05
+	done
+}

@@ -100,16 +100,7 @@ ipc_exists() {	# -m|-s|-q ID: the object exists in this IPC namespace
 	CRYO_PID=$!
 	CRYO_TEST_PIDS+=("$CRYO_PID")
 	# cryo -> the namespace's init -> the restored root (pid $pid inside)
-	for ((i = 0; i < 200; i++)); do
-		for hpid in $(pgrep -f "$PROGS/pidns"); do
-			if [ "$(awk '/^NSpid:/ { print NF - 1 ":" $NF }' /proc/"$hpid"/status 2>/dev/null)" = "2:$pid" ] &&
-			   [ "$(proc_status_field "$hpid" TracerPid)" = 0 ]; then
-				break 2
-			fi
-		done
-		hpid=
-		sleep 0.05
-	done
+	hpid=$(pidns_host_pid "$pid" -f "$PROGS/pidns")
 	[ -n "$hpid" ] || fail "no restored process with pid $pid in a new namespace"
 	CRYO_TEST_PIDS+=("$hpid")
 	[ "$hpid" != "$pid" ] || fail "restored with the host pid itself"
@@ -175,14 +166,7 @@ assert d[\"sysv\"][\"shm\"][0][\"leaked\"] is True, d[\"sysv\"]"' sh "$CRYO" "$I
 	CRYO_PID=$!
 	CRYO_TEST_PIDS+=("$CRYO_PID")
 	local hpid i
-	for ((i = 0; i < 200; i++)); do
-		for hpid in $(pgrep -f "^$PROGS/sysvipc\$"); do
-			[ "$(awk '/^NSpid:/ { print NF - 1 ":" $NF }' /proc/"$hpid"/status 2>/dev/null)" = "2:$pid" ] &&
-				[ "$(proc_status_field "$hpid" TracerPid)" = 0 ] && break 2
-		done
-		hpid=
-		sleep 0.05
-	done
+	hpid=$(pidns_host_pid "$pid" -f "^$PROGS/sysvipc\$")
 	[ -n "$hpid" ] || fail "not restored"
 	CRYO_TEST_PIDS+=("$hpid")
 	kill -USR1 "$hpid"
@@ -285,14 +269,7 @@ assert d[\"sysv\"][\"shm\"][0][\"leaked\"] is True, d[\"sysv\"]"' sh "$CRYO" "$I
 	(exec </dev/null >>"$T/restored.log" 2>&1; _only_stdio; exec "${as_nobody[@]}" "$CRYO" -r --pidns -f "$d/img") &
 	CRYO_PID=$!
 	CRYO_TEST_PIDS+=("$CRYO_PID")
-	for ((i = 0; i < 200; i++)); do
-		for hpid in $(pgrep -u 65534 -f "$PROGS/pidns"); do
-			[ "$(awk '/^NSpid:/ { print NF - 1 ":" $NF }' /proc/"$hpid"/status 2>/dev/null)" = "2:$pid" ] &&
-				[ "$(proc_status_field "$hpid" TracerPid)" = 0 ] && break 2
-		done
-		hpid=
-		sleep 0.05
-	done
+	hpid=$(pidns_host_pid "$pid" -u 65534 -f "$PROGS/pidns")
 	[ -n "$hpid" ] || fail "not restored: $(cat "$T/restored.log")"
 	CRYO_TEST_PIDS+=("$hpid")
 	kill -USR1 "$hpid"

@@ -136,14 +136,7 @@ now_ms() {	# wall clock, ms
 	(exec </dev/null >>"$T/restored.log" 2>&1; _only_stdio; exec "$CRYO" -r --pidns -f "$IMG") &
 	CRYO_PID=$!
 	CRYO_TEST_PIDS+=("$CRYO_PID")
-	for ((i = 0; i < 200; i++)); do
-		for hpid in $(pgrep -f "$PROGS/clocks"); do
-			[ "$(awk '/^NSpid:/ { print NF - 1 ":" $NF }' /proc/"$hpid"/status 2>/dev/null)" = "2:$pid" ] &&
-				[ "$(proc_status_field "$hpid" TracerPid)" = 0 ] && break 2
-		done
-		hpid=
-		sleep 0.05
-	done
+	hpid=$(pidns_host_pid "$pid" -f "$PROGS/clocks")
 	[ -n "$hpid" ] || fail "not restored: $(cat "$T/restored.log")"
 	CRYO_TEST_PIDS+=("$hpid")
 	kill -USR1 "$hpid"
@@ -179,14 +172,7 @@ now_ms() {	# wall clock, ms
 	(exec </dev/null >>"$T/restored.log" 2>&1; _only_stdio; exec "${as_nobody[@]}" "$CRYO" -r --pidns -f "$d/img") &
 	CRYO_PID=$!
 	CRYO_TEST_PIDS+=("$CRYO_PID")
-	for ((i = 0; i < 200; i++)); do
-		for hpid in $(pgrep -u 65534 -f "$PROGS/clocks"); do
-			[ "$(awk '/^NSpid:/ { print NF - 1 ":" $NF }' /proc/"$hpid"/status 2>/dev/null)" = "2:$pid" ] &&
-				[ "$(proc_status_field "$hpid" TracerPid)" = 0 ] && break 2
-		done
-		hpid=
-		sleep 0.05
-	done
+	hpid=$(pidns_host_pid "$pid" -u 65534 -f "$PROGS/clocks")
 	[ -n "$hpid" ] || fail "not restored with --pidns: $(cat "$T/restored.log")"
 	CRYO_TEST_PIDS+=("$hpid")
 	! grep -q warning "$T/restored.log" || fail "warning with --pidns: $(cat "$T/restored.log")"

@@ -102,19 +102,10 @@ pidns_restore() {	# IMG LOG: cryo -r --pidns in the background, CRYO_PID
 	CRYO_TEST_PIDS+=("$CRYO_PID")
 }
 
-ns_host_pid() {	# PID -> the host pid of the restored, untraced process that is PID in a new pid ns
-	local i h
-	for ((i = 0; i < 200; i++)); do
-		for h in $(pgrep -f "$PROGS/shmtree"); do
-			if [ "$(awk '/^NSpid:/ { print NF - 1 ":" $NF }' /proc/"$h"/status 2>/dev/null)" = "2:$1" ] &&
-			   [ "$(proc_status_field "$h" TracerPid)" = 0 ]; then
-				CRYO_TEST_PIDS+=("$h")
-				echo "$h"
-				return 0
-			fi
-		done
-		sleep 0.05
-	done
+ns_host_pid() {	# PID -> the host pid of the restored shmtree that is PID in a new pid ns
+	local h
+	h=$(pidns_host_pid "$1" -f "$PROGS/shmtree")
+	[ -z "$h" ] || { CRYO_TEST_PIDS+=("$h"); echo "$h"; }
 }
 
 shm_inodes() {	# PID -> the inodes of its "/dev/zero (deleted)" mappings, one per line
