@@ -12,15 +12,15 @@ setup() {
 	LOG=$T/prog.log
 }
 
-tree_pids() {	# ROOT -> "pid:ppid:pgid:sid:state" of the root and its children
+tree_pids() {	# ROOT -> "pid:ppid:pgid:sid:state:comm" of the root and its children
 	local root=$1 p
 	for p in $root $(cat /proc/"$root"/task/*/children 2>/dev/null); do
-		awk '{ s = $0; sub(/.*\) /, "", s); split(s, f, " ");
-		       printf "%s:%s:%s:%s:%s\n", $1, f[2], f[3], f[4], f[1] }' /proc/"$p"/stat
+		awk -v comm="$(cat /proc/"$p"/comm)" '{ s = $0; sub(/.*\) /, "", s); split(s, f, " ");
+		       printf "%s:%s:%s:%s:%s:%s\n", $1, f[2], f[3], f[4], f[1], comm }' /proc/"$p"/stat
 	done | sort
 }
 
-@test "tree: pids, parents, session, groups, a zombie and a shared offset survive" {
+@test "tree: pids, parents, session, groups, names, a zombie and a shared offset survive" {
 	local pid before after
 	start_prog "$LOG" tree "$T/shared.txt"
 	pid=$PROG_PID

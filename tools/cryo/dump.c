@@ -625,6 +625,19 @@ static int write_tasks(struct dump_tree *tr, struct img_writer *w)
 		rec[i].flags = (i == 0 ? LX_TASK_ROOT : 0) | (t->zombie ? LX_TASK_ZOMBIE : 0);
 		rec[i].exit_signal = t->stat.exit_signal;
 		rec[i].exit_status = t->zombie ? (uint32_t)t->stat.exit_code : 0;
+		if (t->zombie) {
+			/* a zombie's only other state: its name, as its parent's
+			 * ps shows it (a per-task string table of one string) */
+			char *comm = NULL;
+			size_t len = 0;
+
+			if (!proc_read(t->pid, "comm", &comm, &len)) {
+				comm[strcspn(comm, "\n")] = 0;
+				img_str(w, (uint32_t)i, comm);
+			}
+			err_clear();
+			free(comm);
+		}
 	}
 	e = img_add(w, LX_SEC_TASKS, LX_TASK_GLOBAL, sizeof(*rec), rec, tr->n * sizeof(*rec));
 	free(rec);

@@ -451,9 +451,20 @@ static void __attribute__((noreturn)) task_fail(struct restore_ctx *c, uint32_t 
 }
 
 /* A zombie in the image: exit as it did, for its restored parent to reap */
-static void __attribute__((noreturn)) become_zombie(const struct lx_task *t)
+static void __attribute__((noreturn)) become_zombie(struct restore_ctx *c, uint32_t idx)
 {
+	const struct lx_task *t = &c->tasks[idx];
 	int st = (int)t->exit_status;
+	const void *names;
+	uint64_t len;
+	uint32_t rs;
+
+	/* its name, if the image kept it: the one string of its table (after
+	 * the empty string every table starts with) */
+	if (!img_find(&c->im, LX_SEC_STRTAB, idx, &names, &len, &rs) && len > 2 &&
+	    !*(const char *)names && memchr((const char *)names + 1, 0, len - 1))
+		prctl(PR_SET_NAME, (const char *)names + 1);
+	err_clear();
 
 	if (WIFSIGNALED(st)) {
 		struct rlimit no_core = { 0, 0 };
@@ -516,7 +527,7 @@ static void __attribute__((noreturn)) task_main(struct restore_ctx *c, uint32_t 
 		_exit(1);
 	send_ack(c, idx, 'C', NULL);
 	if (is_zombie(c, idx))
-		become_zombie(t);
+		become_zombie(c, idx);
 	if (t->sid == t->pid && setsid() < 0) {
 		snprintf(msg, sizeof(msg), "pid %u: setsid: %s", t->pid, strerror(errno));
 		task_fail(c, idx, msg);
