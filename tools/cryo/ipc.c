@@ -154,6 +154,18 @@ static pid_t outside_attacher(const struct dump_task *t, size_t n, int id)
 	return found;
 }
 
+/* One more zeroed record at the end of *recs (NULL: out of memory) */
+static void *push_rec(void **recs, size_t *n, size_t size)
+{
+	char *r = realloc(*recs, (*n + 1) * size);
+
+	if (!r)
+		return NULL;
+	*recs = r;
+	memset(r + *n * size, 0, size);
+	return r + (*n)++ * size;
+}
+
 static void perm_rec(struct lx_sysv_perm *r, int id, const struct ipc_perm *p, uint32_t flags)
 {
 	r->id = (uint32_t)id;
@@ -196,7 +208,7 @@ static int dump_shm(const struct dump_task *t, size_t n, uint32_t allow, struct 
 		int id = shmctl(idx, SHM_STAT_ANY, &ds);
 		size_t att;
 		uint32_t flags = 0;
-		struct lx_sysv_shm *r, *nr;
+		struct lx_sysv_shm *r;
 		void *at;
 		uint64_t len;
 
@@ -214,14 +226,11 @@ static int dump_shm(const struct dump_task *t, size_t n, uint32_t allow, struct 
 		}
 		if (e)
 			break;
-		nr = realloc(recs, (nrec + 1) * sizeof(*recs));
-		if (!nr) {
+		r = push_rec((void **)&recs, &nrec, sizeof(*recs));
+		if (!r) {
 			e = -ENOMEM;
 			break;
 		}
-		recs = nr;
-		r = &recs[nrec++];
-		memset(r, 0, sizeof(*r));
 		perm_rec(&r->perm, id, &ds.shm_perm, flags);
 		r->size = ds.shm_segsz;
 		r->cpid = (uint32_t)ds.shm_cpid;
@@ -274,7 +283,7 @@ static int dump_sem(const struct dump_task *t, size_t n, uint32_t allow, struct 
 		pid_t other = 0;
 		unsigned short *vals;
 		uint32_t *le, flags = 0;
-		struct lx_sysv_sem *r, *nr;
+		struct lx_sysv_sem *r;
 
 		if (id < 0 || !ds.sem_nsems)
 			continue;
@@ -295,10 +304,8 @@ static int dump_sem(const struct dump_task *t, size_t n, uint32_t allow, struct 
 			break;
 		vals = calloc(ds.sem_nsems, sizeof(*vals));
 		le = calloc(ds.sem_nsems, sizeof(*le));
-		nr = realloc(recs, (nrec + 1) * sizeof(*recs));
-		if (nr)
-			recs = nr;
-		if (!vals || !le || !nr) {
+		r = vals && le ? push_rec((void **)&recs, &nrec, sizeof(*recs)) : NULL;
+		if (!r) {
 			free(vals);
 			free(le);
 			e = -ENOMEM;
@@ -308,8 +315,6 @@ static int dump_sem(const struct dump_task *t, size_t n, uint32_t allow, struct 
 			e = err_sys(-errno, "SysV semaphore set id %d: read its values", id);
 		for (unsigned long k = 0; k < ds.sem_nsems; k++)
 			le[k] = lx_cpu_to_le32(vals[k]);
-		r = &recs[nrec++];
-		memset(r, 0, sizeof(*r));
 		perm_rec(&r->perm, id, &ds.sem_perm, flags);
 		r->nsems = (uint32_t)ds.sem_nsems;
 		r->data_len = ds.sem_nsems * 4;
@@ -348,7 +353,7 @@ static int dump_msg(const struct dump_task *t, size_t n, uint32_t allow, struct 
 		struct msqid_ds ds;
 		int id = msgctl(idx, MSG_STAT_ANY, &ds);
 		uint32_t flags = 0;
-		struct lx_sysv_msg *r, *nr;
+		struct lx_sysv_msg *r;
 		struct { long mtype; char text[]; } *m;
 		size_t bufsz;
 
@@ -364,14 +369,11 @@ static int dump_msg(const struct dump_task *t, size_t n, uint32_t allow, struct 
 				 ds.msg_lrpid, "read", &flags);
 		if (e)
 			break;
-		nr = realloc(recs, (nrec + 1) * sizeof(*recs));
-		if (!nr) {
+		r = push_rec((void **)&recs, &nrec, sizeof(*recs));
+		if (!r) {
 			e = -ENOMEM;
 			break;
 		}
-		recs = nr;
-		r = &recs[nrec++];
-		memset(r, 0, sizeof(*r));
 		perm_rec(&r->perm, id, &ds.msg_perm, flags);
 		r->qbytes = ds.msg_qbytes;
 		r->qnum = (uint32_t)ds.msg_qnum;

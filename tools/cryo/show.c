@@ -1391,6 +1391,17 @@ static long sem_value(const struct view *v, const struct lx_sysv_sem *s, uint32_
 	return (long)lx_le32_to_cpu(val);
 }
 
+/* what every SysV object has: id, key, owner, mode, leaked */
+static void json_sysv_perm(struct json *j, const struct lx_sysv_perm *p)
+{
+	j_u64(j, "id", p->id);
+	j_hex(j, "key", p->key);
+	j_u64(j, "uid", p->uid);
+	j_u64(j, "gid", p->gid);
+	j_hex(j, "mode", p->mode);
+	j_bool(j, "leaked", (p->flags & LX_IPC_LEAKED) != 0);
+}
+
 static void json_globals(struct json *j, struct view *v)
 {
 	struct lx_shared_anon *sa;
@@ -1427,14 +1438,9 @@ static void json_globals(struct json *j, struct view *v)
 	shm = global_records(v, LX_SEC_SYSV_SHM, sizeof(*shm), &n);
 	for (size_t i = 0; i < n; i++) {
 		j_open(j, NULL, '{');
-		j_u64(j, "id", shm[i].perm.id);
-		j_hex(j, "key", shm[i].perm.key);
+		json_sysv_perm(j, &shm[i].perm);
 		j_u64(j, "size", shm[i].size);
 		j_u64(j, "stored", shm[i].data_len);
-		j_u64(j, "uid", shm[i].perm.uid);
-		j_u64(j, "gid", shm[i].perm.gid);
-		j_hex(j, "mode", shm[i].perm.mode);
-		j_bool(j, "leaked", (shm[i].perm.flags & LX_IPC_LEAKED) != 0);
 		j_close(j, '}');
 	}
 	free(shm);
@@ -1443,12 +1449,7 @@ static void json_globals(struct json *j, struct view *v)
 	sem = global_records(v, LX_SEC_SYSV_SEM, sizeof(*sem), &n);
 	for (size_t i = 0; i < n; i++) {
 		j_open(j, NULL, '{');
-		j_u64(j, "id", sem[i].perm.id);
-		j_hex(j, "key", sem[i].perm.key);
-		j_u64(j, "uid", sem[i].perm.uid);
-		j_u64(j, "gid", sem[i].perm.gid);
-		j_hex(j, "mode", sem[i].perm.mode);
-		j_bool(j, "leaked", (sem[i].perm.flags & LX_IPC_LEAKED) != 0);
+		json_sysv_perm(j, &sem[i].perm);
 		j_open(j, "values", '[');
 		for (uint32_t k = 0; k < sem[i].nsems && k < 65536; k++)
 			j_i64(j, NULL, sem_value(v, &sem[i], k));
@@ -1461,12 +1462,7 @@ static void json_globals(struct json *j, struct view *v)
 	msg = global_records(v, LX_SEC_SYSV_MSG, sizeof(*msg), &n);
 	for (size_t i = 0; i < n; i++) {
 		j_open(j, NULL, '{');
-		j_u64(j, "id", msg[i].perm.id);
-		j_hex(j, "key", msg[i].perm.key);
-		j_u64(j, "uid", msg[i].perm.uid);
-		j_u64(j, "gid", msg[i].perm.gid);
-		j_hex(j, "mode", msg[i].perm.mode);
-		j_bool(j, "leaked", (msg[i].perm.flags & LX_IPC_LEAKED) != 0);
+		json_sysv_perm(j, &msg[i].perm);
 		j_u64(j, "messages", msg[i].qnum);
 		j_u64(j, "bytes", msg[i].data_len);
 		j_u64(j, "qbytes", msg[i].qbytes);
