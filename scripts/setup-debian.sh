@@ -14,9 +14,13 @@ $SUDO apt-get update -qq
 # sanitizer runtimes (libclang-rt-14-dev, not pulled in without recommends);
 # strace for one permission check
 # bench (make bench): gnuplot-nox draws bench/results/bench.png
+# tools tests: gdb (cryo core), man-db and groff-base (the man page), python3
+# (JSON checks); util-linux and bsdutils (setpriv, unshare, nsenter, ipcs,
+# script) are essential in Debian but named so a slim image has them
 # migrate.bats: iproute2 (network namespaces, veth), socat (the TCP link)
 $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential libelf-dev libxxhash-dev zlib1g-dev pkg-config \
 	bats procps psmisc xz-utils \
 	linux-headers-amd64 qemu-system-x86 busybox-static cpio kmod \
-	clang libclang-rt-14-dev strace gnuplot-nox iproute2 socat
+	clang libclang-rt-14-dev strace gnuplot-nox iproute2 socat \
+	gdb man-db groff-base python3 util-linux bsdutils
