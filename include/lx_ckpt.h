@@ -263,6 +263,7 @@ enum lx_vma_kind {
 	LX_VMA_VSYSCALL,
 	LX_VMA_SYSV_SHM,	/* shmat() of the LX_SEC_SYSV_SHM segment whose id
 				 * is in `ino`; pgoff: offset in the segment */
+	LX_VMA_KIND_LAST = LX_VMA_SYSV_SHM	/* readers check kinds against this */
 };
 #define LX_VMAF_GROWSDOWN	(1u << 0)
 #define LX_VMAF_STACK		(1u << 1)

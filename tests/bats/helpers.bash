@@ -224,6 +224,14 @@ cryo_dump() {
 		fail "cryo -p $pid exited 0 but $img is missing or empty: $output"
 		return 1
 	fi
+	# every image a test writes is also one `cryo show` reads cleanly:
+	# a record kind show does not know is a reader falling behind.
+	# $output stays the dump's, which tests check after.
+	local shown
+	if ! shown=$("$CRYO" show "$img" 2>&1); then
+		fail "cryo show $img failed: $(tail -5 <<<"$shown")"
+		return 1
+	fi
 }
 
 # dump_kill PID IMG: dump with --kill, then wait until PID is gone and

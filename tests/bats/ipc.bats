@@ -158,7 +158,9 @@ ipc_exists() {	# -m|-s|-q ID: the object exists in this IPC namespace
 	run sh -c '"$1" show "$2" --json | python3 -c "import json, sys
 d = json.load(sys.stdin)
 assert d[\"options\"][\"allow_leak\"] == [\"shm\"], d[\"options\"]
-assert d[\"sysv\"][\"shm\"][0][\"leaked\"] is True, d[\"sysv\"]"' sh "$CRYO" "$IMG"
+seg = [s for s in d[\"sysv\"][\"shm\"] if s[\"id\"] == int(sys.argv[1])]
+assert len(seg) == 1 and seg[0][\"leaked\"] is True, d[\"sysv\"]
+assert all(not s[\"leaked\"] for s in d[\"sysv\"][\"shm\"] if s is not seg[0]), d[\"sysv\"]" "$3"' sh "$CRYO" "$IMG" "$SHM"
 	[ "$status" -eq 0 ] || fail "json: $output"
 	# the original segment is still the outsider's: a private copy, in
 	# fresh namespaces

@@ -660,7 +660,7 @@ static int load_vmas(const struct img *im, uint32_t task, struct lx_vma **v, siz
 
 		if (r->start % PAGE || r->end % PAGE || r->start >= r->end || r->end > TASK_TOP ||
 		    (i && r->start < (*v)[i - 1].end) || r->kind < LX_VMA_ANON ||
-		    r->kind > LX_VMA_SYSV_SHM || r->pgoff % PAGE)
+		    r->kind > LX_VMA_KIND_LAST || r->pgoff % PAGE)
 			return err_set(-EINVAL, "image: task %u: vma %zu (%#lx-%#lx) is malformed",
 				       task, i, (unsigned long)r->start, (unsigned long)r->end);
 	}

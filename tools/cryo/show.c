@@ -510,7 +510,7 @@ static void load_vmas(struct view *v, struct task_view *tv)
 			problem(v, "task %u: vma %zu (%#llx-%#llx) overlaps or precedes the one "
 				"before it", tv->index, i, (unsigned long long)r->start,
 				(unsigned long long)r->end);
-		if (r->kind < LX_VMA_ANON || r->kind > LX_VMA_VSYSCALL)
+		if (r->kind < LX_VMA_ANON || r->kind > LX_VMA_KIND_LAST)
 			problem(v, "task %u: vma %zu (%#llx-%#llx): unknown kind %u", tv->index, i,
 				(unsigned long long)r->start, (unsigned long long)r->end, r->kind);
 	}
@@ -1065,7 +1065,8 @@ static void json_vmas(struct json *j, struct view *v, const struct task_view *tv
 		j_hex(j, "end", r->end);
 		j_u64(j, "size", r->end > r->start ? r->end - r->start : 0);
 		j_str(j, "prot", prot);
-		j_bool(j, "shared", r->kind == LX_VMA_FILE_SHARED || r->kind == LX_VMA_SHARED_ANON);
+		j_bool(j, "shared", r->kind == LX_VMA_FILE_SHARED || r->kind == LX_VMA_SHARED_ANON ||
+				    r->kind == LX_VMA_SYSV_SHM);
 		j_str(j, "kind", vma_kind(r->kind));
 		j_str(j, "path", file ? str(v, tv->index, r->path_off) : NULL);
 		if (file) {
@@ -1078,6 +1079,10 @@ static void json_vmas(struct json *j, struct view *v, const struct task_view *tv
 		if (r->kind == LX_VMA_SHARED_ANON) {
 			j_u64(j, "pgoff", r->pgoff);
 			j_u64(j, "shared_id", r->shared_id);
+		}
+		if (r->kind == LX_VMA_SYSV_SHM) {
+			j_u64(j, "pgoff", r->pgoff);
+			j_u64(j, "shm_id", r->ino);
 		}
 		j_flags(j, "flags", vmaf_names, r->flags);
 		if (tv->have_pagemap) {
@@ -1728,7 +1733,8 @@ static void text_vmas(FILE *f, struct view *v, const struct task_view *tv)
 		"STORED", "ZERO", "PATH / FLAGS");
 	for (size_t i = 0; i < tv->nvmas; i++) {
 		const struct lx_vma *r = &tv->vmas[i];
-		int shared = r->kind == LX_VMA_FILE_SHARED || r->kind == LX_VMA_SHARED_ANON;
+		int shared = r->kind == LX_VMA_FILE_SHARED || r->kind == LX_VMA_SHARED_ANON ||
+			     r->kind == LX_VMA_SYSV_SHM;
 		int file = r->kind == LX_VMA_FILE_PRIVATE || r->kind == LX_VMA_FILE_SHARED;
 
 		human(sz, sizeof(sz), r->end > r->start ? r->end - r->start : 0);
@@ -1745,6 +1751,9 @@ static void text_vmas(FILE *f, struct view *v, const struct task_view *tv)
 			fprintf(f, "[%s]", vma_kind(r->kind));
 		else if (r->kind == LX_VMA_SHARED_ANON && r->shared_id)
 			fprintf(f, "object %u @%#llx", r->shared_id, (unsigned long long)r->pgoff);
+		else if (r->kind == LX_VMA_SYSV_SHM)
+			fprintf(f, "segment %llu @%#llx", (unsigned long long)r->ino,
+				(unsigned long long)r->pgoff);
 		if (r->flags) {
 			fputs(file || r->kind >= LX_VMA_VDSO ||
 			      (r->kind == LX_VMA_SHARED_ANON && r->shared_id) ? " " : "", f);
