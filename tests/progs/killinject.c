@@ -1,11 +1,11 @@
 /* killinject CRYO_PID TARGET_PID [TIMEOUT_MS [SIGNO]]: SIGKILL (or signal
- * SIGNO) cryo at the moment
- * it is running an injected system call in TARGET (the target's program
- * counter is inside its [vdso], where cryo's injector finds its `syscall`
- * instruction), to test that a tracer dying mid-injection leaves the
- * target unharmed. Polls /proc/TARGET/syscall (root, or the same user).
- * Prints "KILLED pc=..." and exits 0, or exits 1 ("NOT SEEN") if cryo
- * exited or TIMEOUT_MS (default 5000) passed first. Not a scenario
+ * SIGNO) cryo at the moment it is running an injected system call in
+ * TARGET: the target's program counter has left the place where it sat
+ * when killinject started (cryo's injected calls run at a "syscall"
+ * instruction of the target's libc or vdso). Start it while the target is
+ * idle in a blocking call. Polls /proc/TARGET/syscall (root, or the same
+ * user). Prints "KILLED pc=..." and exits 0, or exits 1 ("NOT SEEN") if
+ * cryo exited or TIMEOUT_MS (default 5000) passed first. Not a scenario
  * program: a tool for tests/bats/reliability.bats. */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +35,22 @@ static int vdso_range(pid_t pid, unsigned long *lo, unsigned long *hi)
 	return found ? 0 : -1;
 }
 
+/* The pc in /proc/PID/syscall ("nr a1..a6 sp pc"), 0 if running or unknown */
+static unsigned long read_pc(const char *path)
+{
+	char buf[512], *sp;
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	sp = strrchr(buf, ' ');
+	return sp && !strncmp(sp + 1, "0x", 2) ? strtoul(sp + 1, NULL, 16) : 0;
+}
+
 static long now_ms(void)
 {
 	struct timespec ts;
@@ -47,7 +63,7 @@ int main(int argc, char **argv)
 {
 	pid_t cryo, target;
 	int sig = SIGKILL;
-	unsigned long lo, hi, pc;
+	unsigned long lo, hi, pc, home;
 	long deadline;
 	char path[64], buf[512];
 	int fd;
@@ -66,6 +82,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/syscall", target);
+	home = read_pc(path);
 	while (now_ms() < deadline) {
 		ssize_t n;
 		char *sp;
@@ -85,7 +102,7 @@ int main(int argc, char **argv)
 		if (!sp || strncmp(sp + 1, "0x", 2))
 			continue;
 		pc = strtoul(sp + 1, NULL, 16);
-		if (pc >= lo && pc < hi) {
+		if ((pc >= lo && pc < hi) || (home && pc != home)) {
 			kill(cryo, sig);
 			printf("KILLED (signal %d) pc=%#lx syscall: %s", sig, pc, buf);
 			return 0;

@@ -37,6 +37,7 @@
 #include "cryo.h"
 #include "dirty.h"
 #include "err.h"
+#include "injsafe.h"
 
 #define PAGE 4096ull
 #define CHUNK_PAGES 2048	/* 8 MiB per read */
@@ -493,6 +494,8 @@ static int take_uffd(struct dirty_task *d, struct proc_vma **vmas, size_t *nvmas
 				    d->pid, (unsigned long)(*vmas)[i].start);
 	if (!e)
 		e = inj_init(&t.inj, d->pid);
+	if (!e)
+		inj_recovery_find(&t.inj, *vmas, *nvmas);
 	if (!e) {
 		inj = 1;
 		e = inj_syscall(&t.inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0, &fd);

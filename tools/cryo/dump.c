@@ -19,6 +19,7 @@
 #include "dirty.h"
 #include "dumpbatch.h"
 #include "err.h"
+#include "injsafe.h"
 #include "shanon.h"
 #include "options.h"
 #include "timens.h"
@@ -589,6 +590,9 @@ static int dump_one(struct dump_task *t)
 			v++;
 		e = v < t->nvmas ? inj_init_vdso(&t->inj, t->pid, t->vmas[v].start, t->vmas[v].end)
 				 : inj_init(&t->inj, t->pid);
+		/* none: injected state depends on cryo staying alive */
+		if (!e)
+			inj_recovery_find(&t->inj, t->vmas, t->nvmas);
 	}
 	if (e)
 		return e;

@@ -20,9 +20,10 @@
 
 #include "err.h"
 #include "injbatch.h"
+#include "injsafe.h"
 
 #define PAGE_LEN	BATCH_PAGE
-#define TABLE_OFF	64
+#define TABLE_OFF	128
 #define DATA_OFF	8192
 #define ENTRY_LEN	64
 #define MAX_CALLS	((DATA_OFF - TABLE_OFF) / ENTRY_LEN - 1)	/* room for the end mark */
@@ -56,7 +57,34 @@ __asm__(".pushsection .rodata\n"
 	"batch_stub_int3:\n"
 	"2:	int3\n"
 	"batch_stub_end:\n"
+	/* The self-recovering variant (injsafe.c): the end entry holds
+	 * tkill's arguments, the rsp of the way back and the address of a
+	 * "syscall; ret" of the task's code, where the tkill runs */
+	".balign 16\n"
+	"batch_stub_safe:\n"
+	"1:	movq (%rbx), %rax\n"
+	"	cmpq $-1, %rax\n"
+	"	je 2f\n"
+	"	movq 8(%rbx), %rdi\n"
+	"	movq 16(%rbx), %rsi\n"
+	"	movq 24(%rbx), %rdx\n"
+	"	movq 32(%rbx), %r10\n"
+	"	movq 40(%rbx), %r8\n"
+	"	movq 48(%rbx), %r9\n"
+	"	syscall\n"
+	"	movq %rax, 56(%rbx)\n"
+	"	addq $64, %rbx\n"
+	"	jmp 1b\n"
+	"2:	movq 8(%rbx), %rdi\n"
+	"	movq 16(%rbx), %rsi\n"
+	"	movq 32(%rbx), %rsp\n"
+	"	movq 40(%rbx), %rcx\n"
+	"	movl $200, %eax\n"	/* SYS_tkill */
+	"	jmp *%rcx\n"
+	"batch_stub_safe_end:\n"
 	".popsection\n");
+extern const uint8_t batch_stub_safe[], batch_stub_safe_end[];
+_Static_assert(SYS_tkill == 200, "the safe stub's tkill");
 
 static struct entry *table(struct inj_batch *b)
 {
@@ -66,25 +94,29 @@ static struct entry *table(struct inj_batch *b)
 /* Common part of batch_begin and batch_begin_at: the local page image */
 static int batch_init(struct inj_batch *b, struct injector *inj)
 {
-	size_t stub = (size_t)(batch_stub_end - batch_stub);
+	size_t stub;
+	const uint8_t *code;
 	int e;
 
 	memset(b, 0, sizeof(*b));
 	b->inj = inj;
-	if (stub > TABLE_OFF)
-		return err_set(-EINVAL, "batch stub: %zu bytes, room for %d", stub, TABLE_OFF);
 	e = inj_prepare(inj);
 	if (e)
 		return e;
-	if (!inj->trap)
+	if (!inj->trap && !inj->safe)
 		return -EAGAIN;
+	code = inj->safe ? batch_stub_safe : batch_stub;
+	stub = inj->safe ? (size_t)(batch_stub_safe_end - batch_stub_safe)
+			 : (size_t)(batch_stub_end - batch_stub);
+	if (stub > TABLE_OFF)
+		return err_set(-EINVAL, "batch stub: %zu bytes, room for %d", stub, TABLE_OFF);
 	b->buf = calloc(1, PAGE_LEN);
 	b->ret = calloc(MAX_CALLS, sizeof(*b->ret));
 	if (!b->buf || !b->ret) {
 		batch_end(b);
 		return -ENOMEM;
 	}
-	memcpy(b->buf, batch_stub, stub);
+	memcpy(b->buf, code, stub);
 	return 0;
 }
 
@@ -95,6 +127,12 @@ int batch_begin(struct inj_batch *b, struct injector *inj)
 
 	if (e)
 		return e;
+	if (inj->safe) {
+		e = injsafe_map_page(inj, PAGE_LEN, &b->page);
+		if (e)
+			batch_end(b);
+		return e;
+	}
 	/* W+X is refused under MDWE (PR_SET_MDWE) or an LSM: then one by one */
 	e = inj_syscall(inj, SYS_mmap, 0, PAGE_LEN, PROT_READ | PROT_WRITE | PROT_EXEC,
 			MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0, &addr);
@@ -115,8 +153,12 @@ int batch_begin_at(struct inj_batch *b, struct injector *inj, uint64_t addr, siz
 		return -EINVAL;
 	}
 	e = batch_init(b, inj);
-	if (e)
+	if (!e && inj->safe)
+		e = -EAGAIN;	/* only a page's owner runs in it (injsafe.c) */
+	if (e) {
+		batch_end(b);
 		return e;
+	}
 	b->page = addr;
 	b->borrowed = 1;
 	return 0;
@@ -131,6 +173,8 @@ int batch_add(struct inj_batch *b, long nr, uint64_t a1, uint64_t a2, uint64_t a
 		return -ENOSPC;
 	if (inj_touches_trap(nr, a1, a2, a3))
 		return -EAGAIN;	/* the int3 at the end would undo or eat it */
+	if (b->inj->safe && inj_touches_sig(nr, a1, a2, a3, b->inj->stop_sig))
+		return -EAGAIN;	/* the same for the safe stub's signal */
 	t[b->n] = (struct entry){ nr, { a1, a2, a3, a4, a5, a6 }, -ENOSYS };
 	b->n++;
 	return 0;
@@ -222,6 +266,20 @@ int batch_run(struct inj_batch *b)
 	if (!b->page)
 		return -EINVAL;
 	t[b->n].nr = -1;
+	if (inj->safe) {
+		t[b->n].a[0] = (uint64_t)inj->tid;
+		t[b->n].a[1] = (uint64_t)inj->stop_sig;
+		t[b->n].a[3] = inj->chain;
+		t[b->n].a[4] = inj->rc.syscall_ret;
+		e = xfer(b, 1);
+		if (!e)
+			e = injsafe_run_stub(inj, b->page, b->page + TABLE_OFF);
+		if (!e)
+			e = xfer(b, 0);
+		if (e)
+			return err_ctx(e, "tid %d: batch of %zu injected syscalls", inj->tid, b->n);
+		goto done;
+	}
 	e = xfer(b, 1);
 	if (e)
 		return e;
@@ -282,7 +340,9 @@ int batch_end(struct inj_batch *b)
 	long ret;
 	int e = 0;
 
-	if (b->page && !b->borrowed) {
+	if (b->page && !b->borrowed && b->inj->safe) {
+		e = injsafe_unmap_page(b->inj);
+	} else if (b->page && !b->borrowed) {
 		e = inj_syscall(b->inj, SYS_munmap, b->page, PAGE_LEN, 0, 0, 0, 0, &ret);
 		if (!e && ret < 0)
 			e = err_sys((int)ret, "tid %d: unmap the batch page", b->inj->tid);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "injsafe.h"
 #include "proc.h"
 #include "ptrace.h"
 
@@ -313,6 +314,10 @@ int inj_prepare(struct injector *inj)
 
 	if (inj->have_saved)
 		return 0;
+	e = injsafe_prepare(inj);
+	if (e != -EAGAIN)
+		return e;
+	err_clear();
 	e = pt_get_regs(inj->tid, &inj->saved);
 	if (e)
 		return e;
@@ -418,20 +423,25 @@ static int step_trap(struct injector *inj, struct user_regs_struct *r, int *ran)
 	}
 }
 
-int inj_touches_trap(long nr, uint64_t a1, uint64_t a2, uint64_t a3)
+int inj_touches_sig(long nr, uint64_t a1, uint64_t a2, uint64_t a3, int sig)
 {
 	switch (nr) {
 	case SYS_rt_sigaction:
-		return a1 == SIGTRAP && a2;
+		return a1 == (uint64_t)sig && a2;
 	case SYS_rt_sigqueueinfo:
 	case SYS_kill:
 	case SYS_tkill:
-		return a2 == SIGTRAP;
+		return a2 == (uint64_t)sig;
 	case SYS_rt_tgsigqueueinfo:
 	case SYS_tgkill:
-		return a3 == SIGTRAP;
+		return a3 == (uint64_t)sig;
 	}
 	return 0;
+}
+
+int inj_touches_trap(long nr, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	return inj_touches_sig(nr, a1, a2, a3, SIGTRAP);
 }
 
 int inj_syscall(struct injector *inj, long nr, uint64_t a1, uint64_t a2,
@@ -444,6 +454,11 @@ int inj_syscall(struct injector *inj, long nr, uint64_t a1, uint64_t a2,
 	e = inj_prepare(inj);
 	if (e)
 		return e;
+	if (inj->safe) {
+		uint64_t a[6] = { a1, a2, a3, a4, a5, a6 };
+
+		return injsafe_syscall(inj, nr, a, ret);
+	}
 	/* A call that makes SIGTRAP ignored (the step's SIGTRAP would reset
 	 * it) or pending: from here on, two stops per call */
 	if (inj->trap && inj_touches_trap(nr, a1, a2, a3)) {
@@ -546,6 +561,8 @@ int inj_finish(struct injector *inj)
 	if (!inj->have_saved)
 		return 0;
 	inj->sig_hint = 0;	/* it described the task when this session began */
+	if (inj->safe)
+		return injsafe_finish(inj);
 	if (inj->stepped) {
 		e = clear_step(inj);
 		if (e)

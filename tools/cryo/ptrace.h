@@ -48,6 +48,19 @@ struct injector {
 	int stepped;		/* single-stepped since the registers were saved */
 	int sig_hint;		/* hint_bits are known: no /proc read to pick the mode */
 	uint64_t hint_bits;	/* pending (thread and shared) | ignored signals */
+	/* self-recovering injection (injsafe.h): rc.sigreturn != 0 asks for it */
+	struct {
+		uint64_t syscall_ret, sigreturn, page_hint;
+	} rc;
+	int safe;		/* this session's state recovers by itself */
+	int stop_sig;		/* an ignored signal that ends a batch; 0: none */
+	uint64_t chain;		/* rsp of the way back in force */
+	uint64_t chain_plain;	/* back to the saved state */
+	uint64_t chain_unmap;	/* the same, unmapping the batch page first */
+	uint64_t area;		/* stack bytes the frames use, and their old content */
+	size_t area_len;
+	void *area_saved;
+	uint64_t page, page_len;	/* the batch page the way back unmaps */
 };
 
 /* Prepare: save the task's registers and find a syscall instruction in
@@ -75,6 +88,8 @@ int inj_requeue_trap(struct injector *inj);
 /* The call could make SIGTRAP ignored or pending (trap mode must not run
  * it, nor anything after it) */
 int inj_touches_trap(long nr, uint64_t a1, uint64_t a2, uint64_t a3);
+/* The same for any signal */
+int inj_touches_sig(long nr, uint64_t a1, uint64_t a2, uint64_t a3, int sig);
 /* Put back the saved registers, with the syscall restart the kernel would
  * have applied (see regs_apply_restart). The signal mask is put back too. */
 int inj_finish(struct injector *inj);

@@ -186,6 +186,7 @@ static int tinj_init(struct thread_inj *ti, struct dump_task *t, pid_t tid)
 	/* same address space: the leader's vdso syscall instruction */
 	ti->own.tid = tid;
 	ti->own.syscall_ip = t->inj.syscall_ip;
+	ti->own.rc = t->inj.rc;
 	ti->inj = &ti->own;
 	e = pt_get_regs(tid, &r);
 	if (e)
@@ -393,8 +394,10 @@ int threads_dump(struct dump_task *t)
 		e = err_set(-EINVAL, "pid %d: threads were not frozen", t->pid);
 		goto out;
 	}
-	/* one page for the other threads' batches, mapped by the leader */
-	if (t->ntids > 1) {
+	/* one page for the other threads' batches, mapped by the leader;
+	 * not when injected state recovers by itself: a page is used only
+	 * by the thread whose way back unmaps it (injsafe.c) */
+	if (t->ntids > 1 && !t->inj.rc.sigreturn) {
 		e = batch_begin(&page, &t->inj);
 		if (e == -EAGAIN) {
 			err_clear();
