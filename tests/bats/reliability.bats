@@ -190,6 +190,16 @@ fault_sweep() {
 	kill "$PROG_PID"
 }
 
+@test "a dump without the way back (CRYO_UNSAFE_INJECT, as for code with no signal trampoline) still restores" {
+	local pid
+	start_prog "$LOG" sigstate
+	pid=$PROG_PID
+	CRYO_UNSAFE_INJECT=1 dump_kill "$pid" "$IMG"
+	restore_bg "$IMG" "$LOG" "$pid"
+	check_pass "$pid" "$LOG"
+	stop_restored "$pid"
+}
+
 @test "SIGKILL of cryo while it runs an injected syscall in the target leaves the target unharmed" {
 	# the same from outside: tests/progs/killinject kills cryo when the
 	# target's pc has left its blocking call
