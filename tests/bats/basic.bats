@@ -55,6 +55,18 @@ setup() {
 	stop_restored "$pid"
 }
 
+@test "vecregs: ymm/xmm registers and MXCSR live across the syscall the dump interrupted survive restore" {
+	local pid
+	start_prog "$LOG" vecregs
+	pid=$PROG_PID
+	check_pass "$pid" "$LOG"
+	dump_kill "$pid" "$IMG"
+	restore_bg "$IMG" "$LOG" "$pid"
+	sleep 0.1	# a few rounds after the restore
+	check_pass "$pid" "$LOG"
+	stop_restored "$pid"
+}
+
 @test "privmap: MAP_PRIVATE file mapping keeps modified pages, file unchanged" {
 	local pid sum0 sum1
 	start_prog "$LOG" privmap "$T/priv.dat"

@@ -171,6 +171,11 @@ fault_sweep() {
 	fault_sweep sigstate
 	check_pass "$SWEPT_PID" "$LOG"
 	kill "$SWEPT_PID"
+	# vector registers and MXCSR live across the interrupted syscall: the
+	# way back restores the FPU state from the frame
+	fault_sweep vecregs
+	check_pass "$SWEPT_PID" "$LOG"
+	kill "$SWEPT_PID"
 	# threads (each is injected on its own, outside the leader's page)
 	fault_sweep manythreads 3
 	check_pass "$SWEPT_PID" "$LOG"

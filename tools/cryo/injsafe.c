@@ -19,6 +19,7 @@
  * the moment) and goes the way back. Only the leader of a process uses a
  * page; other threads run their calls one at a time, so no thread can be
  * inside a page that another thread's way back unmaps. */
+#include <cpuid.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +210,44 @@ int inj_recovery_find(struct injector *inj, const struct proc_vma *v, size_t n)
 
 /* --- frames --- */
 
+/* Make the software bytes of an XSAVE image (PTRACE_GETREGSET's, in the
+ * standard format) say what a signal frame of this task would: the size
+ * up to the last component present in its XSTATE_BV (never more than the
+ * task's own frame size, which the kernel checks; the regset is as big as
+ * every feature the CPU has, AMX tiles included) and those components,
+ * then the end magic. Components absent from XSTATE_BV are in their init
+ * state, which is what rt_sigreturn gives them. 0: not an XSAVE image
+ * (FXSAVE only: the kernel then restores the legacy area). */
+static int xstate_sw_bytes(uint8_t *x, size_t xlen)
+{
+	uint64_t bv, feats;
+	uint32_t size = 576, magic1 = FP_XSTATE_MAGIC1, magic2 = FP_XSTATE_MAGIC2, ext;
+
+	if (xlen < 576)
+		return 0;
+	memcpy(&bv, x + 512, sizeof(bv));
+	for (unsigned f = 2; f < 63; f++) {
+		unsigned eax, ebx, ecx, edx;
+
+		if (!(bv & (1ull << f)))
+			continue;
+		if (!__get_cpuid_count(0xd, f, &eax, &ebx, &ecx, &edx) || !eax ||
+		    ebx + eax > xlen)
+			return 0;	/* a component we cannot place: no XSAVE frame */
+		if (ebx + eax > size)
+			size = ebx + eax;
+	}
+	feats = bv | 3;
+	ext = size + 4;
+	memcpy(x + SW_BYTES_OFF, &magic1, 4);
+	memcpy(x + SW_BYTES_OFF + 4, &ext, 4);
+	memcpy(x + SW_BYTES_OFF + 8, &feats, 8);
+	memcpy(x + SW_BYTES_OFF + 16, &size, 4);
+	memset(x + SW_BYTES_OFF + 20, 0, 28);
+	memcpy(x + size, &magic2, 4);
+	return 1;
+}
+
 /* A frame at addr (64-aligned) into buf: rt_sigreturn there gives the task
  * regs (rip, rsp... all of them), the signal mask, and the FPU state of
  * xs (NULL: reset, a later frame sets it). The alternate stack is left as
@@ -234,17 +273,9 @@ static void frame_build(uint8_t *buf, uint64_t addr, const struct injector *inj,
 	mc->ss = (uint16_t)r->ss;
 	h.uc_sigmask = mask;
 	if (xs) {
-		uint32_t magic1, xsize = 0, magic2 = FP_XSTATE_MAGIC2;
-
 		memcpy(buf + HEAD_LEN, xs, xlen);
-		memcpy(&magic1, xs + SW_BYTES_OFF, sizeof(magic1));
-		if (xlen > 512 && magic1 == FP_XSTATE_MAGIC1) {
-			memcpy(&xsize, xs + SW_BYTES_OFF + 16, sizeof(xsize));
-			if (xsize <= xlen) {
-				memcpy(buf + HEAD_LEN + xsize, &magic2, sizeof(magic2));
-				h.uc_flags |= UC_FP_XSTATE;
-			}
-		}
+		if (xstate_sw_bytes(buf + HEAD_LEN, xlen))
+			h.uc_flags |= UC_FP_XSTATE;
 		mc->fpstate = addr + HEAD_LEN;
 	}
 	memcpy(buf, &h, sizeof(h));
@@ -364,6 +395,7 @@ out:
  * dropping it changes nothing). *st: the wait status. */
 static int resume_wait(struct injector *inj, int how, int *st, int want_stop_sig)
 {
+	struct user_regs_struct r;
 	siginfo_t si;
 
 	for (;;) {
@@ -379,9 +411,13 @@ static int resume_wait(struct injector *inj, int how, int *st, int want_stop_sig
 		if (WSTOPSIG(*st) == (SIGTRAP | 0x80))
 			return 0;
 		if (inj->stop_sig && WSTOPSIG(*st) == inj->stop_sig) {
+			/* ours: a tkill made at the "syscall; ret" (si_pid is in
+			 * the task's pid namespace: not comparable to ours) */
 			if (want_stop_sig && ptrace(PTRACE_GETSIGINFO, inj->tid, 0, &si) == 0 &&
-			    si.si_code == SI_TKILL && si.si_pid == inj->tid)
+			    si.si_code == SI_TKILL && pt_get_regs(inj->tid, &r) == 0 &&
+			    r.rip == inj->rc.syscall_ret + 2)
 				return 0;
+			err_clear();
 			continue;
 		}
 		warn("tid %d: signal %d arrived during syscall injection", inj->tid,
