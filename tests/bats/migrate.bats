@@ -105,6 +105,31 @@ assert d["swapfile"]["consistent"], d["swapfile"]' || fail "show --json packed_p
 	! compgen -G "$T/cryo-stream.*" >/dev/null || fail "the stream dump left its scratch directory: $(ls "$T")"
 }
 
+@test "stream and pack beyond 1 GiB: 1.1 GiB of memory moves through a pipe and a packed image" {
+	local pid
+	READY_TIMEOUT=60 start_prog "$LOG" heap 1120
+	pid=$PROG_PID
+	ORIG_EXE[$pid]=$(readlink "/proc/$pid/exe")
+	ORIG_SIGCGT[$pid]=$(proc_status_field "$pid" SigCgt)
+	"$CRYO" -p "$pid" -f - --kill 2>>"$T/dump.err" |
+		(exec >>"$LOG" 2>&1; _only_stdio; exec "$CRYO" -r -f -) &
+	CRYO_PID=$!
+	CRYO_TEST_PIDS+=("$CRYO_PID")
+	RESTORE_TIMEOUT=60 wait_restored "$pid" "$CRYO_PID" "$LOG" || fail "dump: $(cat "$T/dump.err")"
+	check_pass "$pid" "$LOG"
+	# the restored one, dumped, packed (more than 1 GiB of pages), and
+	# restored from the packed image alone
+	cryo_dump "$pid" "$IMG" --kill
+	wait_gone "$pid" 10
+	run "$CRYO" pack "$IMG" -o "$T/packed.cryo"
+	[ "$status" -eq 0 ] || fail "pack: $output"
+	[ "$(stat -c %s "$T/packed.cryo")" -gt $((1 << 30)) ] || fail "packed image is not above 1 GiB"
+	rm -f "$T"/cryo-*.swap "$IMG"
+	RESTORE_TIMEOUT=60 restore_bg "$T/packed.cryo" "$LOG" "$pid"
+	check_pass "$pid" "$LOG"
+	stop_restored "$pid"
+}
+
 @test "migration: a counter moves from netns A to netns B over TCP (socat) and runs in B" {
 	local cnt=$T/counter.txt pid n1 na nb port=7797 i
 	command -v ip >/dev/null || skip "no ip tool (iproute2): scripts/setup-debian.sh installs it"

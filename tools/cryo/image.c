@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,10 +19,10 @@
  * once the header is fixed */
 #include "image.h"
 
-/* Images hold metadata (pages live in the swapfile), or also the pages a
- * packed image carries (cryo pack refuses to make one larger than this):
- * anything larger is corrupt or not an image, and reading it whole would
- * hurt. */
+/* Images hold metadata (pages live in the swapfile): up to this size an
+ * image is read whole into memory. Larger ones (the pages a packed image
+ * carries) are mapped, up to IMG_MAX_MAPPED (image.h); anything larger is
+ * corrupt or not an image. */
 #define IMG_MAX_SIZE	(1ull << 30)
 
 static uint64_t align8(uint64_t x)
@@ -321,6 +322,59 @@ int img_add(struct img_writer *w, uint32_t type, uint32_t task,
 	/* the gap stays a hole, which reads as the zero padding */
 	w->off = align8(off + len);
 	return 0;
+}
+
+uint32_t img_crc(const void *buf, size_t len)
+{
+	return crc32c(buf, len);
+}
+
+int img_reserve(struct img_writer *w, uint32_t type, uint32_t task, uint64_t len,
+		uint64_t *off, uint32_t *index)
+{
+	struct lx_ckpt_section *s;
+	int ret;
+
+	if (w->err)
+		return w->err;
+	ret = grow_sections(w);
+	if (ret)
+		return ret;
+	*off = w->off;
+	*index = w->nsec;
+	s = &w->sec[w->nsec++];
+	s->type = type;
+	s->task = task;
+	s->offset = w->off;
+	s->length = len;
+	s->record_size = 0;
+	s->crc = 0;
+	w->off = align8(w->off + len);
+	return 0;
+}
+
+int img_write_at(struct img_writer *w, uint32_t index, uint64_t at, const void *data,
+		 size_t len)
+{
+	const struct lx_ckpt_section *s = &w->sec[index];
+	int ret;
+
+	if (w->err)
+		return w->err;
+	if (index >= w->nsec || at > s->length || len > s->length - at)
+		return wfail(w, -EINVAL, "section %u: write of %zu bytes at %llu, beyond it",
+			     index, len, (unsigned long long)at);
+	ret = pwrite_all(w->fd, data, len, s->offset + at);
+	if (ret)
+		return wfail(w, ret, "writing section %u (%s) at offset %llu", index,
+			     lx_section_name(s->type), (unsigned long long)(s->offset + at));
+	return 0;
+}
+
+void img_set_crc(struct img_writer *w, uint32_t index, uint32_t crc)
+{
+	if (index < w->nsec)
+		w->sec[index].crc = crc;
 }
 
 static struct strtab *strtab_get(struct img_writer *w, uint32_t task)
@@ -663,10 +717,24 @@ static int load(struct img *im, int fd)
 		return err_sys(-errno, "image %s: stat", im->path);
 	if (!S_ISREG(st.st_mode))
 		return err_set(-EINVAL, "image %s: not a regular file", im->path);
-	if ((uint64_t)st.st_size > IMG_MAX_SIZE)
-		return err_set(-EFBIG, "image %s: %llu bytes, more than the 1 GiB "
+	if ((uint64_t)st.st_size > IMG_MAX_MAPPED)
+		return err_set(-EFBIG, "image %s: %llu bytes, more than the 1 TiB "
 			       "an image may have (not an image, or corrupt)",
 			       im->path, (unsigned long long)st.st_size);
+	if ((uint64_t)st.st_size > IMG_MAX_SIZE || getenv("CRYO_IMG_MAP")) {
+		/* private and writable like a malloc'ed copy; pages come in as
+		 * they are used (a restore reads each packed page once) */
+		void *p = mmap(NULL, st.st_size ? st.st_size : 1, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+
+		if (p == MAP_FAILED)
+			return err_sys(-errno, "image %s: map %llu bytes", im->path,
+				       (unsigned long long)st.st_size);
+		im->data = p;
+		im->mapped = st.st_size ? st.st_size : 1;
+		im->size = (uint64_t)st.st_size;
+		return 0;
+	}
 	im->data = malloc(st.st_size ? st.st_size : 1);
 	if (!im->data)
 		return err_set(-ENOMEM, "image %s: out of memory for %llu bytes",
@@ -817,7 +885,10 @@ int img_open(struct img *im, const char *path)
 void img_close(struct img *im)
 {
 	free(im->path);
-	free(im->data);
+	if (im->mapped)
+		munmap(im->data, im->mapped);
+	else
+		free(im->data);
 	free((void *)im->sec);
 	memset(im, 0, sizeof(*im));
 }

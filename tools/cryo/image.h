@@ -27,6 +27,16 @@ int img_create(struct img_writer **w, const char *path);
 /* Append one section (copied out immediately). record_size 0 = blob. */
 int img_add(struct img_writer *w, uint32_t type, uint32_t task,
 	    uint32_t record_size, const void *data, size_t len);
+/* A section too large to hold in memory (packed pages), written in pieces:
+ * img_reserve places it (len bytes) and gives its file offset and index,
+ * img_write_at fills it (at: offset in the section), img_set_crc sets the
+ * checksum the table carries for it (img_crc of what it covers). */
+int img_reserve(struct img_writer *w, uint32_t type, uint32_t task, uint64_t len,
+		uint64_t *off, uint32_t *index);
+int img_write_at(struct img_writer *w, uint32_t index, uint64_t at, const void *data,
+		 size_t len);
+void img_set_crc(struct img_writer *w, uint32_t index, uint32_t crc);
+uint32_t img_crc(const void *buf, size_t len);
 /* Per-writer string tables, one per task (or LX_TASK_GLOBAL): returns the
  * offset of s in that table (deduplicated), to put in *_off fields; the
  * tables are emitted as LX_SEC_STRTAB sections at commit. Offset 0 is
@@ -43,10 +53,15 @@ void img_abort(struct img_writer *w);	/* removes the temp file, frees w */
  * shared validator and every section's CRC; errors name the section, its
  * index and file offset ("image out: section 3 (vmas) at offset 4096:
  * checksum mismatch"). */
+/* Images larger than 1 GiB (packed pages) are mapped, not read; this is
+ * the most any image may have */
+#define IMG_MAX_MAPPED	(1ull << 40)
+
 struct img {
 	char *path;
 	uint8_t *data;
 	uint64_t size;
+	size_t mapped;		/* data is a mapping of this length, not malloc'ed */
 	const struct lx_ckpt_header *hdr;
 	uint32_t nsec;
 	const struct lx_ckpt_section *sec;	/* normalized copies, host order */

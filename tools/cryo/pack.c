@@ -22,7 +22,8 @@
 #include "pack.h"
 
 #define PAGE		LX_CKPT_PAGE_SIZE
-#define PACK_MAX	(1ull << 30)	/* image.c reads at most this much */
+#define PACK_MAX	(IMG_MAX_MAPPED / 2)	/* what image.c maps, with room for the rest */
+#define CHUNK	256		/* pages read and written at a time */
 
 /* ------------------------------------------------------------------ */
 /* reading: the packed section as a page source                         */
@@ -472,11 +473,12 @@ int pack_image(const struct img *im, struct swapfile *sw, const char *swname, co
 	struct lx_task *tasks = NULL;
 	struct lx_swap_ref *ref = NULL;
 	struct range *v = NULL;
-	uint64_t *first = NULL, npages = 0, roff, soff, doff, total;
+	uint64_t *first = NULL, npages = 0, roff, soff, doff, total, sec_off;
 	size_t ntasks = 0, nv = 0, nref = 0;
 	struct img_writer *w = NULL;
 	struct lx_packed_hdr *h;
-	uint8_t *buf = NULL;
+	uint8_t *dir = NULL, *chunk = NULL;
+	uint32_t idx = 0;
 	int e;
 
 	e = img_records(im, LX_SEC_TASKS, LX_TASK_GLOBAL, sizeof(*tasks), 32,
@@ -505,18 +507,20 @@ int pack_image(const struct img *im, struct swapfile *sw, const char *swname, co
 	doff = soff + npages * 8;
 	if (npages > PACK_MAX / PAGE) {
 		e = err_set(-EFBIG, "image %s: %llu pages to pack: more than an image may hold "
-			    "(1 GiB)", im->path, (unsigned long long)npages);
+			    "(512 GiB)", im->path, (unsigned long long)npages);
 		goto out;
 	}
 	total = doff + npages * PAGE;
-	buf = malloc(total);
-	if (!buf) {
-		e = err_set(-ENOMEM, "pack: out of memory for %llu bytes",
-			    (unsigned long long)total);
+	/* the directory (header, runs, sums) in memory; the pages go straight
+	 * to the file, a chunk at a time, so any size packs in little memory */
+	dir = calloc(1, doff);
+	chunk = malloc(CHUNK * PAGE);
+	if (!dir || !chunk) {
+		e = err_set(-ENOMEM, "pack: out of memory for a %llu-byte page directory",
+			    (unsigned long long)doff);
 		goto out;
 	}
-	memset(buf, 0, doff);
-	h = (void *)buf;
+	h = (void *)dir;
 	memcpy(h->magic, LX_PACKED_MAGIC, 8);
 	h->version = lx_cpu_to_le32(LX_PACKED_VERSION);
 	h->hdr_size = lx_cpu_to_le32(sizeof(*h));
@@ -529,6 +533,11 @@ int pack_image(const struct img *im, struct swapfile *sw, const char *swname, co
 	memcpy(h->uuid, ref->uuid, 16);
 	h->snapshot = lx_cpu_to_le64(ref->snapshot);
 	h->slots_end = lx_cpu_to_le64(ref->slots_end);
+	e = img_create(&w, out);
+	if (!e)
+		e = copy_sections(w, im);
+	if (!e)
+		e = img_reserve(w, LX_SEC_PACKED_PAGES, LX_TASK_GLOBAL, total, &sec_off, &idx);
 	for (size_t i = 0; i < nv && !e; i++) {
 		struct lx_packed_run r = {
 			.slot = lx_cpu_to_le64(v[i].slot),
@@ -536,33 +545,34 @@ int pack_image(const struct img *im, struct swapfile *sw, const char *swname, co
 			.index = lx_cpu_to_le64(first[i]),
 		};
 
-		memcpy(buf + roff + i * sizeof(r), &r, sizeof(r));
+		memcpy(dir + roff + i * sizeof(r), &r, sizeof(r));
 		if (v[i].slot > ref->slots_end || v[i].n > ref->slots_end - v[i].slot)
 			e = err_set(-EINVAL, "image %s: page maps use slots up to %llu, beyond "
 				    "the %llu the image committed", im->path,
 				    (unsigned long long)(v[i].slot + v[i].n),
 				    (unsigned long long)ref->slots_end);
 		/* swap_read in chunks: a packed source checks its sums too */
-		for (uint64_t d = 0; d < v[i].n && !e; d += 256) {
-			uint64_t n = v[i].n - d < 256 ? v[i].n - d : 256;
+		for (uint64_t d = 0; d < v[i].n && !e; d += CHUNK) {
+			uint64_t n = v[i].n - d < CHUNK ? v[i].n - d : CHUNK;
+			uint64_t k0 = first[i] + d;
 
-			e = swap_read(sw, v[i].slot + d, n, buf + doff + (first[i] + d) * PAGE);
+			e = swap_read(sw, v[i].slot + d, n, chunk);
+			for (uint64_t k = 0; k < n && !e; k++) {
+				uint64_t sum = lx_cpu_to_le64(page_sum(chunk + k * PAGE));
+
+				memcpy(dir + soff + (k0 + k) * 8, &sum, 8);
+			}
+			if (!e)
+				e = img_write_at(w, idx, doff + k0 * PAGE, chunk, n * PAGE);
 		}
 	}
-	for (uint64_t k = 0; k < npages && !e; k++) {
-		uint64_t s = lx_cpu_to_le64(page_sum(buf + doff + k * PAGE));
-
-		memcpy(buf + soff + k * 8, &s, 8);
-	}
 	if (!e)
-		e = check_sums(im, tasks, ntasks, v, first, nv, buf + soff, swname);
+		e = check_sums(im, tasks, ntasks, v, first, nv, dir + soff, swname);
 	if (!e)
-		e = img_create(&w, out);
-	if (!e)
-		e = copy_sections(w, im);
-	if (!e)
-		e = img_add(w, LX_SEC_PACKED_PAGES, LX_TASK_GLOBAL, 0, buf, total);
+		e = img_write_at(w, idx, 0, dir, doff);
 	if (!e) {
+		/* the crc covers the directory; pages have their own sums */
+		img_set_crc(w, idx, img_crc(dir, doff));
 		e = img_commit(w);
 		w = NULL;
 	}
@@ -571,7 +581,8 @@ int pack_image(const struct img *im, struct swapfile *sw, const char *swname, co
 out:
 	if (w)
 		img_abort(w);
-	free(buf);
+	free(dir);
+	free(chunk);
 	free(first);
 	free(v);
 	free(ref);

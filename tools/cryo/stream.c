@@ -19,7 +19,7 @@
 #include "err.h"
 #include "pack.h"
 
-#define STREAM_MAX	(1ull << 30)	/* image.c reads at most this much */
+#define STREAM_MAX	IMG_MAX_MAPPED	/* the most image.c takes */
 
 struct stream_dir {
 	char dir[4096], image[4200], swap[4200], packed[4200];
@@ -243,7 +243,7 @@ int stream_spool_stdin(void)
 			if (n == 0)
 				break;
 			if (got + n > STREAM_MAX) {
-				e = err_set(-EFBIG, "stdin: more than the 1 GiB an image may have");
+				e = err_set(-EFBIG, "stdin: more than the 1 TiB an image may have");
 				break;
 			}
 			if (pwrite(fd, buf, n, (off_t)got) != n) {
