@@ -208,15 +208,16 @@ fault_sweep() {
 @test "SIGKILL of cryo while it runs an injected syscall in the target leaves the target unharmed" {
 	# the same from outside: tests/progs/killinject kills cryo when the
 	# target's pc has left its blocking call
-	local pid i seen=0
+	local pid i seen=0 home
 	READY_TIMEOUT=30 start_prog "$LOG" heap 64
 	pid=$PROG_PID
 	cryo_dump "$pid" "$IMG"
 	cp "$IMG" "$T/good.cryo"
 	proc_snapshot "$pid" "$T/before"
 	for i in 1 2 3; do
+		home=$(awk '{print $NF}' "/proc/$pid/syscall")
 		cryo_bg "$T/cryo-$i.log" -p "$pid" -f "$IMG"
-		run "$PROGS/killinject" "$CRYO_PID" "$pid" 5000
+		run "$PROGS/killinject" "$CRYO_PID" "$pid" 5000 9 "$home"
 		wait "$CRYO_PID" 2>/dev/null || true
 		[ "$status" -eq 0 ] || continue		# the dump ran no injection we saw
 		((seen += 1))
@@ -241,8 +242,9 @@ fault_sweep() {
 	cryo_dump "$pid" "$IMG"
 	proc_snapshot "$pid" "$T/before"
 	for i in 1 2 3; do
+		home=$(awk '{print $NF}' "/proc/$pid/syscall")
 		cryo_bg "$T/cryo-$i.log" -p "$pid" -f "$IMG"
-		run "$PROGS/killinject" "$CRYO_PID" "$pid" 5000 15
+		run "$PROGS/killinject" "$CRYO_PID" "$pid" 5000 15 "$home"
 		wait "$CRYO_PID" 2>/dev/null || true
 		[ "$status" -eq 0 ] || continue
 		((seen += 1))

@@ -1,9 +1,10 @@
-/* killinject CRYO_PID TARGET_PID [TIMEOUT_MS [SIGNO]]: SIGKILL (or signal
+/* killinject CRYO_PID TARGET_PID [TIMEOUT_MS [SIGNO [HOME_PC]]]: SIGKILL (or signal
  * SIGNO) cryo at the moment it is running an injected system call in
  * TARGET: the target's program counter has left the place where it sat
- * when killinject started (cryo's injected calls run at a "syscall"
- * instruction of the target's libc or vdso). Start it while the target is
- * idle in a blocking call. Polls /proc/TARGET/syscall (root, or the same
+ * before cryo started, HOME_PC (read by the caller from the last field of
+ * /proc/TARGET/syscall; default: read at killinject's start). cryo's
+ * injected calls run at a "syscall" instruction of the target's libc or
+ * vdso. Polls /proc/TARGET/syscall (root, or the same
  * user). Prints "KILLED pc=..." and exits 0, or exits 1 ("NOT SEEN") if
  * cryo exited or TIMEOUT_MS (default 5000) passed first. Not a scenario
  * program: a tool for tests/bats/reliability.bats. */
@@ -82,7 +83,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/syscall", target);
-	home = read_pc(path);
+	home = argc > 5 ? strtoul(argv[5], NULL, 16) : read_pc(path);
 	while (now_ms() < deadline) {
 		ssize_t n;
 		char *sp;
