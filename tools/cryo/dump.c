@@ -145,26 +145,45 @@ static int tree_add(struct dump_tree *tr, pid_t pid, pid_t ppid)
 	return 0;
 }
 
-/* Stop a process from outside. A zombie cannot be traced: it keeps only
- * its exit status, which its parent has not collected yet. */
-static int freeze_task(struct dump_task *t)
+/* A process that exited while cryo froze it. Its parent is frozen (the
+ * root's parent is not cryo's concern), so what is seen now holds until
+ * the dump ends: a zombie, kept as one (its parent has not reaped it), or
+ * nothing (its parent ignores SIGCHLD: the kernel reaped it), -ESRCH.
+ * 1: it is alive after all. */
+static int exited_since(struct dump_task *t)
 {
 	int e = proc_stat(t->pid, 0, &t->stat);
 
+	if (e == -ENOENT || e == -ESRCH || (e && kill(t->pid, 0) < 0 && errno == ESRCH)) {
+		err_clear();
+		return err_set(-ESRCH, "pid %d: exited while cryo worked on it", t->pid);
+	}
 	if (e)
 		return e;
 	if (t->stat.state == 'Z') {
 		t->zombie = 1;
 		return 0;
 	}
+	if (t->stat.state == 'X')
+		return err_set(-ESRCH, "pid %d: exited while cryo worked on it", t->pid);
+	return 1;
+}
+
+/* Stop a process from outside. A zombie cannot be traced: it keeps only
+ * its exit status, which its parent has not collected yet. */
+static int freeze_task(struct dump_task *t)
+{
+	int e = exited_since(t);
+
+	if (e <= 0)
+		return e;
 	e = pt_seize(t->pid);
 	if (e) {
 		/* it may have exited since it was listed */
 		err_clear();
-		if (proc_stat(t->pid, 0, &t->stat) == 0 && t->stat.state == 'Z') {
-			t->zombie = 1;
-			return 0;
-		}
+		e = exited_since(t);
+		if (e <= 0)
+			return e;
 		char why[320];
 
 		trace_refusal_reason(t->pid, why, sizeof(why));	/* owner.c */
@@ -172,6 +191,18 @@ static int freeze_task(struct dump_task *t)
 	}
 	t->seized = 1;
 	e = pt_interrupt_wait(t->pid);
+	if (e == -ESRCH) {
+		/* it exited before it stopped: the wait that saw it took it
+		 * off cryo's hands */
+		err_clear();
+		e = exited_since(t);
+		if (e <= 0)
+			t->seized = 0;
+		else
+			e = err_set(-ESRCH, "pid %d: cannot stop it: it does not answer ptrace",
+				    t->pid);
+		return e;
+	}
 	if (!e)
 		e = threads_freeze(t);	/* every thread, before it can fork */
 	if (!e)
@@ -227,6 +258,20 @@ static int read_children(pid_t pid, pid_t **kids, size_t *nk)
 	return 0;
 }
 
+/* A child listed with its parent frozen is gone by the time it is frozen
+ * (reaped by the kernel: its parent ignores SIGCHLD), or its pid is
+ * another process's now: not part of the tree. */
+static void tree_drop(struct dump_tree *tr, size_t i)
+{
+	memmove(&tr->t[i], &tr->t[i + 1], (tr->n - i - 1) * sizeof(tr->t[0]));
+	memmove(&tr->ppid[i], &tr->ppid[i + 1], (tr->n - i - 1) * sizeof(tr->ppid[0]));
+	tr->n--;
+	for (size_t k = i; k < tr->n; k++)
+		tr->t[k].index = (uint32_t)k;
+}
+
+static int release_task(struct dump_task *t, int kill_it);
+
 static int collect_tree(struct dump_tree *tr, pid_t root)
 {
 	int e = tree_add(tr, root, 0);
@@ -236,6 +281,21 @@ static int collect_tree(struct dump_tree *tr, pid_t root)
 		size_t nk = 0;
 
 		e = freeze_task(&tr->t[i]);
+		if (i > 0 && e == -ESRCH && !tr->t[i].seized) {
+			err_clear();
+			e = 0;
+			tree_drop(tr, i--);
+			continue;
+		}
+		if (!e && i > 0 && tr->t[i].stat.ppid != tr->ppid[i]) {
+			/* a pid reused since it was listed */
+			e = release_task(&tr->t[i], 0);
+			free(tr->t[i].tids);
+			tr->t[i].tids = NULL;
+			if (!e)
+				tree_drop(tr, i--);
+			continue;
+		}
 		if (e || tr->t[i].zombie)
 			continue;
 		e = read_children(tr->t[i].pid, &kids, &nk);
