@@ -827,6 +827,53 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	return e;
 }
 
+/* A process of the tree killed (or exited through a thread cryo had not
+ * frozen yet) under a dump makes it fail where cryo next touches it, with
+ * an error that only says so indirectly (an I/O error reading its
+ * pagemap, an empty maps file): name the death instead. cryo, its tracer,
+ * is told of it first; a process still on its way out (PF_EXITING) is
+ * given a moment to get there. */
+#define PF_EXITING_FLAG 0x4	/* PF_EXITING, include/linux/sched.h */
+
+static int explain_death(struct dump_tree *tr, int e)
+{
+	for (size_t i = 0; i < tr->n; i++) {
+		struct dump_task *t = &tr->t[i];
+
+		for (int tries = 0; t->seized && tries < 200; tries++) {
+			struct proc_stat st;
+			siginfo_t si;
+			int gone;
+
+			memset(&si, 0, sizeof(si));
+			if (waitid(P_PID, (id_t)t->pid, &si, WEXITED | WNOHANG | __WALL) == 0 &&
+			    si.si_pid == t->pid) {
+				t->seized = 0;	/* no tracee any more */
+				err_clear();
+				if (si.si_code == CLD_EXITED)
+					return err_set(-ESRCH, "pid %d exited (status %d) while cryo"
+						       " dumped it; no image written", t->pid,
+						       si.si_status);
+				return err_set(-ESRCH, "pid %d was killed by signal %d (%s) while"
+					       " cryo dumped it; no image written", t->pid,
+					       si.si_status, strsignal(si.si_status));
+			}
+			/* an error of proc_stat does not replace e's message */
+			gone = proc_stat(t->pid, 0, &st) || st.state == 'Z' || st.state == 'X';
+			if (gone && tries > 0) {
+				t->seized = 0;
+				err_clear();
+				return err_set(-ESRCH, "pid %d exited while cryo dumped it; no image"
+					       " written", t->pid);
+			}
+			if (!gone && !(st.flags & PF_EXITING_FLAG))
+				break;	/* alive: e is the reason */
+			usleep(5000);
+		}
+	}
+	return e;
+}
+
 int cryo_dump(pid_t pid, const struct dump_opts *o)
 {
 	struct dump_tree tr = { 0 };
@@ -875,6 +922,8 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 		e = dirty_freeze(ds, tr.t, tr.n);
 	if (!e)
 		e = dump_tree(&tr, o, swap_path, pre_sw, &released_at);
+	if (e)
+		e = explain_death(&tr, e);
 	e2 = release_tree(&tr, !e && o->kill_after);
 	frozen_at = (released_at ? released_at : mono_ms()) - frozen_at;
 	for (size_t i = tr.n; i-- > 0;) {
