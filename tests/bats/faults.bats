@@ -413,4 +413,8 @@ refused_fast() {
 	"$CRYO" show "$T/out.packed" >/dev/null || fail "the packed image written over a FIFO does not read"
 	assert_running_not_stopped "$pid"
 	check_pass "$pid" "$LOG"
+	# a restore reading its pages from a FIFO: refused before any process exists
+	dump_kill "$pid" "$T/img.cryo"
+	refused_fast "swapfile $T/fifo.swap" -r -f "$T/img.cryo" --swapfile "$T/fifo.swap"
+	[ ! -e "/proc/$pid" ] || fail "a refused restore created pid $pid: $(describe_pid "$pid")"
 }

@@ -831,9 +831,21 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
  * frozen yet) under a dump makes it fail where cryo next touches it, with
  * an error that only says so indirectly (an I/O error reading its
  * pagemap, an empty maps file): name the death instead. cryo, its tracer,
- * is told of it first; a process still on its way out (PF_EXITING) is
- * given a moment to get there. */
+ * is told of it first; a process still on its way out (a SIGKILL pending,
+ * PF_EXITING) is given a moment to get there. */
 #define PF_EXITING_FLAG 0x4	/* PF_EXITING, include/linux/sched.h */
+
+static int dying(pid_t pid, const struct proc_stat *st)
+{
+	struct proc_status ss;
+	uint64_t kill_bit = 1ull << (SIGKILL - 1);
+
+	if (st->flags & PF_EXITING_FLAG)
+		return 1;
+	if (proc_status(pid, 0, &ss))	/* its error does not replace e's */
+		return 1;	/* gone since */
+	return !!((ss.sig_pnd | ss.shd_pnd) & kill_bit);
+}
 
 static int explain_death(struct dump_tree *tr, int e)
 {
@@ -866,7 +878,7 @@ static int explain_death(struct dump_tree *tr, int e)
 				return err_set(-ESRCH, "pid %d exited while cryo dumped it; no image"
 					       " written", t->pid);
 			}
-			if (!gone && !(st.flags & PF_EXITING_FLAG))
+			if (!gone && !dying(t->pid, &st))
 				break;	/* alive: e is the reason */
 			usleep(5000);
 		}
