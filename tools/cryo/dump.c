@@ -858,8 +858,10 @@ static int explain_death(struct dump_tree *tr, int e)
 			int gone;
 
 			memset(&si, 0, sizeof(si));
-			if (waitid(P_PID, (id_t)t->pid, &si, WEXITED | WNOHANG | __WALL) == 0 &&
-			    si.si_pid == t->pid) {
+			/* WNOWAIT: `cryo run` dumps its own child and then
+			 * waits for its exit status itself */
+			if (waitid(P_PID, (id_t)t->pid, &si,
+				   WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 && si.si_pid == t->pid) {
 				t->seized = 0;	/* no tracee any more */
 				err_clear();
 				if (si.si_code == CLD_EXITED)
