@@ -224,14 +224,29 @@ static int read_children(pid_t pid, pid_t **kids, size_t *nk)
 
 		snprintf(name, sizeof(name), "task/%d/children", tids[i]);
 		e = proc_read(pid, name, &s, &len);
+		if (e == -ENOENT || e == -ESRCH) {
+			/* a thread that was exiting, not frozen, is gone; its
+			 * children went to another thread of the process */
+			err_clear();
+			e = 0;
+			continue;
+		}
 		if (e)
 			break;
 		for (p = s; *p;) {
 			char *end;
 			long c = strtol(p, &end, 10);
+			size_t dup = 0;
 
 			if (end == p)
 				break;
+			p = end;
+			/* seen twice if it moved from an exiting thread to
+			 * another between the two reads */
+			while (dup < n && k[dup] != (pid_t)c)
+				dup++;
+			if (dup < n)
+				continue;
 			if (n == cap) {
 				pid_t *nk2;
 
@@ -244,7 +259,6 @@ static int read_children(pid_t pid, pid_t **kids, size_t *nk)
 				k = nk2;
 			}
 			k[n++] = (pid_t)c;
-			p = end;
 		}
 		free(s);
 	}
