@@ -146,26 +146,45 @@ static int tree_add(struct dump_tree *tr, pid_t pid, pid_t ppid)
 	return 0;
 }
 
-/* Stop a process from outside. A zombie cannot be traced: it keeps only
- * its exit status, which its parent has not collected yet. */
-static int freeze_task(struct dump_task *t)
+/* A process that exited while cryo froze it. Its parent is frozen (the
+ * root's parent is not cryo's concern), so what is seen now holds until
+ * the dump ends: a zombie, kept as one (its parent has not reaped it), or
+ * nothing (its parent ignores SIGCHLD: the kernel reaped it), -ESRCH.
+ * 1: it is alive after all. */
+static int exited_since(struct dump_task *t)
 {
 	int e = proc_stat(t->pid, 0, &t->stat);
 
+	if (e == -ENOENT || e == -ESRCH || (e && kill(t->pid, 0) < 0 && errno == ESRCH)) {
+		err_clear();
+		return err_set(-ESRCH, "pid %d: exited while cryo worked on it", t->pid);
+	}
 	if (e)
 		return e;
 	if (t->stat.state == 'Z') {
 		t->zombie = 1;
 		return 0;
 	}
+	if (t->stat.state == 'X')
+		return err_set(-ESRCH, "pid %d: exited while cryo worked on it", t->pid);
+	return 1;
+}
+
+/* Stop a process from outside. A zombie cannot be traced: it keeps only
+ * its exit status, which its parent has not collected yet. */
+static int freeze_task(struct dump_task *t)
+{
+	int e = exited_since(t);
+
+	if (e <= 0)
+		return e;
 	e = pt_seize(t->pid);
 	if (e) {
 		/* it may have exited since it was listed */
 		err_clear();
-		if (proc_stat(t->pid, 0, &t->stat) == 0 && t->stat.state == 'Z') {
-			t->zombie = 1;
-			return 0;
-		}
+		e = exited_since(t);
+		if (e <= 0)
+			return e;
 		char why[320];
 
 		trace_refusal_reason(t->pid, why, sizeof(why));	/* owner.c */
@@ -173,6 +192,18 @@ static int freeze_task(struct dump_task *t)
 	}
 	t->seized = 1;
 	e = pt_interrupt_wait(t->pid);
+	if (e == -ESRCH) {
+		/* it exited before it stopped: the wait that saw it took it
+		 * off cryo's hands */
+		err_clear();
+		e = exited_since(t);
+		if (e <= 0)
+			t->seized = 0;
+		else
+			e = err_set(-ESRCH, "pid %d: cannot stop it: it does not answer ptrace",
+				    t->pid);
+		return e;
+	}
 	if (!e)
 		e = threads_freeze(t);	/* every thread, before it can fork */
 	if (!e)
@@ -194,14 +225,29 @@ static int read_children(pid_t pid, pid_t **kids, size_t *nk)
 
 		snprintf(name, sizeof(name), "task/%d/children", tids[i]);
 		e = proc_read(pid, name, &s, &len);
+		if (e == -ENOENT || e == -ESRCH) {
+			/* a thread that was exiting, not frozen, is gone; its
+			 * children went to another thread of the process */
+			err_clear();
+			e = 0;
+			continue;
+		}
 		if (e)
 			break;
 		for (p = s; *p;) {
 			char *end;
 			long c = strtol(p, &end, 10);
+			size_t dup = 0;
 
 			if (end == p)
 				break;
+			p = end;
+			/* seen twice if it moved from an exiting thread to
+			 * another between the two reads */
+			while (dup < n && k[dup] != (pid_t)c)
+				dup++;
+			if (dup < n)
+				continue;
 			if (n == cap) {
 				pid_t *nk2;
 
@@ -214,7 +260,6 @@ static int read_children(pid_t pid, pid_t **kids, size_t *nk)
 				k = nk2;
 			}
 			k[n++] = (pid_t)c;
-			p = end;
 		}
 		free(s);
 	}
@@ -228,6 +273,20 @@ static int read_children(pid_t pid, pid_t **kids, size_t *nk)
 	return 0;
 }
 
+/* A child listed with its parent frozen is gone by the time it is frozen
+ * (reaped by the kernel: its parent ignores SIGCHLD), or its pid is
+ * another process's now: not part of the tree. */
+static void tree_drop(struct dump_tree *tr, size_t i)
+{
+	memmove(&tr->t[i], &tr->t[i + 1], (tr->n - i - 1) * sizeof(tr->t[0]));
+	memmove(&tr->ppid[i], &tr->ppid[i + 1], (tr->n - i - 1) * sizeof(tr->ppid[0]));
+	tr->n--;
+	for (size_t k = i; k < tr->n; k++)
+		tr->t[k].index = (uint32_t)k;
+}
+
+static int release_task(struct dump_task *t, int kill_it);
+
 static int collect_tree(struct dump_tree *tr, pid_t root)
 {
 	int e = tree_add(tr, root, 0);
@@ -237,6 +296,21 @@ static int collect_tree(struct dump_tree *tr, pid_t root)
 		size_t nk = 0;
 
 		e = freeze_task(&tr->t[i]);
+		if (i > 0 && e == -ESRCH && !tr->t[i].seized) {
+			err_clear();
+			e = 0;
+			tree_drop(tr, i--);
+			continue;
+		}
+		if (!e && i > 0 && tr->t[i].stat.ppid != tr->ppid[i]) {
+			/* a pid reused since it was listed */
+			e = release_task(&tr->t[i], 0);
+			free(tr->t[i].tids);
+			tr->t[i].tids = NULL;
+			if (!e)
+				tree_drop(tr, i--);
+			continue;
+		}
 		if (e || tr->t[i].zombie)
 			continue;
 		e = read_children(tr->t[i].pid, &kids, &nk);
@@ -771,6 +845,67 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	return e;
 }
 
+/* A process of the tree killed (or exited through a thread cryo had not
+ * frozen yet) under a dump makes it fail where cryo next touches it, with
+ * an error that only says so indirectly (an I/O error reading its
+ * pagemap, an empty maps file): name the death instead. cryo, its tracer,
+ * is told of it first; a process still on its way out (a SIGKILL pending,
+ * PF_EXITING) is given a moment to get there. */
+#define PF_EXITING_FLAG 0x4	/* PF_EXITING, include/linux/sched.h */
+
+static int dying(pid_t pid, const struct proc_stat *st)
+{
+	struct proc_status ss;
+	uint64_t kill_bit = 1ull << (SIGKILL - 1);
+
+	if (st->flags & PF_EXITING_FLAG)
+		return 1;
+	if (proc_status(pid, 0, &ss))	/* its error does not replace e's */
+		return 1;	/* gone since */
+	return !!((ss.sig_pnd | ss.shd_pnd) & kill_bit);
+}
+
+static int explain_death(struct dump_tree *tr, int e)
+{
+	for (size_t i = 0; i < tr->n; i++) {
+		struct dump_task *t = &tr->t[i];
+
+		for (int tries = 0; t->seized && tries < 200; tries++) {
+			struct proc_stat st;
+			siginfo_t si;
+			int gone;
+
+			memset(&si, 0, sizeof(si));
+			/* WNOWAIT: `cryo run` dumps its own child and then
+			 * waits for its exit status itself */
+			if (waitid(P_PID, (id_t)t->pid, &si,
+				   WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 && si.si_pid == t->pid) {
+				t->seized = 0;	/* no tracee any more */
+				err_clear();
+				if (si.si_code == CLD_EXITED)
+					return err_set(-ESRCH, "pid %d exited (status %d) while cryo"
+						       " dumped it; no image written", t->pid,
+						       si.si_status);
+				return err_set(-ESRCH, "pid %d was killed by signal %d (%s) while"
+					       " cryo dumped it; no image written", t->pid,
+					       si.si_status, strsignal(si.si_status));
+			}
+			/* an error of proc_stat does not replace e's message */
+			gone = proc_stat(t->pid, 0, &st) || st.state == 'Z' || st.state == 'X';
+			if (gone && tries > 0) {
+				t->seized = 0;
+				err_clear();
+				return err_set(-ESRCH, "pid %d exited while cryo dumped it; no image"
+					       " written", t->pid);
+			}
+			if (!gone && !dying(t->pid, &st))
+				break;	/* alive: e is the reason */
+			usleep(5000);
+		}
+	}
+	return e;
+}
+
 int cryo_dump(pid_t pid, const struct dump_opts *o)
 {
 	struct dump_tree tr = { 0 };
@@ -819,6 +954,8 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 		e = dirty_freeze(ds, tr.t, tr.n);
 	if (!e)
 		e = dump_tree(&tr, o, swap_path, pre_sw, &released_at);
+	if (e)
+		e = explain_death(&tr, e);
 	e2 = release_tree(&tr, !e && o->kill_after);
 	frozen_at = (released_at ? released_at : mono_ms()) - frozen_at;
 	for (size_t i = tr.n; i-- > 0;) {

@@ -146,6 +146,9 @@ int proc_stat(pid_t pid, pid_t tid, struct proc_stat *st)
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = 0;
+	/* opened, then the process was reaped: the read finds nothing */
+	if (!n)
+		return err_set(-ESRCH, "pid %d: exited while cryo worked on it", tid ? tid : pid);
 	/* comm may contain spaces and parentheses: fields follow the last ')' */
 	p = strrchr(buf, ')');
 	if (!p || p[1] != ' ')

@@ -83,6 +83,19 @@ static int unfreeze_eintr(pid_t pid, pid_t tid)
 	return pt_set_regs(tid, &r);
 }
 
+/* A thread that could not be seized because it is exiting or gone: as
+ * good as never listed (a thread's exit changes nothing the dump keeps) */
+static int thread_gone(pid_t pid, pid_t tid)
+{
+	struct proc_stat st;
+	int e = proc_stat(pid, tid, &st);
+
+	err_clear();
+	if (e == -ENOENT || e == -ESRCH)
+		return 1;
+	return !e && (st.state == 'Z' || st.state == 'X');
+}
+
 int threads_freeze(struct dump_task *t)
 {
 	pid_t *tids = NULL, *now;
@@ -109,13 +122,28 @@ int threads_freeze(struct dump_task *t)
 			}
 			if (now[i] != t->pid) {
 				e = pt_seize(now[i]);
-				if (e == -ESRCH) {	/* it exited meanwhile */
+				if (e && thread_gone(t->pid, now[i])) {	/* it exited meanwhile */
 					err_clear();
 					e = 0;
 					continue;
 				}
-				if (!e)
-					e = pt_interrupt_wait(now[i]);
+				if (e) {
+					char why[320];
+
+					err_clear();
+					trace_refusal_reason(now[i], why, sizeof(why));	/* owner.c */
+					e = err_set(-EPERM, "pid %d: cannot trace its thread %d: %s",
+						    t->pid, now[i], why);
+					break;
+				}
+				e = pt_interrupt_wait(now[i]);
+				if (e == -ESRCH) {
+					/* it exited before it stopped: the wait
+					 * that saw it took it off cryo's hands */
+					err_clear();
+					e = 0;
+					continue;
+				}
 				if (e) {
 					e = err_ctx(e, "pid %d: freeze thread %d", t->pid, now[i]);
 					/* seized: detach it with the others */
