@@ -52,12 +52,7 @@ sig_snapshot() {
 }
 
 assert_sig_unchanged() {
-	local d
-	sig_snapshot "$1" "$2.now"
-	if ! d=$(diff "$2" "$2.now"); then
-		fail "pid $1 changed (fds/signal state): $d"
-		return 1
-	fi
+	assert_snapshot_unchanged "$1" "$2" sig_snapshot
 }
 
 # no_leftovers DIR IMG: a failed dump left no image and no temporary file

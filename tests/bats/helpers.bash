@@ -98,12 +98,13 @@ proc_snapshot() {
 	} >"$2" 2>&1
 }
 
-# assert_snapshot_unchanged PID FILE
+# assert_snapshot_unchanged PID FILE [SNAPSHOT_FN]: FILE was written by
+# SNAPSHOT_FN (default proc_snapshot) PID FILE; nothing changed since
 assert_snapshot_unchanged() {
 	local d
-	proc_snapshot "$1" "$2.now"
+	"${3:-proc_snapshot}" "$1" "$2.now"
 	if ! d=$(diff "$2" "$2.now"); then
-		fail "pid $1 changed (mappings/fds/signals): $d"
+		fail "pid $1 changed (${3:-proc_snapshot}): $d"
 		return 1
 	fi
 }

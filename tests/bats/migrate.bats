@@ -82,11 +82,10 @@ assert d["swapfile"]["consistent"], d["swapfile"]' || fail "show --json packed_p
 	check_consecutive "$cnt"
 }
 
-@test "stream: cryo -p PID -f - --kill | cryo -r -f - moves a counter through a plain pipe" {
-	local cnt=$T/counter.txt pid n1
-	start_prog "$LOG" counter "$cnt"
-	pid=$PROG_PID
-	wait_lines "$cnt" 10
+# stream_move PID TIMEOUT: cryo -p PID -f - --kill | cryo -r -f -, and wait
+# until PID runs again under the restoring cryo ($CRYO_PID)
+stream_move() {
+	local pid=$1
 	ORIG_EXE[$pid]=$(readlink "/proc/$pid/exe")
 	ORIG_SIGCGT[$pid]=$(proc_status_field "$pid" SigCgt)
 	# messages go to stderr (the log), never into the image on stdout
@@ -96,7 +95,15 @@ assert d["swapfile"]["consistent"], d["swapfile"]' || fail "show --json packed_p
 	CRYO_TEST_PIDS+=("$CRYO_PID")
 	# the dump ends the stream only once the killed original is gone, so
 	# the restore finds its pid free (this shell reaps it meanwhile)
-	RESTORE_TIMEOUT=20 wait_restored "$pid" "$CRYO_PID" "$LOG" || fail "dump: $(cat "$T/dump.err")"
+	RESTORE_TIMEOUT=$2 wait_restored "$pid" "$CRYO_PID" "$LOG" || fail "dump: $(cat "$T/dump.err")"
+}
+
+@test "stream: cryo -p PID -f - --kill | cryo -r -f - moves a counter through a plain pipe" {
+	local cnt=$T/counter.txt pid n1
+	start_prog "$LOG" counter "$cnt"
+	pid=$PROG_PID
+	wait_lines "$cnt" 10
+	stream_move "$pid" 20
 	n1=$(count_lines "$cnt")
 	wait_lines "$cnt" $((n1 + 25))
 	check_pass "$pid" "$LOG"
@@ -109,13 +116,7 @@ assert d["swapfile"]["consistent"], d["swapfile"]' || fail "show --json packed_p
 	local pid
 	READY_TIMEOUT=60 start_prog "$LOG" heap 1120
 	pid=$PROG_PID
-	ORIG_EXE[$pid]=$(readlink "/proc/$pid/exe")
-	ORIG_SIGCGT[$pid]=$(proc_status_field "$pid" SigCgt)
-	"$CRYO" -p "$pid" -f - --kill 2>>"$T/dump.err" |
-		(exec >>"$LOG" 2>&1; _only_stdio; exec "$CRYO" -r -f -) &
-	CRYO_PID=$!
-	CRYO_TEST_PIDS+=("$CRYO_PID")
-	RESTORE_TIMEOUT=60 wait_restored "$pid" "$CRYO_PID" "$LOG" || fail "dump: $(cat "$T/dump.err")"
+	stream_move "$pid" 60
 	check_pass "$pid" "$LOG"
 	# the restored one, dumped, packed (more than 1 GiB of pages), and
 	# restored from the packed image alone

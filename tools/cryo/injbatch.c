@@ -37,6 +37,10 @@ _Static_assert(sizeof(struct entry) == ENTRY_LEN, "batch entry layout");
 
 /* The stub: rbx points at the table. Position-independent, no stack. */
 extern const uint8_t batch_stub[], batch_stub_syscall[], batch_stub_int3[], batch_stub_end[];
+/* The end entry (nr -1) says how the batch stops: with its a[4] 0, on
+ * int3; otherwise (self-recovering injection, injsafe.c) with a tkill
+ * (a[0] tid, a[1] signal) made at the "syscall; ret" at a[4] of the task's
+ * own code, with rsp at a[3], the start of the way back. */
 __asm__(".pushsection .rodata\n"
 	".balign 16\n"
 	"batch_stub:\n"
@@ -54,37 +58,19 @@ __asm__(".pushsection .rodata\n"
 	"	movq %rax, 56(%rbx)\n"
 	"	addq $64, %rbx\n"
 	"	jmp 1b\n"
-	"batch_stub_int3:\n"
-	"2:	int3\n"
-	"batch_stub_end:\n"
-	/* The self-recovering variant (injsafe.c): the end entry holds
-	 * tkill's arguments, the rsp of the way back and the address of a
-	 * "syscall; ret" of the task's code, where the tkill runs */
-	".balign 16\n"
-	"batch_stub_safe:\n"
-	"1:	movq (%rbx), %rax\n"
-	"	cmpq $-1, %rax\n"
-	"	je 2f\n"
+	"2:	movq 40(%rbx), %rcx\n"
+	"	testq %rcx, %rcx\n"
+	"	jz 3f\n"
 	"	movq 8(%rbx), %rdi\n"
 	"	movq 16(%rbx), %rsi\n"
-	"	movq 24(%rbx), %rdx\n"
-	"	movq 32(%rbx), %r10\n"
-	"	movq 40(%rbx), %r8\n"
-	"	movq 48(%rbx), %r9\n"
-	"	syscall\n"
-	"	movq %rax, 56(%rbx)\n"
-	"	addq $64, %rbx\n"
-	"	jmp 1b\n"
-	"2:	movq 8(%rbx), %rdi\n"
-	"	movq 16(%rbx), %rsi\n"
 	"	movq 32(%rbx), %rsp\n"
-	"	movq 40(%rbx), %rcx\n"
 	"	movl $200, %eax\n"	/* SYS_tkill */
 	"	jmp *%rcx\n"
-	"batch_stub_safe_end:\n"
+	"batch_stub_int3:\n"
+	"3:	int3\n"
+	"batch_stub_end:\n"
 	".popsection\n");
-extern const uint8_t batch_stub_safe[], batch_stub_safe_end[];
-_Static_assert(SYS_tkill == 200, "the safe stub's tkill");
+_Static_assert(SYS_tkill == 200, "the stub's tkill");
 
 static struct entry *table(struct inj_batch *b)
 {
@@ -94,8 +80,7 @@ static struct entry *table(struct inj_batch *b)
 /* Common part of batch_begin and batch_begin_at: the local page image */
 static int batch_init(struct inj_batch *b, struct injector *inj)
 {
-	size_t stub;
-	const uint8_t *code;
+	size_t stub = (size_t)(batch_stub_end - batch_stub);
 	int e;
 
 	memset(b, 0, sizeof(*b));
@@ -105,9 +90,6 @@ static int batch_init(struct inj_batch *b, struct injector *inj)
 		return e;
 	if (!inj->trap && !inj->safe)
 		return -EAGAIN;
-	code = inj->safe ? batch_stub_safe : batch_stub;
-	stub = inj->safe ? (size_t)(batch_stub_safe_end - batch_stub_safe)
-			 : (size_t)(batch_stub_end - batch_stub);
 	if (stub > TABLE_OFF)
 		return err_set(-EINVAL, "batch stub: %zu bytes, room for %d", stub, TABLE_OFF);
 	b->buf = calloc(1, PAGE_LEN);
@@ -116,7 +98,7 @@ static int batch_init(struct inj_batch *b, struct injector *inj)
 		batch_end(b);
 		return -ENOMEM;
 	}
-	memcpy(b->buf, code, stub);
+	memcpy(b->buf, batch_stub, stub);
 	return 0;
 }
 
@@ -265,7 +247,7 @@ int batch_run(struct inj_batch *b)
 
 	if (!b->page)
 		return -EINVAL;
-	t[b->n].nr = -1;
+	t[b->n] = (struct entry){ .nr = -1 };
 	if (inj->safe) {
 		t[b->n].a[0] = (uint64_t)inj->tid;
 		t[b->n].a[1] = (uint64_t)inj->stop_sig;
