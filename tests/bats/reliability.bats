@@ -134,7 +134,7 @@ wait_untraced() {
 	stop_restored "$pid"
 }
 
-# fault_sweep PROG [ARGS...]: kill cryo (CRYO_FAULT_INJECT=N, a SIGKILL
+# fault_sweep PROG [ARGS...]: (dump options in $SWEEP_ARGS) kill cryo (CRYO_FAULT_INJECT=N, a SIGKILL
 # cryo sends itself) at the 1st, 2nd, ... point where the target carries
 # injected state, until a dump gets past them all. After each kill the
 # target must be untraced, running, with the same mappings (no batch page
@@ -142,7 +142,7 @@ wait_untraced() {
 # it must pass its own check.
 fault_sweep() {
 	local pid n rc
-	LOG=$T/$1.log
+	LOG=$T/$1$(tr -dc a-z <<<"${SWEEP_ARGS:-}").log
 	start_prog "$LOG" "$@"
 	pid=$PROG_PID
 	cryo_dump "$pid" "$IMG"
@@ -150,7 +150,8 @@ fault_sweep() {
 	proc_snapshot "$pid" "$T/before"
 	for ((n = 1; n < 300; n++)); do
 		rc=0
-		(CRYO_FAULT_INJECT=$n "$CRYO" -p "$pid" -f "$IMG" >"$T/fault.log" 2>&1) 2>/dev/null ||
+		# shellcheck disable=SC2086
+		(CRYO_FAULT_INJECT=$n "$CRYO" -p "$pid" -f "$IMG" $SWEEP_ARGS >"$T/fault.log" 2>&1) 2>/dev/null ||
 			rc=$?
 		[ "$rc" -eq 0 ] && break
 		[ "$rc" -eq 137 ] || fail "$1: cryo with fault point $n exited $rc: $(cat "$T/fault.log")"
@@ -174,6 +175,12 @@ fault_sweep() {
 	# vector registers and MXCSR live across the interrupted syscall: the
 	# way back restores the FPU state from the frame
 	fault_sweep vecregs
+	check_pass "$SWEPT_PID" "$LOG"
+	kill "$SWEPT_PID"
+	# --pre-dump arms dirty tracking with a userfaultfd made inside the
+	# target: a kill at any point leaves no such fd (the way back closes
+	# it; the fd list is part of the snapshot)
+	SWEEP_ARGS=--pre-dump fault_sweep sigstate
 	check_pass "$SWEPT_PID" "$LOG"
 	kill "$SWEPT_PID"
 	# threads (each is injected on its own, outside the leader's page)

@@ -120,6 +120,38 @@ struct dirty_state {
 	double running_ms;
 };
 
+
+#define FD_BITS 65536
+
+/* proc_each_fd callback: marks the fds in use below FD_BITS */
+static int mark_fd(int fd, const char *path, const struct stat *st, void *arg)
+{
+	uint64_t *used = arg;
+
+	(void)path;
+	(void)st;
+	if (fd >= 0 && fd < FD_BITS)
+		used[fd / 64] |= 1ull << (fd % 64);
+	return 0;
+}
+
+/* The fd number the task's next new file gets: its lowest free one */
+static int lowest_free_fd(pid_t pid, int *lowest)
+{
+	uint64_t *used = calloc(FD_BITS / 64, sizeof(*used));
+	int e;
+
+	if (!used)
+		return -ENOMEM;
+	e = proc_each_fd(pid, mark_fd, used);
+	*lowest = -1;
+	for (int i = 0; !e && i < FD_BITS / 64 && *lowest < 0; i++)
+		if (~used[i])
+			*lowest = i * 64 + __builtin_ctzll(~used[i]);
+	free(used);
+	return e ? e : *lowest < 0 ? -EMFILE : 0;
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -498,7 +530,25 @@ static int take_uffd(struct dirty_task *d, struct proc_vma **vmas, size_t *nvmas
 		inj_recovery_find(&t.inj, *vmas, *nvmas);
 	if (!e) {
 		inj = 1;
-		e = inj_syscall(&t.inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0, &fd);
+		e = inj_prepare(&t.inj);
+		/* a cryo killed from here on leaves no userfaultfd behind: the
+		 * way back closes the fd number the call will get (the lowest
+		 * free one of the frozen process), or got */
+		if (!e && t.inj.safe) {
+			int lowest;
+
+			e = lowest_free_fd(d->pid, &lowest);
+			if (!e)
+				e = injsafe_undo(&t.inj, SYS_close, (uint64_t)lowest, 0);
+			if (!e)
+				e = inj_syscall(&t.inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK,
+						0, 0, 0, 0, 0, &fd);
+			if (!e && fd >= 0 && fd != lowest)
+				e = injsafe_undo(&t.inj, SYS_close, (uint64_t)fd, 0);
+		} else if (!e) {
+			e = inj_syscall(&t.inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0,
+					0, 0, &fd);
+		}
 		if (!e && fd == -EPERM)
 			e = inj_syscall(&t.inj, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK |
 					UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0, &fd);
@@ -517,6 +567,8 @@ static int take_uffd(struct dirty_task *d, struct proc_vma **vmas, size_t *nvmas
 		e2 = inj_syscall(&t.inj, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, &r);
 		if (!e2 && r < 0)
 			e2 = err_set((int)r, "pid %d: close of the injected userfaultfd", d->pid);
+		if (!e2)
+			e2 = injsafe_undo_none(&t.inj);
 	}
 	if (inj) {
 		int e3 = inj_finish(&t.inj);

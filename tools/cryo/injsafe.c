@@ -490,17 +490,46 @@ static int pick_stop_sig(struct injector *inj)
 	return 0;
 }
 
-int injsafe_map_page(struct injector *inj, uint64_t len, uint64_t *page)
+int injsafe_undo(struct injector *inj, long nr, uint64_t a0, uint64_t a1)
 {
 	struct user_regs_struct r = inj->saved;
-	uint64_t addr = inj->rc.page_hint, all = ~0ull, mask;
 	uint8_t buf[HEAD_LEN];
+
+	if (!inj->safe)
+		return -EAGAIN;
+	if (inj->page)
+		return -EBUSY;	/* the one undo frame unmaps the batch page */
+	/* F1: the call through "syscall; ret", whose ret leads to F0 */
+	r.rax = (uint64_t)nr;
+	r.rdi = a0;
+	r.rsi = a1;
+	r.rip = inj->rc.syscall_ret;
+	r.rsp = inj->chain_plain;
+	memset(buf, 0, sizeof(buf));
+	frame_build(buf, inj->chain_unmap, inj, &r, ~0ull, NULL, 0);
+	if (write_task(inj->tid, inj->chain_unmap, buf, sizeof(buf)))
+		return err_set(-EFAULT, "tid %d: write its way back", inj->tid);
+	inj->chain = inj->chain_unmap;
+	return park(inj);
+}
+
+int injsafe_undo_none(struct injector *inj)
+{
+	if (!inj->safe || inj->chain == inj->chain_plain)
+		return 0;
+	inj->chain = inj->chain_plain;
+	return park(inj);
+}
+
+int injsafe_map_page(struct injector *inj, uint64_t len, uint64_t *page)
+{
+	uint64_t addr = inj->rc.page_hint, all = ~0ull, mask;
 	uint64_t a[6] = { addr, len, PROT_READ | PROT_WRITE | PROT_EXEC,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0 };
 	long ret;
 	int e;
 
-	if (!inj->safe || !addr)
+	if (!inj->safe || !addr || inj->chain != inj->chain_plain)
 		return -EAGAIN;
 	if (!inj->stop_sig) {
 		inj->stop_sig = pick_stop_sig(inj);
@@ -510,18 +539,11 @@ int injsafe_map_page(struct injector *inj, uint64_t len, uint64_t *page)
 		if (ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &mask) < 0)
 			return err_sys(-errno, "tid %d: block signals", inj->tid);
 	}
-	/* F1: unmap the page through "syscall; ret", whose ret leads to F0 */
-	r.rax = SYS_munmap;
-	r.rdi = addr;
-	r.rsi = len;
-	r.rip = inj->rc.syscall_ret;
-	r.rsp = inj->chain_plain;
-	memset(buf, 0, sizeof(buf));
-	frame_build(buf, inj->chain_unmap, inj, &r, all, NULL, 0);
-	e = write_task(inj->tid, inj->chain_unmap, buf, sizeof(buf));
+	/* the way back unmaps the page from before it exists: MAP_FIXED_NOREPLACE
+	 * puts it at addr, which is free in the frozen process */
+	e = injsafe_undo(inj, SYS_munmap, addr, len);
 	if (e)
-		return -EAGAIN;
-	inj->chain = inj->chain_unmap;
+		return e;
 	e = injsafe_syscall(inj, SYS_mmap, a, &ret);
 	if (!e && (uint64_t)ret == addr) {
 		inj->page = addr;
@@ -530,9 +552,8 @@ int injsafe_map_page(struct injector *inj, uint64_t len, uint64_t *page)
 		return 0;
 	}
 	/* refused (W+X under MDWE or an LSM) or taken: no page */
-	inj->chain = inj->chain_plain;
 	if (!e)
-		e = park(inj);
+		e = injsafe_undo_none(inj);
 	if (!e && !(ret < 0 && ret > -4096)) {	/* a kernel that ignored NOREPLACE */
 		uint64_t u[6] = { (uint64_t)ret, len };
 

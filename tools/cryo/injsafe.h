@@ -27,6 +27,11 @@ int inj_recovery_find(struct injector *inj, const struct proc_vma *v, size_t n);
 int injsafe_prepare(struct injector *inj);		/* -EAGAIN: cannot, use the old way */
 int injsafe_syscall(struct injector *inj, long nr, const uint64_t a[6], long *ret);
 int injsafe_map_page(struct injector *inj, uint64_t len, uint64_t *page);	/* -EAGAIN */
+/* The way back first runs nr(a0, a1) through the task's "syscall; ret"
+ * (-EAGAIN: the session does not recover by itself; -EBUSY: a batch page
+ * holds the one undo frame), or nothing more again */
+int injsafe_undo(struct injector *inj, long nr, uint64_t a0, uint64_t a1);
+int injsafe_undo_none(struct injector *inj);
 int injsafe_unmap_page(struct injector *inj);
 int injsafe_run_stub(struct injector *inj, uint64_t rip, uint64_t rbx);
 int injsafe_finish(struct injector *inj);
