@@ -372,8 +372,12 @@ int injsafe_prepare(struct injector *inj)
 	 * then the mask (F0 restores it too) */
 	e = park(inj);
 	inj_fault_point();
-	if (!e && ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &all) < 0)
+	if (!e && ptrace(PTRACE_SETSIGMASK, inj->tid, (void *)8, &all) < 0) {
 		e = err_sys(-errno, "tid %d: block signals", inj->tid);
+		back = inj->saved;
+		regs_apply_restart(&back);
+		pt_set_regs(inj->tid, &back);	/* parked: put it back */
+	}
 	inj_fault_point();
 	if (e)
 		goto out;
