@@ -168,6 +168,8 @@ enum lx_section_type {
 	LX_SEC_SCM_RIGHTS,	/* fds in flight in unix socket queues */
 	LX_SEC_SHARED_ANON,	/* global: lx_shared_anon, MAP_SHARED|MAP_ANONYMOUS
 				 * objects, one per object however many map it */
+	LX_SEC_TCP,		/* per task: established TCP connections
+				 * (--tcp-established, TCP_REPAIR) */
 	LX_SEC_TYPE_MAX
 };
 
@@ -965,7 +967,7 @@ static inline const char *lx_section_name(lx_le32 type)
 		[LX_SEC_TTYS] = "ttys", [LX_SEC_OPTIONS] = "options",
 		[LX_SEC_PACKED_PAGES] = "packed_pages",
 		[LX_SEC_SCM_RIGHTS] = "scm_rights",
-		[LX_SEC_SHARED_ANON] = "shared_anon",
+		[LX_SEC_SHARED_ANON] = "shared_anon", [LX_SEC_TCP] = "tcp",
 	};
 
 	if (type < LX_SEC_TYPE_MAX && names[type])
