@@ -200,6 +200,46 @@ setup() {
 	stop_restored "$pid" KILL 137
 }
 
+# all_threads_stopped PID: every thread of PID in a group stop (state T)
+all_threads_stopped() {
+	local f s i
+	for ((i = 0; i < 40; i++)); do
+		s=
+		for f in /proc/"$1"/task/*/stat; do
+			s+=$(sed 's/.*) \(.\).*/\1/' "$f")
+		done
+		[[ -n "$s" && "$s" =~ ^T+$ ]] && return 0
+		sleep 0.05
+	done
+	fail "pid $1: threads in states '$s', want all T (stopped)"
+}
+
+@test "--leave-stopped: a dump leaves every thread stopped until SIGCONT; a restore starts stopped" {
+	local pid rpid
+	start_prog "$LOG" manythreads 3
+	pid=$PROG_PID
+	cryo_dump "$pid" "$IMG" --leave-stopped
+	all_threads_stopped "$pid"
+	[ "$(proc_status_field "$pid" TracerPid)" = 0 ] || fail "pid $pid is still traced"
+	kill -CONT "$pid"
+	check_pass "$pid" "$LOG"
+	run "$CRYO" -p "$pid" -f "$IMG" --kill --leave-stopped
+	[ "$status" -eq 2 ] && [[ "$output" == *"--kill and --leave-stopped exclude each other"* ]] ||
+		fail "--kill with --leave-stopped: status $status: $output"
+	dump_kill "$pid" "$IMG"
+	# -d prints the pid on stdout, which the restored process shares: the log
+	(exec </dev/null >>"$LOG" 2>&1; _only_stdio; exec "$CRYO" -r -f "$IMG" -d --leave-stopped) ||
+		fail "restore failed: $(tail -3 "$LOG")"
+	rpid=$pid
+	grep -qx "$pid" "$LOG" || fail "cryo -r -d did not print pid $pid: $(tail -3 "$LOG")"
+	CRYO_TEST_PIDS+=("$rpid")
+	all_threads_stopped "$rpid"
+	kill -CONT "$rpid"
+	check_pass "$rpid" "$LOG"
+	kill -TERM "$rpid"
+	wait_gone "$rpid" 5
+}
+
 @test "dump without --kill leaves the process running untouched" {
 	local cnt=$T/counter.txt pid n1
 	start_prog "$LOG" counter "$cnt"

@@ -27,6 +27,7 @@ struct dump_opts {
 	int shell_job;		/* --shell-job: accept the user's terminal */
 	uint32_t allow_leak;	/* LX_LEAK_* accepted with --allow-leak */
 	int pre_dump;		/* --pre-dump=N: copy rounds while running (dirty.c) */
+	int leave_stopped;	/* --leave-stopped: SIGSTOP the tree once dumped */
 };
 
 struct restore_opts {
@@ -41,6 +42,7 @@ struct restore_opts {
 				 * single-process, single-threaded image only) */
 	int pidns;		/* --pidns: new pid (and IPC) namespace */
 	int timens;		/* enum timens_mode (timens.h): clocks */
+	int leave_stopped;	/* --leave-stopped: the tree starts stopped (SIGSTOP) */
 };
 
 /* owner.c: as root, restore only what root wrote (or --allow-other-user) */

@@ -285,7 +285,8 @@ static void tree_drop(struct dump_tree *tr, size_t i)
 		tr->t[k].index = (uint32_t)k;
 }
 
-static int release_task(struct dump_task *t, int kill_it);
+enum release { RELEASE_RUN, RELEASE_KILL, RELEASE_STOP };
+static int release_task(struct dump_task *t, enum release how);
 
 static int collect_tree(struct dump_tree *tr, pid_t root)
 {
@@ -304,7 +305,7 @@ static int collect_tree(struct dump_tree *tr, pid_t root)
 		}
 		if (!e && i > 0 && tr->t[i].stat.ppid != tr->ppid[i]) {
 			/* a pid reused since it was listed */
-			e = release_task(&tr->t[i], 0);
+			e = release_task(&tr->t[i], RELEASE_RUN);
 			free(tr->t[i].tids);
 			tr->t[i].tids = NULL;
 			if (!e)
@@ -730,10 +731,12 @@ static double mono_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Leave a task exactly as it was (or kill it) */
-static int release_task(struct dump_task *t, int kill_it)
+/* Leave a task exactly as it was (or kill it, or stopped: a SIGSTOP
+ * pending when the tracer lets go makes it a group stop, as if the user
+ * had sent it) */
+static int release_task(struct dump_task *t, enum release how)
 {
-	int e = 0, e2;
+	int kill_it = how == RELEASE_KILL, e = 0, e2;
 
 	if (!t->seized)
 		return 0;
@@ -742,6 +745,8 @@ static int release_task(struct dump_task *t, int kill_it)
 		e2 = inj_finish(&t->inj);
 	if (kill_it)
 		kill(t->pid, SIGKILL);
+	else if (how == RELEASE_STOP && !t->zombie)
+		kill(t->pid, SIGSTOP);
 	if (threads_unfreeze(t) && !kill_it)
 		e = -ESRCH;
 	if (pt_detach(t->pid) && !kill_it)
@@ -751,12 +756,12 @@ static int release_task(struct dump_task *t, int kill_it)
 }
 
 /* children first, so a killed parent never sees a child change */
-static int release_tree(struct dump_tree *tr, int kill_it)
+static int release_tree(struct dump_tree *tr, enum release how)
 {
 	int e = 0;
 
 	for (size_t i = tr->n; i-- > 0;) {
-		int r = release_task(&tr->t[i], kill_it);
+		int r = release_task(&tr->t[i], how);
 
 		if (r && !e)
 			e = r;
@@ -818,8 +823,8 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	 * pages and image reach the disk (a failure there still leaves it
 	 * unharmed, and no image). With --kill it must not run past the
 	 * dump: it dies after the commit. */
-	if (!e && !o->kill_after) {
-		e = release_tree(tr, 0);
+	if (!e && !o->kill_after && !o->leave_stopped) {
+		e = release_tree(tr, RELEASE_RUN);
 		*released_at = mono_ms();
 	}
 	if (!e)
@@ -956,7 +961,9 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 		e = dump_tree(&tr, o, swap_path, pre_sw, &released_at);
 	if (e)
 		e = explain_death(&tr, e);
-	e2 = release_tree(&tr, !e && o->kill_after);
+	/* a failed dump leaves the tree running, whatever was asked */
+	e2 = release_tree(&tr, e ? RELEASE_RUN : o->kill_after ? RELEASE_KILL :
+			       o->leave_stopped ? RELEASE_STOP : RELEASE_RUN);
 	frozen_at = (released_at ? released_at : mono_ms()) - frozen_at;
 	for (size_t i = tr.n; i-- > 0;) {
 		struct dump_task *t = &tr.t[i];

@@ -20,9 +20,9 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: cryo -p PID -f IMAGE [--kill] [--pre-dump[=N]] [--shell-job]\n"
+"usage: cryo -p PID -f IMAGE [--kill|--leave-stopped] [--pre-dump[=N]] [--shell-job]\n"
 "               [--allow-leak=KIND[,KIND]] [--swapfile PATH]\n"
-"       cryo -r -f IMAGE [-d] [--lazy] [--pidns] [--no-timens] [--shell-job]\n"
+"       cryo -r -f IMAGE [-d] [--lazy] [--pidns] [--no-timens] [--shell-job] [--leave-stopped]\n"
 "               [--swapfile PATH] [--allow-changed-files] [--allow-other-user]\n"
 "       cryo register | unregister\n"
 "       cryo show IMAGE [--json] [--verify] [--swapfile PATH]\n"
@@ -38,6 +38,9 @@ static void usage(FILE *f)
 "\n"
 "  -p, --pid PID            dump the process PID (it keeps running)\n"
 "      --kill               SIGKILL the dumped process after a successful dump\n"
+"      --leave-stopped      leave the dumped tree stopped (SIGSTOP; a failed dump\n"
+"                           leaves it running); with -r, the restored tree starts\n"
+"                           stopped: SIGCONT runs it\n"
 "      --pre-dump[=N]       copy memory while the tree runs, tracking writes\n"
 "                           (userfaultfd write-protect), up to N rounds (default\n"
 "                           4) while the written set shrinks; then freeze and\n"
@@ -153,7 +156,7 @@ static int dump_or_restore(int argc, char **argv)
 {
 	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE, OPT_ALLOW_OTHER_USER,
 	       OPT_SHELL_JOB, OPT_LAZY, OPT_ALLOW_LEAK, OPT_PIDNS, OPT_PRE_DUMP,
-	       OPT_NO_TIMENS };
+	       OPT_NO_TIMENS, OPT_LEAVE_STOPPED };
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "file", required_argument, NULL, 'f' },
@@ -161,6 +164,7 @@ static int dump_or_restore(int argc, char **argv)
 		{ "restore", no_argument, NULL, 'r' },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "kill", no_argument, NULL, OPT_KILL },
+		{ "leave-stopped", no_argument, NULL, OPT_LEAVE_STOPPED },
 		{ "lazy", no_argument, NULL, OPT_LAZY },
 		{ "allow-leak", required_argument, NULL, OPT_ALLOW_LEAK },
 		{ "pidns", no_argument, NULL, OPT_PIDNS },
@@ -201,6 +205,7 @@ static int dump_or_restore(int argc, char **argv)
 		case 'r': restore = 1; break;
 		case 'd': r.detach = 1; break;
 		case OPT_KILL: d.kill_after = 1; break;
+		case OPT_LEAVE_STOPPED: d.leave_stopped = r.leave_stopped = 1; break;
 		case OPT_LAZY: r.lazy = 1; break;
 		case OPT_ALLOW_LEAK:
 			if (options_parse_leak(optarg, &d.allow_leak)) {
@@ -246,12 +251,14 @@ static int dump_or_restore(int argc, char **argv)
 		}
 	}
 	if (optind != argc || !image || restore == !!pid || (r.lazy && !restore) ||
-	    (restore && d.allow_leak) || (!restore && (r.pidns || r.timens))) {
+	    (restore && d.allow_leak) || (!restore && (r.pidns || r.timens)) ||
+	    (d.kill_after && d.leave_stopped)) {
 		fprintf(stderr, "cryo: %s\n",
 			optind != argc ? "unexpected argument (see the usage below)" :
 			!image ? "-f IMAGE is required" :
 			restore == !!pid ? "give either -p PID (dump) or -r (restore)" :
 			r.lazy ? "--lazy is for -r (restore)" :
+			d.kill_after && d.leave_stopped ? "--kill and --leave-stopped exclude each other" :
 			d.allow_leak ? "--allow-leak is for dumps (-p PID)" :
 			r.pidns ? "--pidns is for -r (restore)" : "--no-timens is for -r (restore)");
 		usage(stderr);

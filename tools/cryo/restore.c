@@ -1189,7 +1189,11 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 	 * still kills the tree (PTRACE_O_EXITKILL) */
 	if (!e)
 		e = lazy_go();
-	/* all together, once every process is whole */
+	/* all together, once every process is whole; --leave-stopped: a
+	 * SIGSTOP pending at the detach stops each one before it runs */
+	for (size_t i = 0; i < c.ntasks && !e && o->leave_stopped; i++)
+		if (c.execd && c.execd[i] && kill(c.hpid[i], SIGSTOP) < 0)
+			e = err_sys(-errno, "pid %u: stop", c.tasks[i].pid);
 	for (size_t i = 0; i < c.ntasks && !e; i++)
 		if (c.execd && c.execd[i] && ptrace(PTRACE_DETACH, c.hpid[i], 0, 0) < 0)
 			e = err_sys(-errno, "pid %u: detach", c.tasks[i].pid);
