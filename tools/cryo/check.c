@@ -14,6 +14,7 @@
 #include <linux/prctl.h>
 #include <linux/sched.h>
 #include <linux/userfaultfd.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -33,7 +34,9 @@
 
 #include "cryo.h"
 #include "err.h"
+#include "injsafe.h"
 #include "progress.h"
+#include "ptrace.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -75,7 +78,7 @@ enum probe_id {
 	P_UFFD, P_UFFD_KERNEL, P_UFFD_WP, P_UFFD_MINOR, P_UFFD_WP_ASYNC,
 	P_PAGEMAP_SCAN, P_SOFT_DIRTY,
 	P_BINFMT_CR, P_BINFMT_MISC, P_BINFMT_ENTRY,
-	P_IPC_IDS, P_TIMENS, P_VDSO, P_CAP_RESOURCE, P_PIPE_MAX, P_YAMA,
+	P_IPC_IDS, P_TIMENS, P_VDSO, P_CAP_RESOURCE, P_PIPE_MAX, P_YAMA, P_WAY_BACK,
 	P_MAX
 };
 
@@ -113,6 +116,7 @@ static struct probe pr[P_MAX] = {
 	[P_CAP_RESOURCE] = { "cap_sys_resource", "CAP_SYS_RESOURCE", 0, "" },
 	[P_PIPE_MAX] = { "pipe_max_size", "pipe-max-size", 0, "" },
 	[P_YAMA] = { "yama_ptrace_scope", "Yama ptrace scope", 0, "" },
+	[P_WAY_BACK] = { "injection_way_back", "injected state recovers", 0, "" },
 };
 
 static void __attribute__((format(printf, 3, 4))) set(enum probe_id p, int ok, const char *fmt, ...)
@@ -295,6 +299,69 @@ static void probe_ptrace(void)
 	reap(pid);
 	close(p[0]);
 	close(p[1]);
+}
+
+/* The way back of injected state (injsafe.c), end to end: a child blocked
+ * in read() is left mid-injection, as a killed cryo would leave it (a
+ * detach changes no register), and must go back to its read by itself and
+ * answer. */
+static void probe_way_back(void)
+{
+	int in[2], out[2], st, ok = 0;
+	struct proc_vma *v = NULL;
+	struct injector inj;
+	size_t n = 0;
+	pid_t pid;
+	long ret;
+	char c = 'x';
+
+	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC)) {
+		set(P_WAY_BACK, 0, "pipe: %s", strerror(errno));
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		while (read(in[0], &c, 1) == 1)
+			if (write(out[1], &c, 1) != 1)
+				_exit(1);
+		_exit(0);
+	}
+	if (pid < 0 || ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0 ||
+	    ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0 || waitpid(pid, &st, __WALL) != pid) {
+		set(P_WAY_BACK, 0, "needs ptrace");
+		goto out;
+	}
+	if (proc_maps(pid, &v, &n) || inj_init(&inj, pid) || inj_recovery_find(&inj, v, n)) {
+		err_clear();
+		set(P_WAY_BACK, 0, "no \"syscall; ret\" and signal trampoline found in a child");
+		goto out;
+	}
+	if (inj_syscall(&inj, SYS_getpid, 0, 0, 0, 0, 0, 0, &ret) || !inj.safe || ret != pid) {
+		err_clear();
+		set(P_WAY_BACK, 0, "the frames could not be set up in a child");
+		goto out;
+	}
+	ptrace(PTRACE_DETACH, pid, NULL, NULL);
+	if (write(in[1], &c, 1) == 1) {
+		struct pollfd p = { out[0], POLLIN, 0 };
+
+		ok = poll(&p, 1, 2000) == 1 && read(out[0], &c, 1) == 1;
+	}
+	if (ok)
+		set(P_WAY_BACK, 1, "a child left mid-injection went back to its read by itself");
+	else
+		set(P_WAY_BACK, 0, "a child left mid-injection did not resume: a SIGKILL of cryo"
+		    " during a dump could harm the process");
+out:
+	free(inj.area_saved);
+	proc_maps_free(v, n);
+	if (pid > 0)
+		reap(pid);
+	close(in[0]);
+	close(in[1]);
+	close(out[0]);
+	close(out[1]);
 }
 
 /* ---- pids ---- */
@@ -625,7 +692,7 @@ struct feature {
 
 enum feature_id {
 	F_DUMP, F_RESTORE, F_PID, F_THREADS, F_FDS, F_LAZY, F_INCR, F_EXEC, F_IPC, F_TIMENS,
-	F_PIPES, F_RLIMITS, F_RSEQ, F_MAX
+	F_PIPES, F_RLIMITS, F_RSEQ, F_SURVIVE, F_MAX
 };
 
 static struct feature ft[F_MAX] = {
@@ -642,6 +709,7 @@ static struct feature ft[F_MAX] = {
 	[F_PIPES] = { "big_pipes", "pipes above pipe-max-size", 0, "" },
 	[F_RLIMITS] = { "raise_hard_rlimits", "hard rlimits above cryo's", 0, "" },
 	[F_RSEQ] = { "rseq", "rseq registrations", 0, "" },
+	[F_SURVIVE] = { "dump_survives_cryo", "dump survives cryo's death", 0, "" },
 };
 
 static void __attribute__((format(printf, 3, 4))) feat(enum feature_id f, int ok, const char *fmt, ...)
@@ -726,6 +794,8 @@ static void derive(void)
 		     strcat(buf, " bytes") : "pipe-max-size");
 	NEED(F_RLIMITS, "CAP_SYS_RESOURCE raises hard limits", P_CAP_RESOURCE);
 	NEED(F_RSEQ, "ptrace reports rseq registrations", P_RSEQ);
+	NEED(F_SURVIVE, "a process cryo was inspecting returns to its own state if cryo is"
+	     " killed (not processes with a CET shadow stack)", P_WAY_BACK);
 }
 
 /* ------------------------------------------------------------------ */
@@ -830,6 +900,7 @@ int cmd_check(int argc, char **argv)
 	fflush(stdout);	/* children of the probes must not repeat buffered output */
 	probe_limits();
 	probe_ptrace();
+	probe_way_back();
 	probe_pids();
 	probe_mm_map();
 	probe_uffd();
