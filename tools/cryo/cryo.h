@@ -27,6 +27,7 @@ struct dump_opts {
 	int shell_job;		/* --shell-job: accept the user's terminal */
 	uint32_t allow_leak;	/* LX_LEAK_* accepted with --allow-leak */
 	int pre_dump;		/* --pre-dump=N: copy rounds while running (dirty.c) */
+	int tcp_established;	/* --tcp-established: TCP repair (tcp.c) */
 };
 
 struct restore_opts {
