@@ -486,16 +486,18 @@ static void __attribute__((noreturn)) exec_task(struct restore_ctx *c, uint32_t 
 {
 	struct exec_plan *p = &c->plans[idx];
 	char msg[1024] = "";
-	int keep[3] = { c->ack[1], c->cmd[idx][0], c->image_fd };
+	int keep[3] = { c->ack[1], c->cmd[idx][0], c->image_fd }, e;
 
 	if (core_restore_preexec(&c->im, idx, msg, sizeof(msg)) < 0)
 		task_fail(c, idx, msg);
 	if (tty_restore_fg((pid_t)c->tasks[idx].pid, msg, sizeof(msg)) < 0)
 		task_fail(c, idx, msg);
-	if (files_restore_preexec(&c->im, idx, keep, 3, c->shared, (int)c->nshared, msg,
-				  sizeof(msg)) < 0)
-		task_fail(c, idx, msg);
+	e = files_restore_preexec(&c->im, idx, keep, 3, c->shared, (int)c->nshared, msg,
+				  sizeof(msg));
+	/* moved even when it then fails: its report must reach cryo */
 	c->ack[1] = keep[0];
+	if (e < 0)
+		task_fail(c, idx, msg);
 	if (keep[2] >= 0 && arm_binfmt_cr(idx, msg, sizeof(msg)) == 0) {
 		syscall(SYS_execveat, keep[2], "", p->argv, p->envp, AT_EMPTY_PATH);
 		if (errno == ENOEXEC || errno == EPERM) {

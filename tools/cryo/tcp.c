@@ -28,6 +28,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -350,6 +353,63 @@ static int addr_ok(const struct lx_socket *sk, const uint8_t *a, uint32_t len)
 					 : sizeof(struct sockaddr_in6));
 }
 
+/* Repair mode would let a second socket take the addresses of a connection
+ * that is still open here (the dumped process still runs, or was restored
+ * already): the kernel's lookup of the connection by its addresses
+ * (inet_diag) finds it. A listener on the local port is no obstacle. */
+static int still_open(const struct lx_socket *sk)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct inet_diag_req_v2 r;
+	} req;
+	union {
+		struct nlmsghdr nh;
+		uint8_t b[4096];
+	} buf;
+	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
+	int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), found = 0;
+	ssize_t n;
+
+	if (s < 0)
+		return 0;
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = sizeof(req);
+	req.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.r.sdiag_family = (uint8_t)sk->family;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = ~0u;
+	req.r.id.idiag_cookie[0] = req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	if (sk->family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)sk->addr, *p = (const void *)sk->peer;
+
+		req.r.id.idiag_sport = a->sin_port;
+		req.r.id.idiag_dport = p->sin_port;
+		memcpy(req.r.id.idiag_src, &a->sin_addr, 4);
+		memcpy(req.r.id.idiag_dst, &p->sin_addr, 4);
+	} else {
+		const struct sockaddr_in6 *a = (const void *)sk->addr, *p = (const void *)sk->peer;
+
+		req.r.id.idiag_sport = a->sin6_port;
+		req.r.id.idiag_dport = p->sin6_port;
+		memcpy(req.r.id.idiag_src, &a->sin6_addr, 16);
+		memcpy(req.r.id.idiag_dst, &p->sin6_addr, 16);
+	}
+	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&nl, sizeof(nl)) == sizeof(req) &&
+	    (n = recv(s, &buf, sizeof(buf), 0)) >= (ssize_t)NLMSG_LENGTH(sizeof(struct inet_diag_msg)) &&
+	    NLMSG_OK(&buf.nh, (size_t)n) && buf.nh.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+		const struct inet_diag_msg *m = NLMSG_DATA(&buf.nh);
+
+		/* the lookup falls back on a listener of the local port */
+		found = m->idiag_state != 10 /* TCP_LISTEN */ && m->idiag_state != 6 /* TIME_WAIT */ &&
+			m->idiag_state != 7 /* CLOSE */ && m->id.idiag_dport == req.r.id.idiag_dport &&
+			m->id.idiag_sport == req.r.id.idiag_sport;
+	}
+	close(s);
+	return found;
+}
+
 int tcp_open(struct fd_restore *c, const struct lx_socket *sk)
 {
 	const struct lx_tcp *t = fr_rec(c, LX_SEC_TCP, sizeof(*t), sk->fd);
@@ -370,6 +430,9 @@ int tcp_open(struct fd_restore *c, const struct lx_socket *sk)
 		return fr_err(c, -EINVAL, "fd %u: TCP queue outside the fddata section", sk->fd);
 	addr_text(sk->addr, as, sizeof(as));
 	addr_text(sk->peer, ps, sizeof(ps));
+	if (still_open(sk))
+		return fr_err(c, -EADDRINUSE, "fd %u: the TCP connection %s -> %s is still open here"
+			      " (is the dumped process still running?)", sk->fd, as, ps);
 	s = socket((int)sk->family, SOCK_STREAM, IPPROTO_TCP);
 	if (s < 0)
 		return fr_err(c, -errno, "fd %u: socket: %s", sk->fd, strerror(errno));
