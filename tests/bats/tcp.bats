@@ -163,3 +163,36 @@ assert t["peer"] == "127.0.0.1:" + sys.argv[2] and t["recv_queued"] == 5000 and 
 	assert_peer_open
 	stop_restored "$pid"
 }
+
+@test "tcp: over IPv6 (::1), a parent and its child get their connection back" {
+	local pid
+	start_prog "$LOG" tcpconn tree v6
+	pid=$PROG_PID
+	cryo_dump "$pid" "$IMG" --kill --tcp-established
+	wait_gone "$pid" 5
+	run "$CRYO" show "$IMG"
+	[[ $output =~ TCP\ \[::1\]:[0-9]+\ -\>\ \[::1\]:[0-9]+\ established ]] || fail "cryo show: $output"
+	restore_bg "$IMG" "$LOG" "$pid"
+	check_pass "$pid" "$LOG"
+	stop_restored "$pid"
+}
+
+@test "tcp: bytes waiting in a send queue, some never sent (the peer's window full), all arrive in order after restore" {
+	local pid json
+	start_prog "$LOG" tcpconn tree big
+	pid=$PROG_PID
+	cryo_dump "$pid" "$IMG" --kill --tcp-established
+	wait_gone "$pid" 5
+	json=$("$CRYO" show --json "$IMG")
+	python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+tcp = [f["tcp"] for t in d["tasks"] for f in t["fds"] if "tcp" in f]
+assert len(tcp) == 2, tcp
+assert max(t["send_unsent"] for t in tcp) > 0, tcp
+' "$json" || fail "no send queue in the image: $json"
+	restore_bg "$IMG" "$LOG" "$pid"
+	check_pass "$pid" "$LOG" 10
+	check_pass "$pid" "$LOG"
+	stop_restored "$pid"
+}

@@ -4,14 +4,17 @@
  *   tcpconn client PORT: connected to tests/progs/tcppeer on 127.0.0.1:PORT,
  *     outside the tree. The peer's 5000-byte greeting stays unread here, and
  *     our 3000-byte request unread there, until the first check. The socket
- *     is O_NONBLOCK with TCP_NODELAY. Check: (first time) the greeting and the
- *     echo of the request arrive complete and in order; then 5 round trips;
- *     the socket's addresses, O_NONBLOCK and TCP_NODELAY are as before.
- *   tcpconn tree: a parent and its forked child connected over 127.0.0.1
- *     (the parent still listening on the port); each has sent the other
- *     bytes it has not read. Check (parent): (first time) the child's bytes;
- *     then SIGUSR1 to the child, which reads (first time) the parent's bytes
- *     and answers 3 requests; a failed check in the child answers 'F'.
+ *     is O_NONBLOCK, with TCP_NODELAY and SO_REUSEADDR. Check: (first time)
+ *     the greeting and the echo of the request arrive complete and in order;
+ *     then 5 round trips; the socket's addresses, O_NONBLOCK, TCP_NODELAY
+ *     and SO_REUSEADDR are as before.
+ *   tcpconn tree [v6] [big]: a parent and its forked child connected over
+ *     127.0.0.1 (::1 with v6; the parent still listening on the port); each
+ *     has sent the other bytes it has not read (big: the child wrote until
+ *     its socket was full: bytes wait in its send queue, some never sent).
+ *     Check (parent): (first time) the child's bytes; then SIGUSR1 to the
+ *     child, which reads (first time) the parent's bytes and answers 3
+ *     requests; a failed check in the child answers 'F'.
  *
  * On SIGTERM the client closes its connection cleanly (a FIN). */
 #include "scenario.h"
@@ -29,8 +32,10 @@
 #define CGREET 3000	/* tree: child -> parent */
 
 static int c, first = 1;
-static struct sockaddr_in me, peer;
+static struct sockaddr_storage me, peer;
+static socklen_t melen, peerlen;
 static pid_t child;
+static uint64_t cbytes = CGREET;	/* tree: the child's bytes, queued at READY */
 
 static unsigned char pat(int i, int salt)
 {
@@ -98,14 +103,13 @@ static int check_pattern(const unsigned char *b, int n, int salt)
 
 static void check_addrs(int fd)
 {
-	struct sockaddr_in a, p;
+	struct sockaddr_storage a, p;
 	socklen_t al = sizeof(a), pl = sizeof(p);
 
-	SCN_EXPECT(getsockname(fd, (struct sockaddr *)&a, &al) == 0 && a.sin_port == me.sin_port &&
-		   a.sin_addr.s_addr == me.sin_addr.s_addr, "local address changed");
-	SCN_EXPECT(getpeername(fd, (struct sockaddr *)&p, &pl) == 0 &&
-		   p.sin_port == peer.sin_port && p.sin_addr.s_addr == peer.sin_addr.s_addr,
-		   "peer address changed");
+	SCN_EXPECT(getsockname(fd, (struct sockaddr *)&a, &al) == 0 && al == melen &&
+		   !memcmp(&a, &me, al), "local address changed");
+	SCN_EXPECT(getpeername(fd, (struct sockaddr *)&p, &pl) == 0 && pl == peerlen &&
+		   !memcmp(&p, &peer, pl), "peer address changed");
 }
 
 static void round_trips(int fd, int count, int salt)
@@ -139,6 +143,9 @@ static void check_client(void)
 	SCN_EXPECT(fcntl(c, F_GETFL) & O_NONBLOCK, "O_NONBLOCK lost");
 	SCN_EXPECT(getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v == 1,
 		   "TCP_NODELAY lost");
+	vl = sizeof(v);
+	SCN_EXPECT(getsockopt(c, SOL_SOCKET, SO_REUSEADDR, &v, &vl) == 0 && v == 1,
+		   "SO_REUSEADDR lost (%d)", v);
 	if (first) {
 		first = 0;
 		e = read_full(c, b, GREET);
@@ -161,16 +168,19 @@ static void check_client(void)
 
 static void client(int port)
 {
+	struct sockaddr_in *pa = (struct sockaddr_in *)&peer;
 	unsigned char req[REQ];
 	int one = 1, q = 0;
-	socklen_t al = sizeof(me);
 
-	peer.sin_family = AF_INET;
-	peer.sin_port = htons((uint16_t)port);
-	peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	pa->sin_family = AF_INET;
+	pa->sin_port = htons((uint16_t)port);
+	pa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	peerlen = sizeof(*pa);
+	melen = sizeof(me);
 	c = socket(AF_INET, SOCK_STREAM, 0);
-	if (c < 0 || connect(c, (struct sockaddr *)&peer, sizeof(peer)) ||
-	    getsockname(c, (struct sockaddr *)&me, &al) ||
+	if (c < 0 || setsockopt(c, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    connect(c, (struct sockaddr *)&peer, peerlen) ||
+	    getsockname(c, (struct sockaddr *)&me, &melen) ||
 	    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) ||
 	    fcntl(c, F_SETFL, O_NONBLOCK))
 		scn_die("connect to port %d: %s", port, strerror(errno));
@@ -208,10 +218,11 @@ static void child_serve(void)
 		if (read_full(c, b, PGREET) || check_pattern(b, PGREET, 5) >= 0)
 			bad = 1;
 		{
-			struct sockaddr_in a;
+			struct sockaddr_storage a;
 			socklen_t al = sizeof(a);
 
-			if (getsockname(c, (struct sockaddr *)&a, &al) || a.sin_port != me.sin_port)
+			if (getsockname(c, (struct sockaddr *)&a, &al) || al != melen ||
+			    memcmp(&a, &me, al))
 				bad = 1;
 		}
 	}
@@ -227,20 +238,31 @@ static void child_serve(void)
 
 static void check_tree(void)
 {
-	static unsigned char b[CGREET];
+	static unsigned char b[64 << 10];
 	unsigned char q[64], r[64];
 	int e;
 
 	check_addrs(c);
 	if (first) {
 		first = 0;
-		e = read_full(c, b, CGREET);
-		if (e) {
-			scn_fail("the child's bytes: %s", why(e));
-			return;
+		/* the child's bytes: a pattern, cbytes long */
+		for (uint64_t at = 0; at < cbytes;) {
+			size_t n = cbytes - at > sizeof(b) ? sizeof(b) : (size_t)(cbytes - at);
+
+			e = read_full(c, b, n);
+			if (e) {
+				scn_fail("the child's bytes at %llu of %llu: %s",
+					 (unsigned long long)at, (unsigned long long)cbytes, why(e));
+				return;
+			}
+			for (size_t i = 0; i < n; i++)
+				if (b[i] != pat((int)(at + i), 9)) {
+					scn_fail("the child's bytes differ at byte %llu",
+						 (unsigned long long)(at + i));
+					return;
+				}
+			at += n;
 		}
-		e = check_pattern(b, CGREET, 9);
-		SCN_EXPECT(e < 0, "the child's bytes differ at byte %d", e);
 	}
 	if (kill(child, SIGUSR1)) {
 		scn_fail("the child is gone: %s", strerror(errno));
@@ -270,34 +292,69 @@ static void check_tree(void)
 	}
 }
 
-static void tree(void)
+/* v6: over ::1; big: the child writes until its socket is full, so that
+ * bytes wait in its send queue, some never sent (the parent's receive
+ * window is full) */
+static void tree(int v6, int big)
 {
-	unsigned char g[CGREET > PGREET ? CGREET : PGREET];
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	unsigned char g[64 << 10];
+	struct sockaddr_storage a;
 	socklen_t al = sizeof(a);
-	int l, q = 0;
+	int l, q = 0, pp[2];
 
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&a, &al))
+	memset(&a, 0, sizeof(a));
+	if (v6) {
+		((struct sockaddr_in6 *)&a)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&a)->sin6_addr = in6addr_loopback;
+		al = sizeof(struct sockaddr_in6);
+	} else {
+		((struct sockaddr_in *)&a)->sin_family = AF_INET;
+		((struct sockaddr_in *)&a)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		al = sizeof(struct sockaddr_in);
+	}
+	l = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, al) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &al) || pipe(pp))
 		scn_die("listen: %s", strerror(errno));
 	scn_install_check();	/* inherited: the child's requests */
 	child = fork();
 	if (child < 0)
 		scn_die("fork: %s", strerror(errno));
 	if (child == 0) {
+		uint64_t total = 0;
+
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		close(l);
-		al = sizeof(me);
-		c = socket(AF_INET, SOCK_STREAM, 0);
-		if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)) ||
-		    getsockname(c, (struct sockaddr *)&me, &al))
+		close(pp[0]);
+		melen = sizeof(me);
+		c = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+		if (c < 0 || connect(c, (struct sockaddr *)&a, al) ||
+		    getsockname(c, (struct sockaddr *)&me, &melen))
 			_exit(2);
-		for (int i = 0; i < CGREET; i++)
-			g[i] = pat(i, 9);
-		if (write_full(c, g, CGREET))
+		if (big)
+			fcntl(c, F_SETFL, O_NONBLOCK);
+		for (;;) {
+			size_t n = big ? sizeof(g) : CGREET;
+			ssize_t k;
+
+			for (size_t i = 0; i < n; i++)
+				g[i] = pat((int)(total + i), 9);
+			k = write(c, g, n);
+			if (k < 0 && errno == EAGAIN)
+				break;
+			if (k <= 0)
+				_exit(2);
+			total += (uint64_t)k;
+			if (!big && total == CGREET)
+				break;
+			if (!big)
+				_exit(2);
+		}
+		if (big)
+			fcntl(c, F_SETFL, 0);
+		if (write(pp[1], &total, sizeof(total)) != sizeof(total))
 			_exit(2);
+		close(pp[1]);
 		for (;;) {
 			if (scn_check_requested) {
 				scn_check_requested = 0;
@@ -306,23 +363,34 @@ static void tree(void)
 			scn_sleep_ms(20);
 		}
 	}
-	al = sizeof(peer);
-	c = accept(l, (struct sockaddr *)&peer, &al);
-	al = sizeof(me);
-	if (c < 0 || getsockname(c, (struct sockaddr *)&me, &al))
+	close(pp[1]);
+	peerlen = sizeof(peer);
+	c = accept(l, (struct sockaddr *)&peer, &peerlen);
+	melen = sizeof(me);
+	if (c < 0 || getsockname(c, (struct sockaddr *)&me, &melen))
 		scn_die("accept: %s", strerror(errno));
 	for (int i = 0; i < PGREET; i++)
 		g[i] = pat(i, 5);
 	if (write_full(c, g, PGREET))
 		scn_die("write: %s", strerror(errno));
-	for (int i = 0; i < 300; i++) {
-		if (ioctl(c, FIONREAD, &q) == 0 && q == CGREET)
-			break;
-		scn_sleep_ms(10);
+	if (read(pp[0], &cbytes, sizeof(cbytes)) != sizeof(cbytes))
+		scn_die("the child failed to send its bytes");
+	close(pp[0]);
+	if (big) {
+		/* settled: what the window let through has arrived */
+		scn_sleep_ms(200);
+	} else {
+		for (int i = 0; i < 300; i++) {
+			if (ioctl(c, FIONREAD, &q) == 0 && q == CGREET)
+				break;
+			scn_sleep_ms(10);
+		}
+		if (q != CGREET)
+			scn_die("the child's bytes did not arrive (%d bytes)", q);
 	}
-	if (q != CGREET)
-		scn_die("the child's bytes did not arrive (%d bytes)", q);
 	scn_ready();
+	printf("child queued %llu bytes\n", (unsigned long long)cbytes);
+	fflush(stdout);
 	scn_loop(check_tree);
 }
 
@@ -331,7 +399,18 @@ int main(int argc, char **argv)
 	scn_init("tcpconn");
 	if (argc == 3 && !strcmp(argv[1], "client"))
 		client(atoi(argv[2]));
-	if (argc == 2 && !strcmp(argv[1], "tree"))
-		tree();
-	scn_die("usage: tcpconn client PORT | tree");
+	if (argc >= 2 && !strcmp(argv[1], "tree")) {
+		int v6 = 0, big = 0;
+
+		for (int i = 2; i < argc; i++) {
+			if (!strcmp(argv[i], "v6"))
+				v6 = 1;
+			else if (!strcmp(argv[i], "big"))
+				big = 1;
+			else
+				scn_die("tree: unknown option %s", argv[i]);
+		}
+		tree(v6, big);
+	}
+	scn_die("usage: tcpconn client PORT | tree [v6] [big]");
 }

@@ -29,6 +29,7 @@
 #include "tty.h"
 #include "lazy.h"
 #include "shanon.h"
+#include "tcp.h"
 #include "timens.h"
 
 static int open_swap(const struct img *im, const struct restore_opts *o, struct swapfile **sw)
@@ -1166,6 +1167,7 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 	struct restore_ctx c;
 	int e, st;
 
+	tcp_restore_defer(1);
 	e = ctx_init(&c, o);
 	if (!e)
 		e = shanon_restore_begin(&c.im);
@@ -1186,6 +1188,10 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 			e = rebuild(&c, i);
 	if (!e)
 		e = ipc_restore_finish();
+	/* every peer in the tree exists: the TCP connections may send */
+	for (size_t i = 0; i < c.ntasks && !e; i++)
+		if (!is_zombie(&c, i))
+			e = tcp_restore_finish(&c.im, (uint32_t)i, c.hpid[i], (pid_t)c.tasks[i].pid);
 	init_channel_close();	/* init goes on to reap */
 	/* before the detach: until the page server has answered, cryo's death
 	 * still kills the tree (PTRACE_O_EXITKILL) */
@@ -1278,6 +1284,7 @@ int cryo_restore_inplace(const struct restore_opts *o)
 	int sync[2], st, e, keep[2];
 	pid_t self = getpid(), mid;
 
+	tcp_restore_defer(1);
 	e = ctx_init(&c, o);
 	if (!e)
 		e = shanon_restore_begin(&c.im);

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -55,12 +56,14 @@
 #define TCP_ESTABLISHED_ 1
 
 static int dump_on;
+static int restore_defer;	/* cryo -r: repair mode off once the tree is whole */
 
 /* sockets of the dumped tree in repair mode: cryo's duplicates */
 static struct repaired {
 	int fd;
 	pid_t pid;
 	uint32_t tfd;
+	int reuse;	/* SO_REUSEADDR, which leaving repair mode clears */
 } *repaired;
 static size_t nrepaired;
 
@@ -226,7 +229,8 @@ int tcp_dump(struct fd_dump *d, const struct lx_fd *r, int s, struct lx_socket *
 	socklen_t tl = sizeof(ti);
 	struct repaired *nr;
 	struct lx_tcp t;
-	int keep, e;
+	int keep, e, reuse = 0;
+	socklen_t rl = sizeof(reuse);
 
 	if (!dump_on)
 		return err_set(-EOPNOTSUPP, "pid %d fd %u: an established TCP connection (%s -> %s)"
@@ -242,6 +246,8 @@ int tcp_dump(struct fd_dump *d, const struct lx_fd *r, int s, struct lx_socket *
 	memcpy(sk->peer, &p, pl);
 	sk->peer_len = pl;
 	sk->state = LX_SK_TCP_EST;
+	if (getsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, &rl) < 0)
+		return err_sys(-errno, "pid %d fd %u: SO_REUSEADDR", d->pid, r->fd);
 	if (set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
 		return err_sys(-errno, "pid %d fd %u: TCP repair mode for the connection %s -> %s%s",
 			       d->pid, r->fd, as, ps, errno == EPERM ? " (--tcp-established needs"
@@ -254,10 +260,13 @@ int tcp_dump(struct fd_dump *d, const struct lx_fd *r, int s, struct lx_socket *
 		if (keep >= 0)
 			close(keep);
 		set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP);
+		if (reuse)
+			set_int(s, SOL_SOCKET, SO_REUSEADDR, reuse);
 		return err_sys(e, "pid %d fd %u: keep the TCP socket", d->pid, r->fd);
 	}
 	repaired = nr;
-	repaired[nrepaired++] = (struct repaired){ .fd = keep, .pid = d->pid, .tfd = r->fd };
+	repaired[nrepaired++] = (struct repaired){ .fd = keep, .pid = d->pid, .tfd = r->fd,
+						       .reuse = reuse };
 	e = read_state(d, r, s, &t);
 	if (!e)
 		e = recbuf_add(&d->sec[LX_SEC_TCP], &t, sizeof(t));
@@ -267,8 +276,10 @@ int tcp_dump(struct fd_dump *d, const struct lx_fd *r, int s, struct lx_socket *
 void tcp_dump_end(int kill_it)
 {
 	for (size_t i = 0; i < nrepaired; i++) {
-		if (!kill_it && set_int(repaired[i].fd, IPPROTO_TCP, TCP_REPAIR,
-					TCP_REPAIR_OFF_NO_WP))
+		if (!kill_it && (set_int(repaired[i].fd, IPPROTO_TCP, TCP_REPAIR,
+					 TCP_REPAIR_OFF_NO_WP) ||
+				 (repaired[i].reuse && set_int(repaired[i].fd, SOL_SOCKET,
+							       SO_REUSEADDR, repaired[i].reuse))))
 			warn("pid %d fd %u: TCP repair mode off: %s", repaired[i].pid,
 			     repaired[i].tfd, strerror(errno));
 		close(repaired[i].fd);
@@ -279,6 +290,31 @@ void tcp_dump_end(int kill_it)
 }
 
 /* ---- restore ---- */
+
+void tcp_restore_defer(int on)
+{
+	restore_defer = on;
+}
+
+/* The tail of the send queue that was never sent, sent now as the process
+ * would (out of repair mode: the window and the peer decide when) */
+static int send_unsent(int s, const uint8_t *p, uint64_t len, char *why, size_t wlen)
+{
+	uint64_t at = 0;
+
+	while (at < len) {
+		ssize_t k = send(s, p + at, (size_t)(len - at), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (k <= 0) {
+			snprintf(why, wlen, "queue the %llu unsent bytes (%llu in): %s",
+				 (unsigned long long)len, (unsigned long long)at,
+				 k < 0 ? strerror(errno) : "no progress");
+			return k < 0 ? -errno : -EIO;
+		}
+		at += (uint64_t)k;
+	}
+	return 0;
+}
 
 /* Bytes into a queue in repair mode: they become the receive queue, or
  * the send queue as sent */
@@ -480,8 +516,8 @@ int tcp_open(struct fd_restore *c, const struct lx_socket *sk)
 		}
 	}
 	e = fill(c, sk, s, TCP_RECV_QUEUE, rq, t->rcvq_len);
-	if (!e)
-		e = fill(c, sk, s, TCP_SEND_QUEUE, sq, t->sndq_len);
+	if (!e)	/* the part the peer may have seen: as sent, retransmitted if need be */
+		e = fill(c, sk, s, TCP_SEND_QUEUE, sq, t->sndq_len - t->unsent);
 	if (e)
 		goto fail;
 	/* after the queues: the window's edge may be past the start of the
@@ -498,18 +534,107 @@ int tcp_open(struct fd_restore *c, const struct lx_socket *sk)
 			goto fail;
 		}
 	}
-	if (set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) ||
-	    set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP)) {
+	if (set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE)) {
+		e = fr_err(c, -errno, "fd %u: TCP_REPAIR_QUEUE: %s", sk->fd, strerror(errno));
+		goto fail;
+	}
+	/* cryo -r: in repair mode, nothing is sent (no retransmission, no
+	 * probe) until every process of the tree, and so every peer in it,
+	 * is restored: tcp_restore_finish() */
+	if (restore_defer)
+		return s;
+	if (set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP)) {
 		e = fr_err(c, -errno, "fd %u: TCP repair mode off: %s", sk->fd, strerror(errno));
 		goto fail;
 	}
-	/* out of repair mode the socket's own reuse setting applies again */
-	e = socket_set_opts(c, sk, s);
-	if (e)
+	/* leaving repair mode cleared the socket's own reuse setting */
+	if ((sk->opts & LX_SKO_REUSEADDR) && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1)) {
+		e = fr_err(c, -errno, "fd %u: SO_REUSEADDR: %s", sk->fd, strerror(errno));
 		goto fail;
+	}
+	if (t->unsent) {
+		char why[160];
+
+		e = send_unsent(s, sq + (t->sndq_len - t->unsent), t->unsent, why, sizeof(why));
+		if (e) {
+			fr_err(c, e, "fd %u: %s", sk->fd, why);
+			goto fail;
+		}
+	}
 	return s;
 fail:
 	/* still in repair mode if it got there: closing sends nothing */
 	close(s);
+	return e;
+}
+
+int tcp_restore_finish(const struct img *im, uint32_t task, pid_t hpid, pid_t pid)
+{
+	struct lx_socket *sk = NULL;
+	struct lx_tcp *tc = NULL;
+	size_t nsk = 0, ntc = 0;
+	const void *blob = NULL;
+	uint64_t blen = 0;
+	uint32_t rs;
+	int pidfd = -1, e = 0;
+
+	if (img_records(im, LX_SEC_TCP, task, sizeof(*tc), sizeof(*tc), (void **)&tc, &ntc) ||
+	    !ntc) {
+		err_clear();
+		free(tc);
+		return 0;
+	}
+	if (img_records(im, LX_SEC_SOCKETS, task, sizeof(*sk), sizeof(*sk), (void **)&sk, &nsk)) {
+		free(tc);
+		return err_ctx(-EINVAL, "pid %d: TCP connections without socket records", pid);
+	}
+	if (img_find(im, LX_SEC_FDDATA, task, &blob, &blen, &rs)) {
+		err_clear();
+		blob = NULL;
+		blen = 0;
+	}
+	pidfd = (int)syscall(SYS_pidfd_open, hpid, 0);
+	if (pidfd < 0)
+		e = err_sys(-errno, "pid %d: pidfd_open", pid);
+	for (size_t i = 0; i < nsk && !e; i++) {
+		const struct lx_tcp *t = NULL;
+		char why[160];
+		int s;
+
+		if (sk[i].state != LX_SK_TCP_EST)
+			continue;
+		for (size_t k = 0; k < ntc && !t; k++)
+			if (tc[k].fd == sk[i].fd)
+				t = &tc[k];
+		if (!t || t->unsent > t->sndq_len ||
+		    (t->unsent && !lx_range_ok(t->sndq_off, t->sndq_len, blen))) {
+			e = err_set(-EINVAL, "pid %d fd %u: bad TCP connection record", pid, sk[i].fd);
+			break;
+		}
+		s = (int)syscall(SYS_pidfd_getfd, pidfd, (int)sk[i].fd, 0);
+		if (s < 0) {
+			e = err_sys(-errno, "pid %d fd %u: take the TCP socket", pid, sk[i].fd);
+			break;
+		}
+		/* a socket several processes hold: done with its first holder
+		 * (out of repair mode, the queue cannot be chosen any more) */
+		if (set_int(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) == -EPERM) {
+			close(s);
+			continue;
+		}
+		if (set_int(s, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP))
+			e = err_sys(-errno, "pid %d fd %u: TCP repair mode off", pid, sk[i].fd);
+		else if ((sk[i].opts & LX_SKO_REUSEADDR) && set_int(s, SOL_SOCKET, SO_REUSEADDR, 1))
+			e = err_sys(-errno, "pid %d fd %u: SO_REUSEADDR", pid, sk[i].fd);
+		else if (t->unsent &&
+			 (e = send_unsent(s, (const uint8_t *)blob + t->sndq_off +
+					  (t->sndq_len - t->unsent), t->unsent, why, sizeof(why))))
+			e = err_set(e, "pid %d fd %u: %s", pid, sk[i].fd, why);
+		close(s);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	free(sk);
+	free(tc);
 	return e;
 }

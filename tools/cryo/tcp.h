@@ -20,5 +20,11 @@ void tcp_dump_end(int kill_it);
 /* restore: the connection of an LX_SK_TCP_EST record; an fd or -errno
  * after fr_err() */
 int tcp_open(struct fd_restore *c, const struct lx_socket *sk);
+/* cryo -r: tcp_open() leaves the connections in repair mode, where they
+ * send nothing, until tcp_restore_finish() ends it for each process once
+ * the whole tree exists (a peer in the tree must be there to answer) */
+void tcp_restore_defer(int on);
+/* task's connections (hpid: its pid as cryo sees it; pid: for messages) */
+int tcp_restore_finish(const struct img *im, uint32_t task, pid_t hpid, pid_t pid);
 
 #endif
