@@ -16,15 +16,24 @@
  * Restore: a new socket in repair mode is bound to the old address (repair
  * mode forces the reuse, past a listener on the same port), given the old
  * sequence numbers and "connected" without a SYN; then the options, the
- * queues (the whole send queue as sent: what the peer has not acknowledged
- * is retransmitted by the retransmission timer), the windows and the clock,
- * and out of repair mode without a window probe, so that nothing is sent
- * to a peer that may not be restored yet (both ends in the tree).
+ * receive queue, the part of the send queue the peer may have seen (as
+ * sent: what it has not acknowledged is retransmitted by the timer), the
+ * windows and the clock. cryo -r leaves it in repair mode, where it sends
+ * nothing, until every process of the tree exists (a peer in the tree must
+ * be there to answer, else it would reset the connection): then
+ * tcp_restore_finish() ends repair mode without a window probe and sends
+ * the never-sent tail of the send queue as the process would have. A
+ * failed restore kills the tree with its sockets still in repair mode:
+ * the peer sees nothing.
+ *
+ * ./IMAGE (in place, one process) ends repair mode in tcp_open() itself.
  *
  * Not handled: a connection in another state than established (closing,
- * half-closed, still connecting) is refused; bytes the peer sends between
- * the dump and the restore are lost, or reset the peer (nothing locks the
- * network, unlike CRIU's --tcp-established): the peer must wait. */
+ * half-closed, still connecting) is refused; nothing locks the network
+ * (unlike CRIU's --tcp-established), so bytes the peer sends after the
+ * queues were read are acknowledged by the kernel and lost with the killed
+ * process, and bytes it sends before the restore reset it: the peer must
+ * wait (a request/response peer does). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
