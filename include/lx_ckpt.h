@@ -489,6 +489,9 @@ enum lx_sk_state {
 				 * (data_len) by one of its holders only */
 	LX_SK_PEER_GONE,	/* connected outside the tree, --allow-leak=socket:
 				 * a pair whose other end is closed at restore */
+	LX_SK_TCP_EST,		/* an established TCP connection from addr[] to
+				 * peer[] (--tcp-established): its lx_tcp record
+				 * in LX_SEC_TCP of the same task */
 };
 #define LX_SHUT_RD		(1u << 0)
 #define LX_SHUT_WR		(1u << 1)
@@ -498,6 +501,39 @@ enum lx_sk_state {
 #define LX_SKO_PASSCRED		(1u << 3)
 #define LX_SKO_KEEPALIVE	(1u << 4)
 #define LX_SKO_NODELAY		(1u << 5)
+
+/*
+ * LX_SEC_TCP, per task: one record per LX_SK_TCP_EST socket, what the
+ * kernel's TCP repair mode reads and writes back (see tools/cryo/tcp.c).
+ * Sequence numbers are those after the last byte of each queue: the send
+ * queue holds the bytes from snd_seq - sndq_len (not yet acknowledged by
+ * the peer, the last `unsent` of them never sent), the receive queue those
+ * from rcv_seq - rcvq_len (not yet read by the process).
+ */
+struct lx_tcp {
+	lx_le32 fd;
+	lx_le32 flags;		/* LX_TCPF_*: options the two ends agreed on */
+	lx_le32 snd_seq;	/* TCP_QUEUE_SEQ of the send queue (write_seq) */
+	lx_le32 rcv_seq;	/* ... of the receive queue (rcv_nxt) */
+	lx_le32 mss;		/* TCP_MAXSEG in repair mode (mss_clamp) */
+	lx_le32 snd_wscale;	/* LX_TCPF_WSCALE: window scales */
+	lx_le32 rcv_wscale;
+	lx_le32 timestamp;	/* TCP_TIMESTAMP: the connection's clock */
+	lx_le32 snd_wl1;	/* TCP_REPAIR_WINDOW */
+	lx_le32 snd_wnd;
+	lx_le32 max_window;
+	lx_le32 rcv_wnd;
+	lx_le32 rcv_wup;
+	lx_le32 unsent;		/* SIOCOUTQNSD: tail of the send queue never sent */
+	lx_le64 sndq_off;	/* the send queue's bytes, in LX_SEC_FDDATA */
+	lx_le64 sndq_len;
+	lx_le64 rcvq_off;	/* the receive queue's bytes, in LX_SEC_FDDATA */
+	lx_le64 rcvq_len;
+};
+#define LX_TCPF_WSCALE		(1u << 0)
+#define LX_TCPF_SACK		(1u << 1)
+#define LX_TCPF_TIMESTAMPS	(1u << 2)
+#define LX_TCPF_KNOWN		((1u << 3) - 1)
 
 /* LX_SEC_LOCKS */
 struct lx_lock {
@@ -531,7 +567,9 @@ struct lx_options {
 						 * and session were the user's */
 #define LX_OPT_CLOCKS		(1u << 1)	/* mono_ns and boot_ns are set: the
 						 * restore can make them continue */
-#define LX_OPT_KNOWN		(LX_OPT_SHELL_JOB | LX_OPT_CLOCKS)
+#define LX_OPT_TCP_ESTABLISHED	(1u << 2)	/* --tcp-established: the image
+						 * may hold LX_SEC_TCP connections */
+#define LX_OPT_KNOWN		(LX_OPT_SHELL_JOB | LX_OPT_CLOCKS | LX_OPT_TCP_ESTABLISHED)
 #define LX_LEAK_PIPE		(1u << 0)
 #define LX_LEAK_FILE		(1u << 1)	/* an open file description */
 #define LX_LEAK_SHM		(1u << 2)	/* shared memory (SysV, shared anon, memfd) */
@@ -729,6 +767,7 @@ _Static_assert(sizeof(LX_CKPT_PRELUDE) < LX_CKPT_PRELUDE_LEN,
 _Static_assert(sizeof(struct lx_ckpt_section) == 32, "section entry size");
 _Static_assert(sizeof(struct lx_vma) % 8 == 0, "vma record alignment");
 _Static_assert(sizeof(struct lx_fd) % 8 == 0, "fd record alignment");
+_Static_assert(sizeof(struct lx_tcp) == 88, "tcp record size");
 _Static_assert(sizeof(struct lx_socket) % 8 == 0, "socket record alignment");
 _Static_assert(sizeof(struct lx_timerfd) % 8 == 0, "timerfd record alignment");
 _Static_assert(sizeof(struct lx_inotify_watch) % 8 == 0, "inotify record alignment");

@@ -28,6 +28,7 @@ struct dump_opts {
 	uint32_t allow_leak;	/* LX_LEAK_* accepted with --allow-leak */
 	int pre_dump;		/* --pre-dump=N: copy rounds while running (dirty.c) */
 	int leave_stopped;	/* --leave-stopped: SIGSTOP the tree once dumped */
+	int tcp_established;	/* --tcp-established: TCP repair (tcp.c) */
 };
 
 struct restore_opts {

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "injsafe.h"
 #include "shanon.h"
+#include "tcp.h"
 #include "options.h"
 #include "timens.h"
 #include "tty.h"
@@ -779,6 +780,9 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	struct lx_options opt = { 0 };
 	int e;
 
+	tcp_dump_enable(o->tcp_established);
+	if (o->tcp_established)
+		opt.flags |= LX_OPT_TCP_ESTABLISHED;
 	e = check_ids(tr);
 	if (!e)		/* the clocks at the freeze, as the tree saw them */
 		e = timens_dump(tr->t, tr->n, &opt);
@@ -824,6 +828,7 @@ static int dump_tree(struct dump_tree *tr, const struct dump_opts *o, const char
 	 * unharmed, and no image). With --kill it must not run past the
 	 * dump: it dies after the commit. */
 	if (!e && !o->kill_after && !o->leave_stopped) {
+		tcp_dump_end(0);	/* out of repair mode before it runs */
 		e = release_tree(tr, RELEASE_RUN);
 		*released_at = mono_ms();
 	}
@@ -962,6 +967,7 @@ int cryo_dump(pid_t pid, const struct dump_opts *o)
 	if (e)
 		e = explain_death(&tr, e);
 	/* a failed dump leaves the tree running, whatever was asked */
+	tcp_dump_end(!e && o->kill_after);
 	e2 = release_tree(&tr, e ? RELEASE_RUN : o->kill_after ? RELEASE_KILL :
 			       o->leave_stopped ? RELEASE_STOP : RELEASE_RUN);
 	frozen_at = (released_at ? released_at : mono_ms()) - frozen_at;

@@ -477,6 +477,7 @@ static int list_fds(pid_t pid, int **out, size_t *count)
 static const uint32_t kind_secs[] = {
 	LX_SEC_PIPES, LX_SEC_EVENTFDS, LX_SEC_TIMERFDS, LX_SEC_SIGNALFDS, LX_SEC_EPOLL,
 	LX_SEC_INOTIFY, LX_SEC_SOCKETS, LX_SEC_LOCKS, LX_SEC_TTYS, LX_SEC_SCM_RIGHTS,
+	LX_SEC_TCP,
 };
 
 static size_t kind_rec_size(uint32_t type)
@@ -492,6 +493,7 @@ static size_t kind_rec_size(uint32_t type)
 	case LX_SEC_LOCKS: return sizeof(struct lx_lock);
 	case LX_SEC_TTYS: return sizeof(struct lx_tty_fd);
 	case LX_SEC_SCM_RIGHTS: return sizeof(struct lx_scm_fd);
+	case LX_SEC_TCP: return sizeof(struct lx_tcp);
 	}
 	return 0;
 }

@@ -21,7 +21,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: cryo -p PID -f IMAGE [--kill|--leave-stopped] [--pre-dump[=N]] [--shell-job]\n"
-"               [--allow-leak=KIND[,KIND]] [--swapfile PATH]\n"
+"               [--allow-leak=KIND[,KIND]] [--tcp-established] [--swapfile PATH]\n"
 "       cryo -r -f IMAGE [-d] [--lazy] [--pidns] [--no-timens] [--shell-job] [--leave-stopped]\n"
 "               [--swapfile PATH] [--allow-changed-files] [--allow-other-user]\n"
 "       cryo register | unregister\n"
@@ -49,6 +49,11 @@ static void usage(FILE *f)
 "                           process outside it (pipe, file, shm, ipc, socket); the\n"
 "                           restore gets private copies (a socket: peer closed);\n"
 "                           the image records the choice\n"
+"      --tcp-established    dump established TCP connections (TCP repair mode,\n"
+"                           needs CAP_NET_ADMIN): the restore reconnects them\n"
+"                           with their queued bytes, the peer sees nothing;\n"
+"                           with --kill they close silently. The peer must not\n"
+"                           send until the restore\n"
 "  -f, --file IMAGE         the checkpoint image; - is stdout when dumping (a\n"
 "                           self-contained image, no swapfile; with --kill the\n"
 "                           stream ends once the process is gone) and stdin\n"
@@ -156,7 +161,7 @@ static int dump_or_restore(int argc, char **argv)
 {
 	enum { OPT_KILL = 256, OPT_ALLOW_CHANGED, OPT_LOG_FILE, OPT_ALLOW_OTHER_USER,
 	       OPT_SHELL_JOB, OPT_LAZY, OPT_ALLOW_LEAK, OPT_PIDNS, OPT_PRE_DUMP,
-	       OPT_NO_TIMENS, OPT_LEAVE_STOPPED };
+	       OPT_NO_TIMENS, OPT_LEAVE_STOPPED, OPT_TCP_ESTABLISHED };
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },
 		{ "file", required_argument, NULL, 'f' },
@@ -170,6 +175,7 @@ static int dump_or_restore(int argc, char **argv)
 		{ "pidns", no_argument, NULL, OPT_PIDNS },
 		{ "no-timens", no_argument, NULL, OPT_NO_TIMENS },
 		{ "pre-dump", optional_argument, NULL, OPT_PRE_DUMP },
+		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 		{ "allow-changed-files", no_argument, NULL, OPT_ALLOW_CHANGED },
 		{ "allow-other-user", no_argument, NULL, OPT_ALLOW_OTHER_USER },
 		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },
@@ -213,6 +219,7 @@ static int dump_or_restore(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case OPT_TCP_ESTABLISHED: d.tcp_established = 1; break;
 		case OPT_PIDNS: r.pidns = 1; break;
 		case OPT_NO_TIMENS: r.timens = TIMENS_OFF; break;
 		case OPT_PRE_DUMP: {

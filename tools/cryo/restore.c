@@ -29,6 +29,7 @@
 #include "tty.h"
 #include "lazy.h"
 #include "shanon.h"
+#include "tcp.h"
 #include "timens.h"
 
 static int open_swap(const struct img *im, const struct restore_opts *o, struct swapfile **sw)
@@ -486,16 +487,18 @@ static void __attribute__((noreturn)) exec_task(struct restore_ctx *c, uint32_t 
 {
 	struct exec_plan *p = &c->plans[idx];
 	char msg[1024] = "";
-	int keep[3] = { c->ack[1], c->cmd[idx][0], c->image_fd };
+	int keep[3] = { c->ack[1], c->cmd[idx][0], c->image_fd }, e;
 
 	if (core_restore_preexec(&c->im, idx, msg, sizeof(msg)) < 0)
 		task_fail(c, idx, msg);
 	if (tty_restore_fg((pid_t)c->tasks[idx].pid, msg, sizeof(msg)) < 0)
 		task_fail(c, idx, msg);
-	if (files_restore_preexec(&c->im, idx, keep, 3, c->shared, (int)c->nshared, msg,
-				  sizeof(msg)) < 0)
-		task_fail(c, idx, msg);
+	e = files_restore_preexec(&c->im, idx, keep, 3, c->shared, (int)c->nshared, msg,
+				  sizeof(msg));
+	/* moved even when it then fails: its report must reach cryo */
 	c->ack[1] = keep[0];
+	if (e < 0)
+		task_fail(c, idx, msg);
 	if (keep[2] >= 0 && arm_binfmt_cr(idx, msg, sizeof(msg)) == 0) {
 		syscall(SYS_execveat, keep[2], "", p->argv, p->envp, AT_EMPTY_PATH);
 		if (errno == ENOEXEC || errno == EPERM) {
@@ -1164,6 +1167,7 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 	struct restore_ctx c;
 	int e, st;
 
+	tcp_restore_defer(1);
 	e = ctx_init(&c, o);
 	if (!e)
 		e = shanon_restore_begin(&c.im);
@@ -1184,6 +1188,10 @@ int cryo_restore(const struct restore_opts *o, pid_t *root_pid)
 			e = rebuild(&c, i);
 	if (!e)
 		e = ipc_restore_finish();
+	/* every peer in the tree exists: the TCP connections may send */
+	for (size_t i = 0; i < c.ntasks && !e; i++)
+		if (!is_zombie(&c, i))
+			e = tcp_restore_finish(&c.im, (uint32_t)i, c.hpid[i], (pid_t)c.tasks[i].pid);
 	init_channel_close();	/* init goes on to reap */
 	/* before the detach: until the page server has answered, cryo's death
 	 * still kills the tree (PTRACE_O_EXITKILL) */
@@ -1280,6 +1288,7 @@ int cryo_restore_inplace(const struct restore_opts *o)
 	int sync[2], st, e, keep[2];
 	pid_t self = getpid(), mid;
 
+	tcp_restore_defer(1);
 	e = ctx_init(&c, o);
 	if (!e)
 		e = shanon_restore_begin(&c.im);

@@ -11,8 +11,10 @@
  * The JSON schema is documented in docs/image-json.md; bump SCHEMA_VERSION
  * there and here when a field changes meaning or disappears (adding fields
  * does not bump it). */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1113,6 +1115,38 @@ static size_t scm_count(const struct lx_scm_fd *s, size_t n, uint32_t fd)
 	return c;
 }
 
+/* The TCP connection record of fd (LX_SEC_TCP of the task), NULL if none */
+static const struct lx_tcp *tcp_of(const struct lx_tcp *t, size_t n, uint32_t fd)
+{
+	for (size_t k = 0; k < n; k++)
+		if (t[k].fd == fd)
+			return &t[k];
+	return NULL;
+}
+
+/* "127.0.0.1:8080" from a recorded address, "?" if it is not one */
+static void inet_text(const uint8_t *a, uint32_t len, char *out, size_t olen)
+{
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+	sa_family_t fam = 0;
+	char h[INET6_ADDRSTRLEN] = "?";
+
+	if (len >= sizeof(fam))
+		memcpy(&fam, a, sizeof(fam));
+	if (len == sizeof(in) && fam == AF_INET) {
+		memcpy(&in, a, sizeof(in));
+		inet_ntop(AF_INET, &in.sin_addr, h, sizeof(h));
+		snprintf(out, olen, "%s:%u", h, ntohs(in.sin_port));
+	} else if (len == sizeof(in6) && fam == AF_INET6) {
+		memcpy(&in6, a, sizeof(in6));
+		inet_ntop(AF_INET6, &in6.sin6_addr, h, sizeof(h));
+		snprintf(out, olen, "[%s]:%u", h, ntohs(in6.sin6_port));
+	} else {
+		snprintf(out, olen, "?");
+	}
+}
+
 /* The socket record of fd (LX_SEC_SOCKETS of the task), NULL if none */
 static const struct lx_socket *sock_of(const struct lx_socket *s, size_t n, uint32_t fd)
 {
@@ -1127,11 +1161,13 @@ static void json_fds(struct json *j, struct view *v, const struct task_view *tv)
 	struct lx_tty_fd *tt = NULL;
 	struct lx_scm_fd *sc = NULL;
 	struct lx_socket *sk = NULL;
-	size_t ntt = 0, nsc = 0, nsk = 0;
+	struct lx_tcp *tc = NULL;
+	size_t ntt = 0, nsc = 0, nsk = 0, ntc = 0;
 
 	records(v, LX_SEC_TTYS, tv->index, sizeof(*tt), 12, (void **)&tt, &ntt);
 	records(v, LX_SEC_SCM_RIGHTS, tv->index, sizeof(*sc), 16, (void **)&sc, &nsc);
 	records(v, LX_SEC_SOCKETS, tv->index, sizeof(*sk), sizeof(*sk), (void **)&sk, &nsk);
+	records(v, LX_SEC_TCP, tv->index, sizeof(*tc), sizeof(*tc), (void **)&tc, &ntc);
 	j_open(j, "fds", '[');
 	for (size_t i = 0; i < tv->nfds; i++) {
 		const struct lx_fd *f = &tv->fds[i];
@@ -1163,6 +1199,30 @@ static void json_fds(struct json *j, struct view *v, const struct task_view *tv)
 				j_u64(j, "peer_share_id", k->peer_share);
 			if (k && k->state == LX_SK_PEER_GONE)
 				j_bool(j, "peer_closed", 1);
+			if (k && k->state == LX_SK_TCP_EST && tcp_of(tc, ntc, f->fd)) {
+				const struct lx_tcp *t = tcp_of(tc, ntc, f->fd);
+				char a[80];
+
+				j_open(j, "tcp", '{');
+				inet_text(k->addr, k->addr_len, a, sizeof(a));
+				j_str(j, "local", a);
+				inet_text(k->peer, k->peer_len, a, sizeof(a));
+				j_str(j, "peer", a);
+				j_u64(j, "send_seq", t->snd_seq);
+				j_u64(j, "recv_seq", t->rcv_seq);
+				j_u64(j, "send_queued", t->sndq_len);
+				j_u64(j, "send_unsent", t->unsent);
+				j_u64(j, "recv_queued", t->rcvq_len);
+				j_u64(j, "mss", t->mss);
+				j_bool(j, "wscale", (t->flags & LX_TCPF_WSCALE) != 0);
+				j_u64(j, "snd_wscale", t->snd_wscale);
+				j_u64(j, "rcv_wscale", t->rcv_wscale);
+				j_bool(j, "sack", (t->flags & LX_TCPF_SACK) != 0);
+				j_bool(j, "timestamps", (t->flags & LX_TCPF_TIMESTAMPS) != 0);
+				j_u64(j, "snd_wnd", t->snd_wnd);
+				j_u64(j, "rcv_wnd", t->rcv_wnd);
+				j_close(j, '}');
+			}
 		}
 		j_close(j, '}');
 	}
@@ -1170,6 +1230,7 @@ static void json_fds(struct json *j, struct view *v, const struct task_view *tv)
 	free(tt);
 	free(sc);
 	free(sk);
+	free(tc);
 }
 
 static void json_signals(struct json *j, const struct task_view *tv)
@@ -1423,6 +1484,7 @@ static void json_globals(struct json *j, struct view *v)
 	}
 	j_open(j, "options", '{');
 	j_bool(j, "shell_job", (o.flags & LX_OPT_SHELL_JOB) != 0);
+	j_bool(j, "tcp_established", (o.flags & LX_OPT_TCP_ESTABLISHED) != 0);
 	j_open(j, "allow_leak", '[');
 	if (o.allow_leak) {
 		char *save = NULL, *tok;
@@ -1514,8 +1576,9 @@ static void text_globals(FILE *f, struct view *v)
 			(unsigned long long)(o.boot_ns / 1000000000ull),
 			(unsigned long long)(o.boot_ns / 1000000ull % 1000));
 	if ((o.flags & ~(uint32_t)LX_OPT_CLOCKS) || o.allow_leak)
-		fprintf(f, "options  %sallow-leak %s\n",
+		fprintf(f, "options  %s%sallow-leak %s\n",
 			(o.flags & LX_OPT_SHELL_JOB) ? "shell-job, " : "",
+			(o.flags & LX_OPT_TCP_ESTABLISHED) ? "tcp-established, " : "",
 			options_leak_names(o.allow_leak, names, sizeof(names)));
 	shm = global_records(v, LX_SEC_SYSV_SHM, sizeof(*shm), &n);
 	for (size_t i = 0; i < n; i++) {
@@ -1768,11 +1831,13 @@ static void text_fds(FILE *f, struct view *v, const struct task_view *tv)
 	struct lx_tty_fd *tt = NULL;
 	struct lx_scm_fd *sc = NULL;
 	struct lx_socket *sk = NULL;
-	size_t ntt = 0, nsc = 0, nsk = 0;
+	struct lx_tcp *tc = NULL;
+	size_t ntt = 0, nsc = 0, nsk = 0, ntc = 0;
 
 	records(v, LX_SEC_TTYS, tv->index, sizeof(*tt), 12, (void **)&tt, &ntt);
 	records(v, LX_SEC_SCM_RIGHTS, tv->index, sizeof(*sc), 16, (void **)&sc, &nsc);
 	records(v, LX_SEC_SOCKETS, tv->index, sizeof(*sk), sizeof(*sk), (void **)&sk, &nsk);
+	records(v, LX_SEC_TCP, tv->index, sizeof(*tc), sizeof(*tc), (void **)&tc, &ntc);
 	fprintf(f, "  fds      %zu\n", tv->nfds);
 	for (size_t i = 0; i < tv->nfds; i++) {
 		const struct lx_fd *d = &tv->fds[i];
@@ -1800,6 +1865,22 @@ static void text_fds(FILE *f, struct view *v, const struct task_view *tv)
 				fprintf(f, ", connected to shared #%u", k->peer_share);
 			else if (k->state == LX_SK_PEER_GONE)
 				fputs(", peer closed at restore (--allow-leak=socket)", f);
+			else if (k->state == LX_SK_TCP_EST && tcp_of(tc, ntc, d->fd)) {
+				const struct lx_tcp *t = tcp_of(tc, ntc, d->fd);
+				char a[80], b[80];
+
+				inet_text(k->addr, k->addr_len, a, sizeof(a));
+				inet_text(k->peer, k->peer_len, b, sizeof(b));
+				fprintf(f, ", TCP %s -> %s established: %llu bytes to send (%u unsent),"
+					" %llu to read, seq %u/%u, mss %u%s%s%s", a, b,
+					(unsigned long long)t->sndq_len, t->unsent,
+					(unsigned long long)t->rcvq_len, t->snd_seq, t->rcv_seq, t->mss,
+					(t->flags & LX_TCPF_WSCALE) ? ", wscale" : "",
+					(t->flags & LX_TCPF_SACK) ? ", sack" : "",
+					(t->flags & LX_TCPF_TIMESTAMPS) ? ", timestamps" : "");
+			} else if (k->state == LX_SK_TCP_EST) {
+				fputs(", TCP established (no connection record)", f);
+			}
 		}
 		if (d->kind == LX_FD_SOCKET && scm_count(sc, nsc, d->fd))
 			fprintf(f, ", %zu file(s) in flight", scm_count(sc, nsc, d->fd));
@@ -1808,6 +1889,7 @@ static void text_fds(FILE *f, struct view *v, const struct task_view *tv)
 	free(tt);
 	free(sc);
 	free(sk);
+	free(tc);
 }
 
 static void text_signals(FILE *f, const struct task_view *tv)

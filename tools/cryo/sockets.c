@@ -7,8 +7,9 @@
  * pipes reopened alone; anything else is refused); listening and bound sockets are bound again
  * to their name. TCP: listening sockets are recreated on the same address
  * and port, unconnected ones as they were; UDP: bound and connected
- * sockets with nothing queued. Everything else (established TCP, a unix
- * socket connected outside the process, netlink, packet...) is refused.
+ * sockets with nothing queued; established TCP connections with
+ * --tcp-established (tcp.c). Everything else (a unix socket connected
+ * outside the process, netlink, packet...) is refused.
  *
  * The dump looks at a pidfd_getfd() duplicate, which shares the target's
  * socket: only getsockopt/getsockname and MSG_PEEK, with SO_PEEK_OFF to
@@ -34,6 +35,7 @@
 
 #include "err.h"
 #include "fds.h"
+#include "tcp.h"
 
 #ifndef SO_PEEK_OFF
 #define SO_PEEK_OFF 42
@@ -502,8 +504,8 @@ static int dump_inet(struct fd_dump *d, struct lx_fd *r, int s, struct lx_socket
 				addr_str(&p, ps, sizeof(ps));
 			else
 				snprintf(ps, sizeof(ps), "?");
-			return err_set(-EOPNOTSUPP, "pid %d fd %u: an established TCP connection (%s"
-				       " -> %s) is not supported", d->pid, r->fd, as, ps);
+			/* tcp.c: with --tcp-established, else its refusal */
+			return tcp_dump(d, r, s, sk, as, ps);
 		}
 		return 0;
 	}
@@ -1004,6 +1006,8 @@ int socket_open(struct fd_restore *c, size_t i)
 			      " without its shared description", r->fd);
 	if (sk->state == LX_SK_PEER_GONE)
 		return open_orphan(c, sk);
+	if (sk->state == LX_SK_TCP_EST)
+		return tcp_open(c, sk);
 	s = socket((int)sk->family, (int)sk->type, (int)sk->protocol);
 	if (s < 0)
 		return fr_err(c, -errno, "fd %u: socket: %s", r->fd, strerror(errno));
