@@ -18,9 +18,10 @@ $SUDO apt-get update -qq
 # (JSON checks); util-linux and bsdutils (setpriv, unshare, nsenter, ipcs,
 # script) are essential in Debian but named so a slim image has them
 # migrate.bats: iproute2 (network namespaces, veth), socat (the TCP link)
+# tcp.bats: libcap2-bin (capsh, a restore without CAP_NET_ADMIN)
 $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential libelf-dev libxxhash-dev zlib1g-dev pkg-config \
 	bats procps psmisc xz-utils \
 	linux-headers-amd64 qemu-system-x86 busybox-static cpio kmod \
 	clang libclang-rt-14-dev strace gnuplot-nox iproute2 socat \
-	gdb man-db groff-base python3 util-linux bsdutils
+	gdb man-db groff-base python3 util-linux bsdutils libcap2-bin
