@@ -78,12 +78,11 @@ static int scratch_restore(struct dump_task *t)
 
 int dump_end_injection(struct dump_task *t)
 {
-	int e = scratch_restore(t);
+	int e = scratch_restore(t), e2;
 
 	dump_cache_drop(t);
-	if (!e)
-		e = inj_finish(&t->inj);
-	return e;
+	e2 = inj_finish(&t->inj);
+	return e ? e : e2;
 }
 
 /* Default page store: one per container, named after the root pid, beside
@@ -741,9 +740,12 @@ static int release_task(struct dump_task *t, enum release how)
 
 	if (!t->seized)
 		return 0;
+	/* both, whatever the first says: finishing also frees the injector */
 	e2 = scratch_restore(t);
+	e = inj_finish(&t->inj);
 	if (!e2)
-		e2 = inj_finish(&t->inj);
+		e2 = e;
+	e = 0;
 	if (kill_it)
 		kill(t->pid, SIGKILL);
 	else if (how == RELEASE_STOP && !t->zombie)
@@ -891,6 +893,7 @@ static int explain_death(struct dump_tree *tr, int e)
 			if (waitid(P_PID, (id_t)t->pid, &si,
 				   WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 && si.si_pid == t->pid) {
 				t->seized = 0;	/* no tracee any more */
+				inj_abandon(&t->inj);
 				err_clear();
 				if (si.si_code == CLD_EXITED)
 					return err_set(-ESRCH, "pid %d exited (status %d) while cryo"
@@ -904,6 +907,7 @@ static int explain_death(struct dump_tree *tr, int e)
 			gone = proc_stat(t->pid, 0, &st) || st.state == 'Z' || st.state == 'X';
 			if (gone && tries > 0) {
 				t->seized = 0;
+				inj_abandon(&t->inj);
 				err_clear();
 				return err_set(-ESRCH, "pid %d exited while cryo dumped it; no image"
 					       " written", t->pid);

@@ -468,7 +468,8 @@ static int list_fds(pid_t pid, int **out, size_t *count)
 		fds[n++] = atoi(de->d_name);
 	}
 	closedir(dir);
-	qsort(fds, n, sizeof(*fds), cmp_int);
+	if (n)	/* none (a dying process): fds is NULL, which qsort must not get */
+		qsort(fds, n, sizeof(*fds), cmp_int);
 	*out = fds;
 	*count = n;
 	return 0;

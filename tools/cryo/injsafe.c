@@ -627,11 +627,11 @@ int injsafe_finish(struct injector *inj)
 	if (!e && write_task(inj->tid, inj->area, inj->area_saved, inj->area_len))
 		e = err_set(-EFAULT, "tid %d: put back its stack below %#llx", inj->tid,
 			    (unsigned long long)(inj->area + inj->area_len));
-	if (!e) {
-		free(inj->area_saved);
-		inj->area_saved = NULL;
-		inj->safe = 0;
-		inj->have_saved = 0;
-	}
+	/* done either way: a task that died or cannot be traced any more
+	 * gives no second chance (release_task finishes once) */
+	free(inj->area_saved);
+	inj->area_saved = NULL;
+	inj->safe = 0;
+	inj->have_saved = 0;
 	return e;
 }

@@ -576,3 +576,11 @@ int inj_finish(struct injector *inj)
 	inj->have_saved = 0;
 	return e;
 }
+
+void inj_abandon(struct injector *inj)
+{
+	free(inj->area_saved);
+	inj->area_saved = NULL;
+	inj->safe = 0;
+	inj->have_saved = 0;
+}

@@ -93,6 +93,8 @@ int inj_touches_sig(long nr, uint64_t a1, uint64_t a2, uint64_t a3, int sig);
 /* Put back the saved registers, with the syscall restart the kernel would
  * have applied (see regs_apply_restart). The signal mask is put back too. */
 int inj_finish(struct injector *inj);
+/* The task is gone: forget its injected state without touching it */
+void inj_abandon(struct injector *inj);
 /* Turn "stopped in an interrupted syscall" registers into "about to
  * restart it" registers, as the kernel does when no handler runs. */
 void regs_apply_restart(struct user_regs_struct *r);
